@@ -1,0 +1,83 @@
+package strategy
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// DefaultKeepWarm is how long BlueGreen keeps the old side running after a
+// successful switch when KeepWarm is zero.
+const DefaultKeepWarm = 30 * time.Second
+
+// BlueGreen brings up a full copy of the fleet on the new version beside the
+// old one, switches all traffic to it at once, observes it, and keeps the old
+// side warm for KeepWarm so that switching back is instant before retiring
+// it. It needs Target.Switch, or a Target.Router it sets to 0% or 100%.
+// The zero value is ready to use.
+type BlueGreen struct {
+	// PreviewWindow, if set, is how long the new side is observed before the
+	// switch, while it serves no user traffic (probes can still reach it).
+	PreviewWindow time.Duration
+	// Window is how long the new side is observed after the switch; zero
+	// means 15 minutes.
+	Window time.Duration
+	// KeepWarm is how long the old side stays up after the window passes;
+	// zero means DefaultKeepWarm.
+	KeepWarm time.Duration
+	// ReadyTimeout bounds how long the new side may take to become ready;
+	// zero means DefaultReadyTimeout.
+	ReadyTimeout time.Duration
+}
+
+// Deploy implements Strategy.
+func (b BlueGreen) Deploy(ctx context.Context, t Target, r Release, g Gate) (Undo, error) {
+	l := newLedger(t, r)
+	old, err := l.oldInstances(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.startNew(ctx, len(old), b.ReadyTimeout); err != nil {
+		return l.undo, err
+	}
+	if b.PreviewWindow > 0 {
+		if err := g.Check(ctx, Step{Name: "preview (no traffic)", Weight: 0, Window: b.PreviewWindow}); err != nil {
+			return l.undo, err
+		}
+	}
+	if t.Switch != nil {
+		err = l.switchTo(ctx)
+	} else {
+		err = l.route(ctx, 100)
+	}
+	if err != nil {
+		return l.undo, err
+	}
+	if err := g.Check(ctx, Step{Name: "switched", Weight: 100, Window: orDefault(b.Window, DefaultWindow), Final: true}); err != nil {
+		return l.undo, err
+	}
+	timer := time.NewTimer(orDefault(b.KeepWarm, DefaultKeepWarm))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return l.undo, context.Cause(ctx)
+	case <-timer.C:
+	}
+	return l.undo, l.stopOld(ctx, old)
+}
+
+// Reversal implements Reverser: the old side keeps running until the new one
+// has held for its window, so going back is one switch.
+func (BlueGreen) Reversal() Reversal {
+	return Reversal{Instant: true, How: "switch traffic back to the previous version's side, still running, then stop the new side"}
+}
+
+// Validate implements Validator.
+func (b BlueGreen) Validate(t Target) error {
+	var noSwitch error
+	if t.Switch == nil && t.Router == nil {
+		noSwitch = errors.New("Target.Switch = nil: blue/green needs a Switch or a Router to move traffic between sides")
+	}
+	return join(needFleet(t), noSwitch, nonNegative("PreviewWindow", b.PreviewWindow),
+		nonNegative("Window", b.Window), nonNegative("KeepWarm", b.KeepWarm), nonNegative("ReadyTimeout", b.ReadyTimeout))
+}

@@ -1,0 +1,82 @@
+package strategy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+)
+
+// Default observation windows, used when a strategy's window field is zero.
+const (
+	DefaultCanaryStepWindow = 5 * time.Minute
+	DefaultWindow           = 15 * time.Minute
+)
+
+// Direct replaces every instance at once: it starts as many new instances as
+// there are old ones, waits for all to be ready, stops the old ones, then
+// observes the result. Going back means starting the old version again (a
+// redeploy), so a plan using Direct needs a flag to turn off or must accept
+// the slow way back. The zero value is ready to use.
+type Direct struct {
+	// Window is how long the new version is observed after the switch;
+	// zero means 15 minutes.
+	Window time.Duration
+	// ReadyTimeout bounds how long the new instances may take to become
+	// ready; zero means DefaultReadyTimeout.
+	ReadyTimeout time.Duration
+}
+
+// Deploy implements Strategy.
+func (d Direct) Deploy(ctx context.Context, t Target, r Release, g Gate) (Undo, error) {
+	l := newLedger(t, r)
+	old, err := l.oldInstances(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.startNew(ctx, len(old), d.ReadyTimeout); err != nil {
+		return l.undo, err
+	}
+	if err := l.stopOld(ctx, old); err != nil {
+		return l.undo, err
+	}
+	return l.undo, g.Check(ctx, Step{Name: "all instances", Weight: 100, Window: orDefault(d.Window, DefaultWindow), Final: true})
+}
+
+// Reversal implements Reverser: Direct goes back by redeploying.
+func (Direct) Reversal() Reversal {
+	return Reversal{How: "start the previous version on every instance again (a redeploy), then stop the new ones"}
+}
+
+// Validate implements Validator.
+func (d Direct) Validate(t Target) error {
+	return join(needFleet(t), nonNegative("Window", d.Window), nonNegative("ReadyTimeout", d.ReadyTimeout))
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+func nonNegative(field string, d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("%s = %s: must not be negative", field, d)
+	}
+	return nil
+}
+
+// join returns one error listing every non-nil err, or nil.
+func join(errs ...error) error {
+	return multierror.Append(&multierror.Error{}, errs...).ErrorOrNil()
+}
+
+func needFleet(t Target) error {
+	if t.Fleet == nil {
+		return errors.New("Target.Fleet = nil: the strategy needs a fleet of instances")
+	}
+	return nil
+}

@@ -1,0 +1,159 @@
+package strategy
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// An Amount is a number of instances ("2") or a percentage of the fleet
+// ("25%"), as in a Kubernetes Deployment's maxSurge and maxUnavailable.
+type Amount string
+
+// resolve turns a into a count for a fleet of n, rounding percentages up or down.
+func (a Amount) resolve(n int, roundUp bool) (int, error) {
+	s := strings.TrimSpace(string(a))
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		v, err := strconv.ParseFloat(p, 64)
+		if err != nil || v < 0 || v > 100 || math.IsNaN(v) {
+			return 0, fmt.Errorf("%q: want a percentage from 0%% to 100%%", string(a))
+		}
+		x := v * float64(n) / 100
+		if roundUp {
+			return int(math.Ceil(x)), nil
+		}
+		return int(math.Floor(x)), nil
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("%q: want a non-negative count or a percentage such as \"25%%\"", string(a))
+	}
+	return v, nil
+}
+
+// Rolling replaces instances in health-gated batches, bounded like a
+// Kubernetes rolling update: at most MaxSurge instances above the fleet's
+// size, at most MaxUnavailable below it. Each batch must become ready within
+// ReadyTimeout; if it does not, Deploy stops and its Undo restores the old
+// instances. The zero value is 25% surge and 25% unavailable.
+type Rolling struct {
+	// MaxSurge is how many instances may run above the fleet's size; a
+	// percentage rounds up. Empty means "25%".
+	MaxSurge Amount
+	// MaxUnavailable is how many instances may be missing below the fleet's
+	// size; a percentage rounds down. Empty means "25%". If both resolve to
+	// zero, MaxUnavailable is taken as 1.
+	MaxUnavailable Amount
+	// BatchWindow is how long each batch is observed before the next one;
+	// zero means the batch is only health-gated and probed.
+	BatchWindow time.Duration
+	// Window is how long the whole new fleet is observed at the end; zero
+	// means 15 minutes.
+	Window time.Duration
+	// ReadyTimeout bounds how long a batch may take to become ready; zero
+	// means DefaultReadyTimeout.
+	ReadyTimeout time.Duration
+}
+
+// A batch is one round of a rolling update: stop Down old instances, start
+// Up new ones, then stop Extra old ones the new ones have made surplus.
+type batch struct{ Down, Up, Extra int }
+
+// batches plans a rolling update of n instances with the given surge and
+// unavailability. The fleet never exceeds n+surge instances nor has fewer
+// than n-unavailable ready ones.
+func batches(n, surge, unavailable int) []batch {
+	if surge == 0 && unavailable == 0 {
+		unavailable = 1
+	}
+	var plan []batch
+	old, updated := n, 0
+	for old > 0 {
+		b := batch{Down: min(unavailable, old)}
+		old -= b.Down
+		b.Up = min(surge+b.Down, n-updated)
+		updated += b.Up
+		b.Extra = max(0, old+updated-n)
+		old -= b.Extra
+		plan = append(plan, b)
+	}
+	return plan
+}
+
+func (r Rolling) limits(n int) (surge, unavailable int, err error) {
+	surge, err1 := amountOrDefault(r.MaxSurge).resolve(n, true)
+	unavailable, err2 := amountOrDefault(r.MaxUnavailable).resolve(n, false)
+	if err1 != nil {
+		err1 = fmt.Errorf("MaxSurge = %w", err1)
+	}
+	if err2 != nil {
+		err2 = fmt.Errorf("MaxUnavailable = %w", err2)
+	}
+	return surge, unavailable, join(err1, err2)
+}
+
+func amountOrDefault(a Amount) Amount {
+	if a == "" {
+		return "25%"
+	}
+	return a
+}
+
+// Deploy implements Strategy.
+func (r Rolling) Deploy(ctx context.Context, t Target, rel Release, g Gate) (Undo, error) {
+	l := newLedger(t, rel)
+	old, err := l.oldInstances(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n := len(old)
+	surge, unavailable, err := r.limits(n)
+	if err != nil {
+		return nil, err
+	}
+	plan := batches(n, surge, unavailable)
+	updated := 0
+	for i, b := range plan {
+		if err := l.stopOld(ctx, old[:b.Down]); err != nil {
+			return l.undo, err
+		}
+		old = old[b.Down:]
+		if err := l.startNew(ctx, b.Up, r.ReadyTimeout); err != nil {
+			return l.undo, fmt.Errorf("batch %d/%d: %w", i+1, len(plan), err)
+		}
+		updated += b.Up
+		if err := l.stopOld(ctx, old[:b.Extra]); err != nil {
+			return l.undo, err
+		}
+		old = old[b.Extra:]
+		if i == len(plan)-1 {
+			break
+		}
+		step := Step{Name: fmt.Sprintf("batch %d/%d", i+1, len(plan)), Weight: 100 * float64(updated) / float64(n), Window: r.BatchWindow}
+		if err := g.Check(ctx, step); err != nil {
+			return l.undo, err
+		}
+	}
+	return l.undo, g.Check(ctx, Step{Name: fmt.Sprintf("batch %d/%d: all instances", len(plan), len(plan)), Weight: 100, Window: orDefault(r.Window, DefaultWindow), Final: true})
+}
+
+// Reversal implements Reverser: a rolling update goes back by starting the
+// old version again, which is a redeploy.
+func (Rolling) Reversal() Reversal {
+	return Reversal{How: "start the previous version on every replaced instance (a redeploy), then stop the new ones"}
+}
+
+// Validate implements Validator.
+func (r Rolling) Validate(t Target) error {
+	// Resolving against a fleet of 100 checks syntax and the both-zero case
+	// in one go: a positive percentage never rounds to zero surge there.
+	surge, unavailable, err := r.limits(100)
+	if err == nil && surge == 0 && unavailable == 0 {
+		err = fmt.Errorf("MaxSurge = %q, MaxUnavailable = %q: both zero, so no instance could ever be replaced", r.MaxSurge, r.MaxUnavailable)
+	}
+	return join(needFleet(t), err, nonNegative("BatchWindow", r.BatchWindow),
+		nonNegative("Window", r.Window), nonNegative("ReadyTimeout", r.ReadyTimeout))
+}

@@ -1,0 +1,129 @@
+package verify
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// A Baseline is the old version's behaviour before anything changed,
+// captured during pre-flight. Rules compare against it, never against zero.
+type Baseline struct {
+	Version string    `json:"version"`
+	Start   time.Time `json:"start"`
+	End     time.Time `json:"end"`
+	Observation
+}
+
+// An Interval is one round of observation: the new version, and the old
+// version over the same time where it still serves traffic (the concurrent
+// control).
+type Interval struct {
+	Start, End time.Time
+	// Canary is the new version.
+	Canary Observation
+	// Control is the old version over the same interval, or nil when it
+	// serves no traffic (a direct deploy, blue/green after the switch).
+	Control *Observation
+}
+
+// A Judge turns observations into verdicts for one deployment. It is pure:
+// it reads nothing but what it is given, so recorded observations replay
+// through it at full speed. A Judge is not safe for concurrent use.
+type Judge interface {
+	// Observe adds one interval and returns Continue, or Fail when the new
+	// version is already known to be worse.
+	Observe(iv Interval) Verdict
+	// Conclude is called when an observation window ends. It returns Pass,
+	// Fail, or Inconclusive when the data cannot support a decision.
+	Conclude() Verdict
+}
+
+// NewThresholdJudge returns the simple judge of the seed's rules: it sums the
+// new version's observations and compares the totals with the baseline
+// against p's limits at every interval. It is the default judge.
+func NewThresholdJudge(p Policy, b Baseline) Judge {
+	return &thresholdJudge{p: p.WithDefaults(), base: b}
+}
+
+type thresholdJudge struct {
+	p          Policy
+	base       Baseline
+	total      Observation
+	start, end time.Time
+}
+
+func (j *thresholdJudge) Observe(iv Interval) Verdict {
+	if j.start.IsZero() {
+		j.start = iv.Start
+	}
+	j.end = iv.End
+	j.total = j.total.Add(iv.Canary)
+	if j.total.Requests < j.p.MinRequests {
+		return Verdict{Outcome: Continue, Reason: j.waiting()}
+	}
+	v := j.evaluate()
+	if v.Outcome != Fail {
+		v.Outcome = Continue
+	}
+	return v
+}
+
+func (j *thresholdJudge) Conclude() Verdict {
+	if j.total.Requests < j.p.MinRequests {
+		return Verdict{Outcome: Inconclusive, Reason: j.waiting() + " at the end of the window"}
+	}
+	return j.evaluate()
+}
+
+func (j *thresholdJudge) waiting() string {
+	return fmt.Sprintf("%.0f of %.0f requests needed before judging", j.total.Requests, j.p.MinRequests)
+}
+
+func (j *thresholdJudge) evaluate() Verdict {
+	c, b := j.total, j.base.Observation
+	measure := func(metric string, value, base, threshold float64, above bool) Measurement {
+		unit := UnitRate
+		if strings.HasPrefix(metric, "latency") {
+			unit = UnitSeconds
+		}
+		return Measurement{
+			Metric: metric, Unit: unit, Value: value, Baseline: base, Threshold: threshold,
+			Requests: c.Requests, Start: j.start, End: j.end,
+			Failed: (above && value > threshold) || (!above && value < threshold),
+		}
+	}
+	ms := []Measurement{measure("error-rate", c.ErrorRate(), b.ErrorRate(),
+		j.p.MaxErrorRatio*math.Max(b.ErrorRate(), j.p.MinErrorRate), true)}
+	for _, l := range []struct {
+		name  string
+		q     float64
+		ratio float64
+	}{{"latency-p50", 0.5, j.p.Latency.P50}, {"latency-p95", 0.95, j.p.Latency.P95}, {"latency-p99", 0.99, j.p.Latency.P99}} {
+		if math.IsInf(l.ratio, 1) {
+			continue
+		}
+		cv, okc := c.Latency.Quantile(l.q)
+		bv, okb := b.Latency.Quantile(l.q)
+		if !okc || !okb {
+			continue
+		}
+		limit := math.Max(bv*l.ratio, bv+j.p.MinLatencyIncrease.Seconds())
+		ms = append(ms, measure(l.name, cv, bv, limit, true))
+	}
+	if b.Business > 0 && j.p.MaxBusinessDrop < 1 {
+		ms = append(ms, measure("business-rate", c.BusinessRate(), b.BusinessRate(),
+			b.BusinessRate()*(1-j.p.MaxBusinessDrop), false))
+	}
+	var failed []string
+	for _, m := range ms {
+		if m.Failed {
+			failed = append(failed, m.String())
+		}
+	}
+	if len(failed) > 0 {
+		return Verdict{Outcome: Fail, Reason: strings.Join(failed, "; "), Measurements: ms}
+	}
+	return Verdict{Outcome: Pass, Reason: fmt.Sprintf("all %d rules held over %.0f requests", len(ms), c.Requests), Measurements: ms}
+}

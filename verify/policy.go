@@ -1,0 +1,179 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+)
+
+// Defaults applied by Policy for zero fields.
+const (
+	DefaultMaxErrorRatio        = 2.0
+	DefaultMinErrorRate         = 0.001
+	DefaultMaxP50Ratio          = 1.2
+	DefaultMaxP95Ratio          = 1.25
+	DefaultMaxP99Ratio          = 1.5
+	DefaultMinLatencyIncrease   = 10 * time.Millisecond
+	DefaultMaxBusinessDrop      = 0.2
+	DefaultMinRequests          = 100
+	DefaultInterval             = time.Minute
+	DefaultBaselineWindow       = 15 * time.Minute
+	DefaultSignificantWindow    = 24 * time.Hour
+	DefaultMaxConsecutiveErrors = 3
+)
+
+// A Policy says when a new version is worse than the old one and how long to
+// look. Zero fields take the defaults above, so the zero Policy is the seed's
+// rollback policy:
+//
+//   - error rate above 2× the pre-deploy baseline (the baseline rate is
+//     floored at 0.1% so that a clean baseline does not make one error fatal);
+//   - latency "significantly" up: P50 above 1.2×, P95 above 1.25× or P99
+//     above 1.5× the baseline's, and in each case by at least 10ms;
+//   - business events per request down by more than 20%;
+//   - any critical-path probe failing, at once.
+//
+// Rules are only applied once the new version has served MinRequests
+// requests; a window that ends with fewer is Inconclusive.
+type Policy struct {
+	// MaxErrorRatio is how many times the baseline error rate the new
+	// version may reach. Must be at least 1.
+	MaxErrorRatio float64
+	// MinErrorRate floors the baseline error rate used in the ratio.
+	MinErrorRate float64
+	// Latency limits each quantile to a multiple of the baseline's.
+	Latency LatencyLimits
+	// MinLatencyIncrease is the smallest rise in any quantile that counts.
+	MinLatencyIncrease time.Duration
+	// MaxBusinessDrop is the largest fall, as a fraction in [0, 1), of
+	// business events per request. Set it to 1 to disable the rule.
+	MaxBusinessDrop float64
+	// MinRequests is the exposure the new version needs before rules apply.
+	MinRequests float64
+	// Probes are critical user paths, checked every interval; any failure
+	// fails the verdict at once.
+	Probes []Probe
+
+	// Interval is how often metrics are read and judged.
+	Interval time.Duration
+	// Window, when set, replaces the observation window of every observed
+	// step (5 min per canary step, 15 min for rolling, blue/green and direct).
+	Window time.Duration
+	// SignificantWindow is the final window of a plan marked significant:
+	// a full daily cycle unless set.
+	SignificantWindow time.Duration
+	// BaselineWindow is how much pre-deploy history forms the baseline.
+	BaselineWindow time.Duration
+	// MaxConsecutiveErrors is how many intervals in a row the metric source
+	// may fail before the verdict is Fail: a source that keeps failing is a
+	// reason to roll back, not a silent pass.
+	MaxConsecutiveErrors int
+
+	// Escalate is called when a window ends Inconclusive. It may page a
+	// person and wait for them; nil error means proceed, an error means roll
+	// back. A nil Escalate rolls back: when the data cannot tell, the safe
+	// answer is the old version.
+	Escalate func(ctx context.Context, v *Verdict) error
+	// Judge makes the judge for one deployment; nil means NewThresholdJudge.
+	Judge func(p Policy, b Baseline) Judge
+}
+
+// LatencyLimits are the largest allowed ratios of the new version's latency
+// quantiles to the baseline's. Zero means the default; +Inf disables a limit.
+type LatencyLimits struct {
+	P50, P95, P99 float64
+}
+
+// A Probe checks a critical user path (log in, check out…). A non-nil error
+// from Check fails the verdict immediately.
+type Probe struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// WithDefaults returns p with every zero field set to its default.
+func (p Policy) WithDefaults() Policy {
+	def := func(v *float64, d float64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&p.MaxErrorRatio, DefaultMaxErrorRatio)
+	def(&p.MinErrorRate, DefaultMinErrorRate)
+	def(&p.Latency.P50, DefaultMaxP50Ratio)
+	def(&p.Latency.P95, DefaultMaxP95Ratio)
+	def(&p.Latency.P99, DefaultMaxP99Ratio)
+	def(&p.MaxBusinessDrop, DefaultMaxBusinessDrop)
+	def(&p.MinRequests, DefaultMinRequests)
+	defDur(&p.MinLatencyIncrease, DefaultMinLatencyIncrease)
+	defDur(&p.Interval, DefaultInterval)
+	defDur(&p.SignificantWindow, DefaultSignificantWindow)
+	defDur(&p.BaselineWindow, DefaultBaselineWindow)
+	if p.MaxConsecutiveErrors == 0 {
+		p.MaxConsecutiveErrors = DefaultMaxConsecutiveErrors
+	}
+	if p.Judge == nil {
+		p.Judge = NewThresholdJudge
+	}
+	return p
+}
+
+// Validate returns one error listing every invalid field with its value, or
+// nil. Zero fields are valid: they mean the default.
+func (p Policy) Validate() error {
+	var errs *multierror.Error
+	bad := func(field string, value any, problem string) {
+		errs = multierror.Append(errs, fmt.Errorf("%s = %v: %s", field, value, problem))
+	}
+	if p.MaxErrorRatio != 0 && !(p.MaxErrorRatio >= 1) {
+		bad("MaxErrorRatio", p.MaxErrorRatio, "must be at least 1 (a multiple of the baseline)")
+	}
+	if p.MinErrorRate < 0 || p.MinErrorRate >= 1 || math.IsNaN(p.MinErrorRate) {
+		bad("MinErrorRate", p.MinErrorRate, "must be a rate in [0, 1)")
+	}
+	for _, l := range []struct {
+		name string
+		v    float64
+	}{{"Latency.P50", p.Latency.P50}, {"Latency.P95", p.Latency.P95}, {"Latency.P99", p.Latency.P99}} {
+		if l.v != 0 && !(l.v >= 1) {
+			bad(l.name, l.v, "must be a ratio of at least 1, or +Inf to disable")
+		}
+	}
+	if p.MaxBusinessDrop < 0 || p.MaxBusinessDrop > 1 || math.IsNaN(p.MaxBusinessDrop) {
+		bad("MaxBusinessDrop", p.MaxBusinessDrop, "must be a fraction in [0, 1]")
+	}
+	if p.MinRequests < 0 || math.IsNaN(p.MinRequests) {
+		bad("MinRequests", p.MinRequests, "must not be negative")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"MinLatencyIncrease", p.MinLatencyIncrease}, {"Interval", p.Interval}, {"Window", p.Window},
+		{"SignificantWindow", p.SignificantWindow}, {"BaselineWindow", p.BaselineWindow},
+	} {
+		if d.v < 0 {
+			bad(d.name, d.v, "must not be negative")
+		}
+	}
+	if p.MaxConsecutiveErrors < 0 {
+		bad("MaxConsecutiveErrors", p.MaxConsecutiveErrors, "must not be negative")
+	}
+	for i, pr := range p.Probes {
+		if pr.Name == "" {
+			bad(fmt.Sprintf("Probes[%d].Name", i), `""`, "must name the user path")
+		}
+		if pr.Check == nil {
+			bad(fmt.Sprintf("Probes[%d].Check", i), "nil", "must be a function")
+		}
+	}
+	return errs.ErrorOrNil()
+}

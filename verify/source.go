@@ -1,0 +1,145 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"math"
+	"time"
+)
+
+// ErrNoData is returned (wrapped) by a MetricSource that has nothing for the
+// version and window it was asked about: no series, or a gap in collection.
+// It is distinct from every other error, and a judge never reads it as a pass.
+var ErrNoData = errors.New("verify: no data")
+
+// A Query asks for one version's metrics over the half-open window [Start, End).
+type Query struct {
+	Version    string
+	Start, End time.Time
+}
+
+// An Observation is what a MetricSource saw of one version over one window:
+// counts with their exposure, so that a judge can weigh evidence by traffic.
+type Observation struct {
+	// Requests is the exposure: requests served in the window.
+	Requests float64 `json:"requests"`
+	// Errors counts the failed requests among them.
+	Errors float64 `json:"errors"`
+	// Business counts business events (orders, sign-ups…) in the window.
+	Business float64 `json:"business,omitempty"`
+	// Latency is the distribution of request durations, or nil when the
+	// source has none.
+	Latency Histogram `json:"latency,omitempty"`
+}
+
+// ErrorRate returns Errors/Requests, or 0 when there were no requests.
+func (o Observation) ErrorRate() float64 { return ratio(o.Errors, o.Requests) }
+
+// BusinessRate returns business events per request, or 0 when there were no requests.
+func (o Observation) BusinessRate() float64 { return ratio(o.Business, o.Requests) }
+
+func ratio(n, d float64) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return n / d
+}
+
+// Add returns the sum of o and p, as if both windows had been one.
+// Histograms are summed bucket by bucket when their bounds match; when they
+// do not, the result keeps o's and drops p's latency rather than invent counts.
+func (o Observation) Add(p Observation) Observation {
+	sum := Observation{
+		Requests: o.Requests + p.Requests,
+		Errors:   o.Errors + p.Errors,
+		Business: o.Business + p.Business,
+	}
+	switch {
+	case len(o.Latency) == 0:
+		sum.Latency = p.Latency.clone()
+	case len(p.Latency) == 0 || !o.Latency.sameBounds(p.Latency):
+		sum.Latency = o.Latency.clone()
+	default:
+		sum.Latency = o.Latency.clone()
+		for i := range sum.Latency {
+			sum.Latency[i].Count += p.Latency[i].Count
+		}
+	}
+	return sum
+}
+
+// A Bucket is one bucket of a cumulative histogram, as Prometheus stores them:
+// Count requests took at most UpperBound seconds.
+type Bucket struct {
+	UpperBound float64 `json:"le"`
+	Count      float64 `json:"count"`
+}
+
+// A Histogram is a cumulative latency histogram: buckets sorted by
+// UpperBound, counts non-decreasing, the last bound +Inf.
+type Histogram []Bucket
+
+// Quantile estimates the q-quantile (0 < q < 1) in seconds by linear
+// interpolation inside the bucket that holds it, as Prometheus's
+// histogram_quantile does. It returns false when the histogram is empty or
+// q is out of range. A quantile that falls in the +Inf bucket is reported as
+// the largest finite bound.
+func (h Histogram) Quantile(q float64) (float64, bool) {
+	if len(h) == 0 || !(q > 0 && q < 1) {
+		return 0, false
+	}
+	total := h[len(h)-1].Count
+	if total <= 0 {
+		return 0, false
+	}
+	rank := q * total
+	lower, below := 0.0, 0.0
+	for _, b := range h {
+		if b.Count >= rank {
+			if math.IsInf(b.UpperBound, 1) {
+				return lower, true
+			}
+			if b.Count == below {
+				return b.UpperBound, true
+			}
+			return lower + (b.UpperBound-lower)*(rank-below)/(b.Count-below), true
+		}
+		lower, below = b.UpperBound, b.Count
+	}
+	return lower, true
+}
+
+func (h Histogram) clone() Histogram {
+	if h == nil {
+		return nil
+	}
+	return append(Histogram(nil), h...)
+}
+
+func (h Histogram) sameBounds(g Histogram) bool {
+	if len(h) != len(g) {
+		return false
+	}
+	for i := range h {
+		if h[i].UpperBound != g[i].UpperBound {
+			return false
+		}
+	}
+	return true
+}
+
+// A MetricSource reports what one version did over a window. It returns an
+// error wrapping ErrNoData when it has nothing for that version and window,
+// and any other error when it could not tell; it never returns a zero
+// Observation to stand for either.
+type MetricSource interface {
+	Observe(ctx context.Context, q Query) (Observation, error)
+}
+
+// MetricSourceFunc turns a function into a MetricSource.
+type MetricSourceFunc func(ctx context.Context, q Query) (Observation, error)
+
+// Observe calls f(ctx, q).
+func (f MetricSourceFunc) Observe(ctx context.Context, q Query) (Observation, error) {
+	return f(ctx, q)
+}
