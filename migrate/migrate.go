@@ -1,0 +1,128 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// ErrLockTimeout is returned (wrapped) by a Runner when a migration gave up
+// waiting for a lock. The executor retries such migrations with backoff;
+// every other error stops the deployment.
+var ErrLockTimeout = errors.New("migrate: lock timeout")
+
+// A Migration is one schema change.
+type Migration struct {
+	// ID orders and names the migration ("0042_add_orders_status").
+	ID string
+	// SQL is the migration's statements, for runners and linters that read SQL.
+	SQL string
+	// Removes names the tables ("orders") and columns ("orders.note") the
+	// migration drops or renames away, for the expand/contract check. A
+	// linter that parses SQL fills it in; without one, declare it.
+	Removes []string
+}
+
+// A Runner applies migrations to one database. The executor calls Pending
+// during pre-flight, then Apply for each pending migration in order, then
+// Verify; it adds lint, retries and timeouts around them.
+type Runner interface {
+	// Pending returns the migrations not yet applied, in the order to apply them.
+	Pending(ctx context.Context) ([]Migration, error)
+	// Apply applies one migration, entirely or not at all where the database
+	// allows. A lock timeout wraps ErrLockTimeout.
+	Apply(ctx context.Context, m Migration) error
+	// Verify reports whether the database is healthy after migrating: it
+	// answers, and nothing is left half-built. It returns nil when healthy.
+	Verify(ctx context.Context) error
+}
+
+// Severity ranks findings.
+type Severity int
+
+// Severities. Error findings stop a deployment in pre-flight.
+const (
+	Warning Severity = iota
+	Error
+)
+
+// String returns "warning" or "error".
+func (s Severity) String() string {
+	if s == Error {
+		return "error"
+	}
+	return "warning"
+}
+
+// MarshalText encodes the severity as its String form.
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// A Finding is one problem a safety check found in a migration.
+type Finding struct {
+	// Rule names the check, using squawk's rule names where they match.
+	Rule     string   `json:"rule"`
+	Severity Severity `json:"severity"`
+	// Migration is the ID of the migration, Statement the index of the
+	// statement in it and Pos the byte offset in its SQL, where known (-1 if not).
+	Migration string `json:"migration"`
+	Statement int    `json:"statement"`
+	Pos       int    `json:"pos"`
+	// Message says what is wrong and why; Fix says the safe alternative.
+	Message string `json:"message"`
+	Fix     string `json:"fix"`
+}
+
+// String formats the finding on one line.
+func (f Finding) String() string {
+	return fmt.Sprintf("%s: %s [%s]: %s; fix: %s", f.Migration, f.Severity, f.Rule, f.Message, f.Fix)
+}
+
+// Usage says which tables and columns ("orders", "orders.note") each
+// version of the code reads or writes.
+type Usage struct {
+	// Running is what the version serving now uses.
+	Running []string
+	// New is what the version being deployed uses.
+	New []string
+}
+
+// CheckRemovals returns a finding for every pending migration that drops or
+// renames something a version of the code still uses. Old instances keep
+// running until the deployment completes, so removing what the running
+// version uses breaks it — including something the new version stops
+// using: that removal belongs to a later deployment. Removing a table
+// removes its columns.
+func CheckRemovals(pending []Migration, u Usage) []Finding {
+	var out []Finding
+	for _, m := range pending {
+		for _, gone := range m.Removes {
+			for _, used := range u.Running {
+				if covers(gone, used) {
+					out = append(out, Finding{
+						Rule: "ban-drop-column", Severity: Error, Migration: m.ID, Statement: -1, Pos: -1,
+						Message: fmt.Sprintf("removes %s, which the running version still uses: its instances break while the deployment runs", used),
+						Fix:     "keep it in this deployment; remove it in a later one, once no running version uses it (expand, migrate, then contract)",
+					})
+				}
+			}
+			for _, used := range u.New {
+				if covers(gone, used) && !slices.Contains(u.Running, used) {
+					out = append(out, Finding{
+						Rule: "ban-drop-column", Severity: Error, Migration: m.ID, Statement: -1, Pos: -1,
+						Message: fmt.Sprintf("removes %s, which the new version uses", used),
+						Fix:     "do not remove what the new code needs",
+					})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// covers reports whether removing gone removes used: the same name, or a
+// table and one of its columns.
+func covers(gone, used string) bool {
+	return gone == used || strings.HasPrefix(used, gone+".")
+}
