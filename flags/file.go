@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/safedeploy/safedeploy/internal/atomicfile"
 )
 
 // ErrCorrupt is returned (wrapped) by every [File] operation when the file
@@ -193,8 +195,7 @@ func decode(data []byte) (map[string]Flag, error) {
 	return all, nil
 }
 
-// save writes all to a temporary file in the same directory, flushes it to
-// disk and renames it over f.path.
+// save replaces f.path with all, atomically.
 func (f *File) save(all map[string]Flag) error {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -203,30 +204,7 @@ func (f *File) save(all map[string]Flag) error {
 	if err := enc.Encode(fileFormat{Flags: sorted(all)}); err != nil {
 		return fmt.Errorf("flags: write %s: %w", f.path, err)
 	}
-	perm := fs.FileMode(0o644)
-	if info, err := os.Stat(f.path); err == nil {
-		perm = info.Mode().Perm()
-	}
-
-	tmp, err := os.CreateTemp(filepath.Dir(f.path), "."+filepath.Base(f.path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("flags: write %s: %w", f.path, err)
-	}
-	_, err = tmp.Write(buf.Bytes())
-	if err == nil {
-		err = tmp.Chmod(perm)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if closeErr := tmp.Close(); err == nil {
-		err = closeErr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), f.path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name()) // best effort: err is what the caller needs
+	if err := atomicfile.Write(f.path, buf.Bytes()); err != nil {
 		return fmt.Errorf("flags: write %s: %w", f.path, err)
 	}
 	return nil

@@ -3,13 +3,24 @@ package runbook
 import "time"
 
 // A Runbook is the page a team reads before and during a significant
-// deployment: the template's eight fields, filled in from the plan.
+// deployment: the template's eight fields, filled in from the plan, and the
+// change they describe.
+//
+// A Runbook encodes to JSON with the field names in its struct tags;
+// RollbackTime is written as a Go duration string such as "2m0s".
 type Runbook struct {
-	Service     string `json:"service"`
-	Version     string `json:"version"`
-	Previous    string `json:"previous"`
+	// Service names what is deployed.
+	Service string `json:"service"`
+	// Version is the version being deployed.
+	Version string `json:"version"`
+	// Previous is the version serving before the deployment, the one a
+	// rollback returns to.
+	Previous string `json:"previous"`
+	// Environment is where the deployment happens: "staging", "production"…
 	Environment string `json:"environment"`
-	Strategy    string `json:"strategy"`
+	// Strategy names how the new version is rolled out: "direct",
+	// "rolling", "blue-green", "canary".
+	Strategy string `json:"strategy"`
 
 	// Date is when the deployment is planned to start.
 	Date time.Time `json:"date"`
@@ -32,23 +43,32 @@ type Runbook struct {
 // A Record is what happened during one run of a deployment: the runbook it
 // followed, every event with its time, and how it ended.
 type Record struct {
-	Runbook  Runbook   `json:"runbook"`
+	// Runbook is the runbook the run followed.
+	Runbook Runbook `json:"runbook"`
+	// Started and Finished bound the run; Finished is zero while it runs.
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
 	// Outcome is how the run ended: "completed", "rolled back"…
 	Outcome string `json:"outcome"`
 	// Reason explains the outcome in one line.
-	Reason  string  `json:"reason"`
+	Reason string `json:"reason"`
+	// Entries are the run's events, in the order they happened.
 	Entries []Entry `json:"entries"`
 }
 
 // An Entry is one event of a run.
 type Entry struct {
-	Time    time.Time `json:"time"`
-	Phase   string    `json:"phase"`
-	Kind    string    `json:"kind"`
-	Step    string    `json:"step,omitempty"`
-	Message string    `json:"message"`
+	// Time is when the event happened.
+	Time time.Time `json:"time"`
+	// Phase is the part of the run the event belongs to: "preflight",
+	// "migrate", "deploy", "verify", "rollback"…
+	Phase string `json:"phase"`
+	// Kind says what sort of event it is within its phase.
+	Kind string `json:"kind"`
+	// Step names the strategy step the event belongs to, if any.
+	Step string `json:"step,omitempty"`
+	// Message describes the event in one line.
+	Message string `json:"message"`
 	// Numbers are the measurements behind a verdict or decision.
 	Numbers []Number `json:"numbers,omitempty"`
 	// Error is the error the event reports, if any.
@@ -57,14 +77,30 @@ type Entry struct {
 
 // A Number is one measured figure compared against its limit.
 type Number struct {
+	// Metric names what was measured: "error-rate", "latency-p95"…
 	Metric string `json:"metric"`
-	// Unit is "rate" (a fraction, shown as a percentage) or "seconds".
-	Unit      string    `json:"unit"`
-	Value     float64   `json:"value"`
-	Baseline  float64   `json:"baseline"`
-	Threshold float64   `json:"threshold"`
-	Requests  float64   `json:"requests"`
-	Start     time.Time `json:"start"`
-	End       time.Time `json:"end"`
-	Failed    bool      `json:"failed"`
+	// Unit is UnitRate or UnitSeconds.
+	Unit string `json:"unit"`
+	// Value is the new version's figure.
+	Value float64 `json:"value"`
+	// Baseline is the figure Value is compared with, measured before the
+	// deployment or on the old version alongside it.
+	Baseline float64 `json:"baseline"`
+	// Threshold is the limit Value must not cross.
+	Threshold float64 `json:"threshold"`
+	// Requests is how many requests Value is based on.
+	Requests float64 `json:"requests"`
+	// Start and End bound the window the figures cover.
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// Failed reports whether Value crossed Threshold.
+	Failed bool `json:"failed"`
 }
+
+// Units of a Number.
+const (
+	// UnitRate is a fraction in [0, 1], shown as a percentage.
+	UnitRate = "rate"
+	// UnitSeconds is a time in seconds, shown as a duration.
+	UnitSeconds = "seconds"
+)

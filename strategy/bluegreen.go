@@ -3,6 +3,7 @@ package strategy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -66,10 +67,22 @@ func (b BlueGreen) Deploy(ctx context.Context, t Target, r Release, g Gate) (Und
 	return l.undo, l.stopOld(ctx, old)
 }
 
-// Reversal implements Reverser: the old side keeps running until the new one
-// has held for its window, so going back is one switch.
-func (BlueGreen) Reversal() Reversal {
-	return Reversal{Instant: true, How: "switch traffic back to the previous version's side, still running, then stop the new side"}
+// Describe implements Describer: the old side keeps running until the new
+// one has held for its window, so going back is one switch.
+func (b BlueGreen) Describe() Description {
+	steps := []string{"start a full new side beside the old one and wait until it is ready"}
+	if b.PreviewWindow > 0 {
+		steps = append(steps, fmt.Sprintf("observe the new side without user traffic for %s", b.PreviewWindow))
+	}
+	steps = append(steps,
+		fmt.Sprintf("switch all traffic to the new side and observe it for %s", orDefault(b.Window, DefaultWindow)),
+		fmt.Sprintf("keep the old side warm for %s, then stop it", orDefault(b.KeepWarm, DefaultKeepWarm)))
+	return Description{
+		Name:    "blue/green",
+		Steps:   steps,
+		Instant: true,
+		Back:    "switch traffic back to the previous version's side, still running, then stop the new side",
+	}
 }
 
 // Validate implements Validator.

@@ -100,10 +100,21 @@ func (c Canary) Deploy(ctx context.Context, t Target, r Release, g Gate) (Undo, 
 	return l.undo, l.stopOld(ctx, old)
 }
 
-// Reversal implements Reverser: the old version serves until the canary has
+// Describe implements Describer: the old version serves until the canary has
 // passed every step, so going back is a traffic change.
-func (c Canary) Reversal() Reversal {
-	return Reversal{Instant: true, How: "set the new version's traffic weight to 0, then stop the canary instances; the previous version never stopped serving"}
+func (c Canary) Describe() Description {
+	window := orDefault(c.StepWindow, DefaultCanaryStepWindow)
+	var steps []string
+	for _, w := range c.steps() {
+		steps = append(steps, fmt.Sprintf("send %g%% of traffic to the new version and observe it for %s", w, window))
+	}
+	steps = append(steps, "stop the previous version's instances")
+	return Description{
+		Name:    "canary",
+		Steps:   steps,
+		Instant: true,
+		Back:    "set the new version's traffic weight to 0 and stop the canary instances; the previous version never stopped serving",
+	}
 }
 
 // Validate implements Validator.

@@ -45,9 +45,18 @@ func (d Direct) Deploy(ctx context.Context, t Target, r Release, g Gate) (Undo, 
 	return l.undo, g.Check(ctx, Step{Name: "all instances", Weight: 100, Window: orDefault(d.Window, DefaultWindow), Final: true})
 }
 
-// Reversal implements Reverser: Direct goes back by redeploying.
-func (Direct) Reversal() Reversal {
-	return Reversal{How: "start the previous version on every instance again (a redeploy), then stop the new ones"}
+// Describe implements Describer: Direct goes back by redeploying.
+func (d Direct) Describe() Description {
+	return Description{
+		Name: "direct",
+		Steps: []string{
+			"start the new version on as many instances as run now, all at once, and wait until they are ready",
+			"stop every previous-version instance",
+			fmt.Sprintf("observe all traffic on the new version for %s", orDefault(d.Window, DefaultWindow)),
+		},
+		Back:     "start the previous version on every instance again (a redeploy), then stop the new ones",
+		BackTime: orDefault(d.ReadyTimeout, DefaultReadyTimeout),
+	}
 }
 
 // Validate implements Validator.

@@ -140,10 +140,23 @@ func (r Rolling) Deploy(ctx context.Context, t Target, rel Release, g Gate) (Und
 	return l.undo, g.Check(ctx, Step{Name: fmt.Sprintf("batch %d/%d: all instances", len(plan), len(plan)), Weight: 100, Window: orDefault(r.Window, DefaultWindow), Final: true})
 }
 
-// Reversal implements Reverser: a rolling update goes back by starting the
+// Describe implements Describer: a rolling update goes back by starting the
 // old version again, which is a redeploy.
-func (Rolling) Reversal() Reversal {
-	return Reversal{How: "start the previous version on every replaced instance (a redeploy), then stop the new ones"}
+func (r Rolling) Describe() Description {
+	batch := "health-gated only"
+	if r.BatchWindow > 0 {
+		batch = fmt.Sprintf("each observed for %s", r.BatchWindow)
+	}
+	return Description{
+		Name: "rolling",
+		Steps: []string{
+			fmt.Sprintf("replace instances in batches of at most %s surge and %s unavailable, %s",
+				amountOrDefault(r.MaxSurge), amountOrDefault(r.MaxUnavailable), batch),
+			fmt.Sprintf("observe the whole new fleet for %s", orDefault(r.Window, DefaultWindow)),
+		},
+		Back:     "start the previous version on every replaced instance (a redeploy), then stop the new ones",
+		BackTime: orDefault(r.ReadyTimeout, DefaultReadyTimeout),
+	}
 }
 
 // Validate implements Validator.

@@ -105,20 +105,29 @@ type Strategy interface {
 	Deploy(ctx context.Context, t Target, r Release, g Gate) (Undo, error)
 }
 
-// A Reversal describes how a strategy goes back, for the pre-flight check
-// that a fast rollback path exists and for the runbook.
-type Reversal struct {
-	// Instant reports whether the old version keeps serving throughout, so
-	// that going back is a traffic change rather than a redeploy.
+// A Description says what a strategy will do and how it goes back, for the
+// pre-flight check that a fast rollback path exists and for the runbook.
+type Description struct {
+	// Name is the strategy's name: "canary", "rolling"…
+	Name string
+	// Steps lists what the strategy does, in order, with the observation
+	// window of each observed step.
+	Steps []string
+	// Instant reports whether the old version keeps serving until the
+	// deployment completes, so that going back is a traffic change rather
+	// than a redeploy.
 	Instant bool
-	// How says what the undo does, for the runbook.
-	How string
+	// Back says what the undo does.
+	Back string
+	// BackTime bounds how long going back takes, when it is more than a
+	// traffic change (zero when Instant).
+	BackTime time.Duration
 }
 
-// A Reverser is a Strategy that describes its way back. Strategies that do
-// not implement it are treated as needing a redeploy to go back.
-type Reverser interface {
-	Reversal() Reversal
+// A Describer is a Strategy that describes itself. Strategies that do not
+// implement it are taken to go back only by redeploying.
+type Describer interface {
+	Describe() Description
 }
 
 // A Validator is a Strategy that can check its configuration and the target

@@ -83,17 +83,35 @@ type segment struct {
 	exists    map[string]bool // versions with at least one ready instance
 }
 
-// NewFleet returns a fleet of n ready instances of version serving rps
-// requests per second in total.
-func NewFleet(version string, n int, rps float64) *Fleet {
-	f := &Fleet{rps: rps, behaviors: map[string]Behavior{}, instances: map[string]*instance{}}
+// Config describes a new simulated fleet.
+type Config struct {
+	// Version is the version the initial instances run.
+	Version string
+	// Instances is how many there are.
+	Instances int
+	// RPS is the total load, in requests per second.
+	RPS float64
+	// Behaviors says how each version behaves; versions not listed serve
+	// without errors at the default latency.
+	Behaviors map[string]Behavior
+}
+
+// NewFleet returns a fleet of ready instances as c describes. The initial
+// fleet counts as having served since the beginning of time, with the
+// behaviours in c, so a baseline over any past window has data.
+func NewFleet(c Config) *Fleet {
+	f := &Fleet{rps: c.RPS, behaviors: maps.Clone(c.Behaviors), instances: map[string]*instance{}}
+	if f.behaviors == nil {
+		f.behaviors = map[string]Behavior{}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for range n {
-		in := f.newInstanceLocked(version)
+	for range c.Instances {
+		in := f.newInstanceLocked(c.Version)
 		in.ready = true
 	}
 	f.recordLocked()
+	f.history[0].start = time.Time{}
 	return f
 }
 
@@ -399,4 +417,3 @@ var _ interface {
 	strategy.Switch
 	verify.MetricSource
 } = (*Fleet)(nil)
-

@@ -1,0 +1,68 @@
+package deploy
+
+// An Action is one way of responding to a failed deployment.
+type Action string
+
+// The actions the decision table chooses from.
+const (
+	// FlagOff turns the plan's kill switch off: the fastest way back,
+	// since the old code path returns without moving any instance.
+	FlagOff Action = "turn the kill switch off"
+	// RollBack undoes the strategy's steps, returning traffic and
+	// instances to the previous version.
+	RollBack Action = "roll back"
+	// RollForward leaves the new version in place: it has written data the
+	// previous version cannot read, so the fix is a new version.
+	RollForward Action = "roll forward"
+	// FixForward leaves the database as it is: a migration failed, and the
+	// fix is a new migration, since code was never changed.
+	FixForward Action = "fix forward"
+)
+
+// A Failure describes what went wrong, as the decision table needs it.
+type Failure struct {
+	// Phase is where the deployment failed.
+	Phase Phase
+	// FlagControlled reports that a kill switch turns the change off.
+	FlagControlled bool
+	// DataMutated reports that the new version has written data the
+	// previous version cannot read.
+	DataMutated bool
+}
+
+// A Decision is the decision table's answer: the actions to take, in order,
+// and why.
+type Decision struct {
+	Actions []Action
+	Reason  string
+}
+
+// Decide is the rollback-versus-roll-forward decision table:
+//
+//	failure                               actions
+//	before anything changed (pre-flight)  none
+//	a migration failed                    fix forward
+//	data mutated, kill switch             flag off, then roll forward
+//	data mutated                          roll forward
+//	kill switch                           flag off, then roll back
+//	otherwise (a bug, no data mutated)    roll back
+//
+// The kill switch always goes first because it is fastest; rolling back
+// after it returns the instances too, unless data written by the new
+// version would be lost or misread by the old one.
+func Decide(f Failure) Decision {
+	switch {
+	case f.Phase == PhasePreflight:
+		return Decision{Reason: "nothing changed: pre-flight stopped the deployment before it started"}
+	case f.Phase == PhaseDatabase:
+		return Decision{Actions: []Action{FixForward}, Reason: "a migration failed before any code changed: fix the schema forward with a new migration; the running code is untouched"}
+	case f.DataMutated && f.FlagControlled:
+		return Decision{Actions: []Action{FlagOff, RollForward}, Reason: "the new version has written data the previous one cannot read: turn the change off with its kill switch and roll forward with a fix; rolling back would lose or misread that data"}
+	case f.DataMutated:
+		return Decision{Actions: []Action{RollForward}, Reason: "the new version has written data the previous one cannot read: roll forward with a fix; rolling back would lose or misread that data"}
+	case f.FlagControlled:
+		return Decision{Actions: []Action{FlagOff, RollBack}, Reason: "no data mutated and a kill switch controls the change: turn it off at once, then roll back"}
+	default:
+		return Decision{Actions: []Action{RollBack}, Reason: "a bug and no data mutated: roll back to the previous version"}
+	}
+}

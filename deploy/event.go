@@ -1,0 +1,145 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/safedeploy/safedeploy/verify"
+)
+
+// A Phase is one of the five phases of a deployment.
+type Phase string
+
+// The phases, in order. Decide covers completing as well as rolling back.
+const (
+	PhasePreflight Phase = "preflight"
+	PhaseDatabase  Phase = "database"
+	PhaseDeploy    Phase = "deploy"
+	PhaseVerify    Phase = "verify"
+	PhaseDecide    Phase = "decide"
+)
+
+// A Kind says what an Event reports.
+type Kind string
+
+// The kinds of event.
+const (
+	// KindPhase: a phase started.
+	KindPhase Kind = "phase"
+	// KindCheck: a pre-flight check passed (Err nil) or failed.
+	KindCheck Kind = "check"
+	// KindBaseline: the pre-deploy baseline was captured.
+	KindBaseline Kind = "baseline"
+	// KindMigration: a migration was applied, retried or failed; or the
+	// database was verified.
+	KindMigration Kind = "migration"
+	// KindAction: the target changed: an instance started or stopped, the
+	// traffic weight or switch moved, a flag was turned off or deleted.
+	KindAction Kind = "action"
+	// KindStep: the strategy reached a step and asked to go on.
+	KindStep Kind = "step"
+	// KindMeasurement: one interval was observed and judged.
+	KindMeasurement Kind = "measurement"
+	// KindVerdict: an observation window ended with a verdict.
+	KindVerdict Kind = "verdict"
+	// KindDecision: the decision table chose how to respond to a failure.
+	KindDecision Kind = "decision"
+	// KindOutcome: the run ended.
+	KindOutcome Kind = "outcome"
+)
+
+// An Event is one thing that happened during a run. Every phase transition,
+// check, migration, change to the target, step, measurement and decision is
+// one.
+type Event struct {
+	Time  time.Time
+	Kind  Kind
+	Phase Phase
+	// Step names the strategy step the event belongs to, if any.
+	Step string
+	// Message describes the event for people.
+	Message string
+	// Verdict carries the numbers behind a measurement, verdict or decision.
+	Verdict *verify.Verdict
+	// Err is the error the event reports, if any.
+	Err error
+}
+
+// An Observer receives the events of a run. The executor delivers events one
+// at a time, in order, so an Observer need not be safe for concurrent use;
+// it should return quickly.
+type Observer interface {
+	Observe(e Event)
+}
+
+// ObserverFunc turns a function into an Observer.
+type ObserverFunc func(e Event)
+
+// Observe calls f(e).
+func (f ObserverFunc) Observe(e Event) { f(e) }
+
+// SlogObserver returns an Observer that logs each event to l: errors and
+// failed verdicts at Warn, everything else at Info.
+func SlogObserver(l *slog.Logger) Observer {
+	return ObserverFunc(func(e Event) {
+		level := slog.LevelInfo
+		if e.Err != nil || (e.Verdict != nil && e.Verdict.Outcome == verify.Fail) {
+			level = slog.LevelWarn
+		}
+		attrs := []slog.Attr{slog.String("phase", string(e.Phase)), slog.String("kind", string(e.Kind))}
+		if e.Step != "" {
+			attrs = append(attrs, slog.String("step", e.Step))
+		}
+		if v := e.Verdict; v != nil {
+			attrs = append(attrs, slog.String("outcome", v.Outcome.String()))
+			for _, m := range v.Measurements {
+				attrs = append(attrs, slog.Group(m.Metric,
+					slog.Float64("value", m.Value), slog.Float64("baseline", m.Baseline),
+					slog.Float64("threshold", m.Threshold), slog.Bool("failed", m.Failed)))
+			}
+		}
+		if e.Err != nil {
+			attrs = append(attrs, slog.Any("err", e.Err))
+		}
+		l.LogAttrs(context.Background(), level, e.Message, attrs...)
+	})
+}
+
+// Printer returns an Observer that writes a line per event to w for people
+// watching a deployment, with times relative to the first event, and the
+// numbers behind each verdict indented below it. Write errors are ignored:
+// progress output must never stop a deployment.
+func Printer(w io.Writer) Observer {
+	var (
+		mu    sync.Mutex
+		start time.Time
+	)
+	return ObserverFunc(func(e Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		if start.IsZero() {
+			start = e.Time
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "%8s  %-9s %-11s ", "+"+e.Time.Sub(start).Round(time.Millisecond).String(), e.Phase, e.Kind)
+		if e.Step != "" {
+			fmt.Fprintf(&b, "[%s] ", e.Step)
+		}
+		b.WriteString(e.Message)
+		if e.Err != nil {
+			fmt.Fprintf(&b, ": %v", e.Err)
+		}
+		b.WriteByte('\n')
+		if e.Verdict != nil && e.Kind == KindVerdict {
+			for _, m := range e.Verdict.Measurements {
+				fmt.Fprintf(&b, "%33s%s\n", "", m)
+			}
+		}
+		io.WriteString(w, b.String())
+	})
+}

@@ -1,0 +1,442 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/safedeploy/safedeploy/flags"
+	"github.com/safedeploy/safedeploy/migrate"
+	"github.com/safedeploy/safedeploy/runbook"
+	"github.com/safedeploy/safedeploy/strategy"
+	"github.com/safedeploy/safedeploy/verify"
+)
+
+// Sentinel errors a caller can branch on with errors.Is. A failed Run's
+// error wraps one of them, together with the cause: a *verify.Verdict when
+// verification failed, a *strategy.UndoError when the undo left things
+// behind.
+var (
+	// ErrPreflight: a pre-flight check failed; nothing was changed.
+	ErrPreflight = errors.New("deploy: pre-flight failed")
+	// ErrMigration: a migration failed or left the database unhealthy; no
+	// code was changed, and the fix is forward.
+	ErrMigration = errors.New("deploy: migration failed")
+	// ErrRolledBack: the deployment failed and was rolled back.
+	ErrRolledBack = errors.New("deploy: rolled back")
+	// ErrRollForward: the deployment failed after the new version mutated
+	// data; it was left in place and a fix must roll forward.
+	ErrRollForward = errors.New("deploy: roll forward required")
+	// ErrRollbackFailed: the deployment failed and the rollback did not
+	// finish; the error names everything left in an unexpected state.
+	ErrRollbackFailed = errors.New("deploy: rollback failed")
+	// ErrIncomplete: the new version is fully deployed and verified, but
+	// clean-up (removing the plan's flags) failed.
+	ErrIncomplete = errors.New("deploy: deployed, clean-up incomplete")
+)
+
+// An Outcome is how a run ended.
+type Outcome string
+
+// The outcomes of a run.
+const (
+	Completed      Outcome = "completed"
+	Aborted        Outcome = "aborted"
+	RolledBack     Outcome = "rolled back"
+	RollForwardReq Outcome = "roll forward required"
+	FixForwardReq  Outcome = "fix forward required"
+	RollbackFailed Outcome = "rollback failed"
+	Incomplete     Outcome = "deployed, clean-up incomplete"
+)
+
+// DefaultUndoTimeout bounds an undo when Plan.UndoTimeout is zero.
+const DefaultUndoTimeout = 5 * time.Minute
+
+// A Report is the result of a run.
+type Report struct {
+	Outcome Outcome
+	// Reason explains the outcome in one line.
+	Reason string
+	// Decision is the decision table's answer, when something failed.
+	Decision *Decision
+	// Baseline is the pre-deploy baseline, once captured.
+	Baseline verify.Baseline
+	// Verdict is the last verification verdict, if any.
+	Verdict *verify.Verdict
+	// Record is the run's record: the runbook and every event.
+	Record runbook.Record
+}
+
+// Run carries out the plan through the five phases — pre-flight, database,
+// deploy, verify, complete or roll back — and reports how it ended. It
+// returns a nil error only when the deployment completed. Otherwise the
+// error wraps ErrInvalidPlan, ErrPreflight, ErrMigration, ErrRolledBack,
+// ErrRollForward, ErrRollbackFailed or ErrIncomplete, and the Report says
+// what was done.
+//
+// Cancelling ctx stops the deployment and undoes what was changed; the
+// undo runs on a context of its own, bounded by Plan.UndoTimeout.
+func Run(ctx context.Context, p *Plan) (*Report, error) {
+	r := &run{plan: p, report: &Report{}}
+	r.report.Record.Started = time.Now()
+	if err := p.Validate(); err != nil {
+		return r.finish(Aborted, "the plan is invalid", err)
+	}
+	r.policy = p.Verify.WithDefaults()
+	r.report.Record.Runbook = p.Runbook(r.report.Record.Started)
+
+	pending, err := r.preflight(ctx)
+	if err != nil {
+		r.decide(ctx, Failure{Phase: PhasePreflight}, nil)
+		return r.finish(Aborted, "pre-flight failed; nothing was changed", err)
+	}
+	if err := r.migrate(ctx, pending); err != nil {
+		d := r.decide(ctx, Failure{Phase: PhaseDatabase}, nil)
+		return r.finish(FixForwardReq, d.Reason, err)
+	}
+	undo, err := r.deploy(ctx)
+	if err != nil {
+		return r.fail(ctx, undo, err)
+	}
+	return r.complete(ctx)
+}
+
+// run is the state of one Run.
+type run struct {
+	plan   *Plan
+	policy verify.Policy
+	report *Report
+	judge  verify.Judge
+
+	mu      sync.Mutex // serializes events
+	current Phase      // the phase under way; guarded by mu
+	exposed bool       // the new version has started; guarded by mu
+}
+
+// emit delivers an event to the observers and the record.
+func (r *run) emit(e Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e.Time = time.Now()
+	if e.Kind == KindPhase || e.Phase == PhaseDecide {
+		r.current = e.Phase
+	}
+	if e.Phase == "" {
+		e.Phase = r.current
+	}
+	for _, o := range r.plan.Observers {
+		o.Observe(e)
+	}
+	r.report.Record.Entries = append(r.report.Record.Entries, entry(e))
+}
+
+func (r *run) phase(ph Phase, msg string) {
+	r.emit(Event{Kind: KindPhase, Phase: ph, Message: msg})
+}
+
+// finish ends the run with an outcome.
+func (r *run) finish(o Outcome, reason string, err error) (*Report, error) {
+	r.report.Outcome, r.report.Reason = o, reason
+	rec := &r.report.Record
+	rec.Outcome, rec.Reason = string(o), reason
+	r.emit(Event{Kind: KindOutcome, Phase: PhaseDecide, Message: fmt.Sprintf("%s: %s", o, reason), Verdict: r.report.Verdict, Err: err})
+	rec.Finished = time.Now()
+	return r.report, err
+}
+
+// preflight runs every check, reports all failures together, and captures
+// the baseline. It returns the pending migrations.
+func (r *run) preflight(ctx context.Context) ([]migrate.Migration, error) {
+	p := r.plan
+	r.phase(PhasePreflight, fmt.Sprintf("pre-flight for %s %s → %s in %s", p.Service, p.Previous, p.Version, p.Environment))
+	var errs *multierror.Error
+	check := func(name string, err error) {
+		if err != nil {
+			err = fmt.Errorf("%s: %w", name, err)
+			errs = multierror.Append(errs, err)
+			r.emit(Event{Kind: KindCheck, Phase: PhasePreflight, Message: name + " failed", Err: err})
+			return
+		}
+		r.emit(Event{Kind: KindCheck, Phase: PhasePreflight, Message: name + " passed"})
+	}
+
+	check("promotion", r.checkPromotion(ctx))
+	check("tests passed for "+p.Version, p.Tests.Check(ctx, p))
+	var pending []migrate.Migration
+	if p.Migrations != nil {
+		var err error
+		pending, err = p.Migrations.Pending(ctx)
+		if err == nil {
+			err = findingsError(migrate.CheckRemovals(pending, p.Schema))
+		}
+		check(fmt.Sprintf("%d pending migration(s) safe for the running version", len(pending)), err)
+	}
+	check("fast rollback path", r.checkRollbackPath(ctx))
+	for i, c := range p.Checks {
+		check(checkName(c, fmt.Sprintf("check %d", i+1)), c.Check(ctx, p))
+	}
+	check("baseline", r.captureBaseline(ctx))
+
+	// Notify last, so the team hears only of deployments that will start.
+	if errs == nil && p.Change.Disruption != "" {
+		check("team notified of disruption", p.Notifier.Notify(ctx, Notice{
+			Service: p.Service, Version: p.Version, Environment: p.Environment,
+			Engineer: p.Change.Engineer, Disruption: p.Change.Disruption,
+		}))
+	}
+	if errs != nil {
+		errs.ErrorFormat = listFormat
+		return nil, fmt.Errorf("%w: %w", ErrPreflight, errs)
+	}
+	return pending, nil
+}
+
+// checkPromotion refuses a version that has not completed in the previous
+// environment, unless the change is trivial.
+func (r *run) checkPromotion(ctx context.Context) error {
+	p := r.plan
+	prev := p.Environment.previous()
+	if prev == "" || p.Promotions == nil {
+		return nil
+	}
+	done, err := completedIn(ctx, p.Promotions, p.Service, p.Version, prev)
+	switch {
+	case err != nil:
+		return fmt.Errorf("read promotion history: %w", err)
+	case done:
+		return nil
+	case p.Change.Trivial != "":
+		r.emit(Event{Kind: KindCheck, Phase: PhasePreflight, Message: fmt.Sprintf("%s has not completed in %s; going ahead as a trivial change: %s", p.Version, prev, p.Change.Trivial)})
+		return nil
+	}
+	return fmt.Errorf("%s %s has not completed in %s; promote it there first, or mark the change trivial with a reason", p.Service, p.Version, prev)
+}
+
+// checkRollbackPath requires a fast way back — a kill switch that is in the
+// store, or a strategy that keeps the previous version serving — or an
+// explicit acceptance of a redeploy.
+func (r *run) checkRollbackPath(ctx context.Context) error {
+	p := r.plan
+	d := describe(p.Strategy)
+	if p.KillSwitch != "" {
+		if _, err := p.Flags.Get(ctx, p.KillSwitch); err != nil {
+			return fmt.Errorf("kill switch %q is not in place: %w", p.KillSwitch, err)
+		}
+		return nil
+	}
+	switch {
+	case d.Instant:
+		return nil
+	case p.AcceptRedeploy != "":
+		r.emit(Event{Kind: KindCheck, Phase: PhasePreflight, Message: "the only way back is a redeploy, accepted: " + p.AcceptRedeploy})
+		return nil
+	}
+	return fmt.Errorf("no kill switch, and strategy %s goes back only by redeploying", d.Name)
+}
+
+// captureBaseline reads the previous version's behaviour before anything changes.
+func (r *run) captureBaseline(ctx context.Context) error {
+	end := time.Now()
+	q := verify.Query{Version: r.plan.Previous, Start: end.Add(-r.policy.BaselineWindow), End: end}
+	obs, err := r.plan.Metrics.Observe(ctx, q)
+	if err == nil && obs.Requests <= 0 {
+		err = fmt.Errorf("no requests: %w", verify.ErrNoData)
+	}
+	if err != nil {
+		return fmt.Errorf("%s over the last %s: %w (verification compares against the baseline, never against zero)", q.Version, r.policy.BaselineWindow, err)
+	}
+	b := verify.Baseline{Version: q.Version, Start: q.Start, End: q.End, Observation: obs}
+	r.report.Baseline = b
+	r.judge = r.policy.Judge(r.policy, b)
+	p95, _ := obs.Latency.Quantile(0.95)
+	r.emit(Event{Kind: KindBaseline, Phase: PhasePreflight, Message: fmt.Sprintf(
+		"baseline %s over %s: %.0f requests, error rate %.3g%%, P95 %s",
+		b.Version, r.policy.BaselineWindow, obs.Requests, 100*obs.ErrorRate(), seconds(p95))})
+	return nil
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)).Round(time.Microsecond) }
+
+// findingsError turns error-severity findings into one error.
+func findingsError(fs []migrate.Finding) error {
+	var errs *multierror.Error
+	for _, f := range fs {
+		if f.Severity == migrate.Error {
+			errs = multierror.Append(errs, errors.New(f.String()))
+		}
+	}
+	if errs != nil {
+		errs.ErrorFormat = listFormat
+	}
+	return errs.ErrorOrNil()
+}
+
+// migrate applies the pending migrations in order, retrying lock timeouts
+// with backoff, then verifies the database.
+func (r *run) migrate(ctx context.Context, pending []migrate.Migration) error {
+	p := r.plan
+	if p.Migrations == nil {
+		return nil
+	}
+	r.phase(PhaseDatabase, fmt.Sprintf("applying %d migration(s) before any code changes", len(pending)))
+	budget := p.MigrationRetry
+	if budget == 0 {
+		budget = time.Minute
+	}
+	for _, m := range pending {
+		b := backoff.NewExponentialBackOff()
+		b.InitialInterval = time.Second
+		b.MaxElapsedTime = budget
+		attempt := func() error {
+			err := p.Migrations.Apply(ctx, m)
+			if err != nil && !errors.Is(err, migrate.ErrLockTimeout) {
+				return backoff.Permanent(err)
+			}
+			return err
+		}
+		retrying := func(err error, wait time.Duration) {
+			r.emit(Event{Kind: KindMigration, Phase: PhaseDatabase, Message: fmt.Sprintf("%s met lock contention; retrying in %s", m.ID, wait), Err: err})
+		}
+		if err := backoff.RetryNotify(attempt, backoff.WithContext(b, ctx), retrying); err != nil {
+			err = fmt.Errorf("%w: %s: %w", ErrMigration, m.ID, err)
+			r.emit(Event{Kind: KindMigration, Phase: PhaseDatabase, Message: m.ID + " failed", Err: err})
+			return err
+		}
+		r.emit(Event{Kind: KindMigration, Phase: PhaseDatabase, Message: m.ID + " applied"})
+	}
+	left, err := p.Migrations.Pending(ctx)
+	if err == nil && len(left) > 0 {
+		err = fmt.Errorf("%d migration(s) still pending after applying, first %s", len(left), left[0].ID)
+	}
+	if err == nil {
+		err = p.Migrations.Verify(ctx)
+	}
+	if err != nil {
+		err = fmt.Errorf("%w: database not healthy after migrating: %w", ErrMigration, err)
+		r.emit(Event{Kind: KindMigration, Phase: PhaseDatabase, Message: "verification failed", Err: err})
+		return err
+	}
+	r.emit(Event{Kind: KindMigration, Phase: PhaseDatabase, Message: "all migrations applied; database healthy"})
+	return nil
+}
+
+// deploy runs the strategy against the observed target.
+func (r *run) deploy(ctx context.Context) (strategy.Undo, error) {
+	p := r.plan
+	d := describe(p.Strategy)
+	r.phase(PhaseDeploy, fmt.Sprintf("deploying %s by %s", p.Version, d.Name))
+	undo, err := p.Strategy.Deploy(ctx, r.target(), strategy.Release{From: p.Previous, To: p.Version}, strategy.GateFunc(r.check))
+	if err != nil {
+		return undo, err
+	}
+	insts, err := p.Target.Fleet.Instances(ctx)
+	if err != nil {
+		return undo, fmt.Errorf("confirm all instances updated: %w", err)
+	}
+	for _, in := range insts {
+		if in.Version != p.Version {
+			return undo, fmt.Errorf("instance %s still runs %s after the strategy finished", in.ID, in.Version)
+		}
+	}
+	return undo, nil
+}
+
+// complete cleans up the plan's flags and records the promotion.
+func (r *run) complete(ctx context.Context) (*Report, error) {
+	p := r.plan
+	r.phase(PhaseDecide, "metrics held for every window and all instances run "+p.Version+": completing")
+	if len(p.Cleanup) > 0 {
+		clean := func() error { return flags.Cleanup(ctx, p.Flags, p.Cleanup...) }
+		b := backoff.WithContext(backoff.WithMaxRetries(backoff.NewExponentialBackOff(), 3), ctx)
+		if err := backoff.Retry(clean, b); err != nil {
+			r.emit(Event{Kind: KindAction, Phase: PhaseDecide, Message: "flag clean-up failed", Err: err})
+			return r.finish(Incomplete, p.Version+" is deployed and verified but its flags were not all removed", fmt.Errorf("%w: %w", ErrIncomplete, err))
+		}
+		r.emit(Event{Kind: KindAction, Phase: PhaseDecide, Message: "removed flags " + strings.Join(p.Cleanup, ", ")})
+	}
+	if p.Promotions != nil {
+		err := p.Promotions.Record(ctx, Promotion{Service: p.Service, Version: p.Version, Environment: p.Environment, Time: time.Now(), Trivial: p.Change.Trivial})
+		if err != nil {
+			return r.finish(Incomplete, p.Version+" is deployed and verified but its promotion was not recorded", fmt.Errorf("%w: record promotion: %w", ErrIncomplete, err))
+		}
+	}
+	return r.finish(Completed, fmt.Sprintf("%s serves all traffic in %s", p.Version, p.Environment), nil)
+}
+
+// fail responds to a failed deploy per the decision table.
+func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Report, error) {
+	var v *verify.Verdict
+	if errors.As(cause, &v) {
+		r.report.Verdict = v
+	}
+	if ctx.Err() != nil {
+		cause = fmt.Errorf("deployment cancelled: %w", cause)
+	}
+	r.mu.Lock()
+	exposed := r.exposed
+	r.mu.Unlock()
+	d := r.decide(ctx, Failure{
+		Phase:          PhaseDeploy,
+		FlagControlled: r.plan.KillSwitch != "",
+		DataMutated:    r.plan.Change.MutatesData && exposed,
+	}, cause)
+
+	timeout := r.plan.UndoTimeout
+	if timeout == 0 {
+		timeout = DefaultUndoTimeout
+	}
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	var undoErrs []error
+	outcome := RolledBack
+	for _, a := range d.Actions {
+		switch a {
+		case FlagOff:
+			err := flags.KillSwitch(uctx, r.plan.Flags, r.plan.KillSwitch)
+			r.emit(Event{Kind: KindAction, Phase: PhaseDecide, Message: fmt.Sprintf("kill switch %q turned off", r.plan.KillSwitch), Err: err})
+			if err != nil {
+				undoErrs = append(undoErrs, err)
+			}
+		case RollBack:
+			if undo == nil {
+				continue
+			}
+			err := undo(uctx)
+			r.emit(Event{Kind: KindAction, Phase: PhaseDecide, Message: "strategy undone: traffic and instances back on " + r.plan.Previous, Err: err})
+			if err != nil {
+				undoErrs = append(undoErrs, err)
+			}
+		case RollForward:
+			outcome = RollForwardReq
+		}
+	}
+	switch {
+	case len(undoErrs) > 0:
+		return r.finish(RollbackFailed, d.Reason+"; but the rollback did not finish", fmt.Errorf("%w: %w (cause: %w)", ErrRollbackFailed, errors.Join(undoErrs...), cause))
+	case outcome == RollForwardReq:
+		return r.finish(RollForwardReq, d.Reason, fmt.Errorf("%w: %w", ErrRollForward, cause))
+	}
+	return r.finish(RolledBack, d.Reason, fmt.Errorf("%w: %w", ErrRolledBack, cause))
+}
+
+// decide consults the decision table and reports its answer.
+func (r *run) decide(ctx context.Context, f Failure, cause error) Decision {
+	d := Decide(f)
+	r.report.Decision = &d
+	acts := make([]string, len(d.Actions))
+	for i, a := range d.Actions {
+		acts[i] = string(a)
+	}
+	msg := d.Reason
+	if len(acts) > 0 {
+		msg = strings.Join(acts, ", then ") + ": " + d.Reason
+	}
+	r.emit(Event{Kind: KindDecision, Phase: PhaseDecide, Message: msg, Verdict: r.report.Verdict, Err: cause})
+	return d
+}

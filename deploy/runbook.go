@@ -1,0 +1,129 @@
+package deploy
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/safedeploy/safedeploy/runbook"
+	"github.com/safedeploy/safedeploy/verify"
+)
+
+// Rollback-time estimates used by Plan.Runbook.
+const (
+	flagOffTime = 5 * time.Second  // a store write, seen at the next flag read
+	trafficTime = 10 * time.Second // a router or switch change
+)
+
+// Runbook fills the runbook's eight fields from the plan, for a deployment
+// starting at date: how to verify comes from the verification policy and the
+// strategy's windows, the rollback plan from the decision table, and the
+// time to roll back from the kill switch and the strategy.
+func (p *Plan) Runbook(date time.Time) runbook.Runbook {
+	d := describe(p.Strategy)
+	return runbook.Runbook{
+		Service: p.Service, Version: p.Version, Previous: p.Previous,
+		Environment: string(p.Environment), Strategy: d.Name,
+		Date: date, Engineer: p.Change.Engineer,
+		Changes: p.Change.What, Why: p.Change.Why, Expected: p.Change.Expected,
+		Verify:       p.verifySteps(),
+		Rollback:     p.rollbackSteps(),
+		RollbackTime: p.rollbackTime(),
+	}
+}
+
+func (p *Plan) verifySteps() []string {
+	pol := p.Verify.WithDefaults()
+	out := []string{fmt.Sprintf("error rate at most %g× the baseline's (a baseline below %g%% counts as %g%%)",
+		pol.MaxErrorRatio, 100*pol.MinErrorRate, 100*pol.MinErrorRate)}
+	var lat []string
+	for _, l := range []struct {
+		name  string
+		ratio float64
+	}{{"P50", pol.Latency.P50}, {"P95", pol.Latency.P95}, {"P99", pol.Latency.P99}} {
+		if !math.IsInf(l.ratio, 1) {
+			lat = append(lat, fmt.Sprintf("%s at most %g×", l.name, l.ratio))
+		}
+	}
+	if len(lat) > 0 {
+		out = append(out, fmt.Sprintf("latency %s the baseline's, ignoring rises under %s", strings.Join(lat, ", "), pol.MinLatencyIncrease))
+	}
+	if pol.MaxBusinessDrop < 1 {
+		out = append(out, fmt.Sprintf("business events per request at least %g%% of the baseline's", 100*(1-pol.MaxBusinessDrop)))
+	}
+	if len(pol.Probes) > 0 {
+		names := make([]string, len(pol.Probes))
+		for i, pr := range pol.Probes {
+			names[i] = pr.Name
+		}
+		out = append(out, "critical paths probed at every interval, any failure rolls back at once: "+strings.Join(names, ", "))
+	}
+	out = append(out, fmt.Sprintf("metrics read every %s and compared with %s of pre-deploy baseline; no decision before %g requests; %d failed reads in a row roll back",
+		pol.Interval, pol.BaselineWindow, pol.MinRequests, pol.MaxConsecutiveErrors))
+	for _, s := range describe(p.Strategy).Steps {
+		out = append(out, "step: "+s)
+	}
+	if pol.Window > 0 {
+		out = append(out, fmt.Sprintf("every observed step's window is set to %s by the policy", pol.Window))
+	}
+	if p.Change.Significant {
+		out = append(out, fmt.Sprintf("significant feature: the final window lasts at least %s, a full daily cycle", pol.SignificantWindow))
+	}
+	if p.Verify.Escalate != nil {
+		out = append(out, "a window that ends inconclusive is escalated to a person")
+	} else {
+		out = append(out, "a window that ends inconclusive rolls back")
+	}
+	return out
+}
+
+func (p *Plan) rollbackSteps() []string {
+	var out []string
+	if p.KillSwitch != "" {
+		out = append(out, fmt.Sprintf("turn the kill switch %q off: the change goes dark at the next flag read", p.KillSwitch))
+	}
+	back := describe(p.Strategy).Back
+	if p.Change.MutatesData {
+		out = append(out, fmt.Sprintf("once %s has served traffic it has written data %s cannot read: do not roll back code, roll forward with a fix", p.Version, p.Previous),
+			"before that, "+back)
+	} else {
+		out = append(out, back)
+	}
+	if p.Migrations != nil {
+		out = append(out, "migrations are not rolled back: they keep the previous version working (expand first, contract later); a failed one is fixed forward")
+	}
+	return out
+}
+
+func (p *Plan) rollbackTime() time.Duration {
+	d := describe(p.Strategy)
+	switch {
+	case p.KillSwitch != "":
+		return flagOffTime
+	case d.Instant:
+		return trafficTime
+	}
+	return d.BackTime
+}
+
+// entry turns an event into a runbook record entry.
+func entry(e Event) runbook.Entry {
+	en := runbook.Entry{Time: e.Time, Phase: string(e.Phase), Kind: string(e.Kind), Step: e.Step, Message: e.Message}
+	if e.Err != nil {
+		en.Error = e.Err.Error()
+	}
+	if e.Verdict != nil {
+		for _, m := range e.Verdict.Measurements {
+			en.Numbers = append(en.Numbers, number(m))
+		}
+	}
+	return en
+}
+
+func number(m verify.Measurement) runbook.Number {
+	return runbook.Number{
+		Metric: m.Metric, Unit: m.Unit, Value: m.Value, Baseline: m.Baseline, Threshold: m.Threshold,
+		Requests: m.Requests, Start: m.Start, End: m.End, Failed: m.Failed,
+	}
+}

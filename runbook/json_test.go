@@ -1,0 +1,85 @@
+package runbook_test
+
+import (
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/safedeploy/safedeploy/runbook"
+)
+
+func TestRunbookJSONRoundTrip(t *testing.T) {
+	for _, rb := range []runbook.Runbook{fullRunbook(), {RollbackTime: 1500 * time.Millisecond}} {
+		data, err := json.Marshal(rb)
+		if err != nil {
+			t.Fatalf("Marshal: %v", err)
+		}
+		var got runbook.Runbook
+		if err := json.Unmarshal(data, &got); err != nil {
+			t.Fatalf("Unmarshal(%s): %v", data, err)
+		}
+		if diff := cmp.Diff(rb, got); diff != "" {
+			t.Errorf("round trip through %s (-want +got):\n%s", data, diff)
+		}
+	}
+}
+
+func TestRunbookJSONRollbackTime(t *testing.T) {
+	data, err := json.Marshal(fullRunbook())
+	if err != nil {
+		t.Fatalf("Marshal: %v", err)
+	}
+	if want := `"rollback_time":"2m0s"`; !strings.Contains(string(data), want) {
+		t.Errorf("Marshal = %s, want it to contain %s", data, want)
+	}
+
+	// Missing and null leave the duration as it was.
+	for _, in := range []string{`{}`, `{"rollback_time":null}`} {
+		rb := runbook.Runbook{RollbackTime: time.Minute}
+		if err := json.Unmarshal([]byte(in), &rb); err != nil {
+			t.Errorf("Unmarshal(%s): %v", in, err)
+		}
+		if rb.RollbackTime != time.Minute {
+			t.Errorf("Unmarshal(%s): RollbackTime = %v, want it left at 1m0s", in, rb.RollbackTime)
+		}
+	}
+
+	for _, in := range []string{`{"rollback_time":"soon"}`, `{"rollback_time":120}`, `{"service":1}`} {
+		var rb runbook.Runbook
+		if err := json.Unmarshal([]byte(in), &rb); err == nil {
+			t.Errorf("Unmarshal(%s) = nil error, want one", in)
+		}
+	}
+}
+
+func TestRecordJSONRoundTrip(t *testing.T) {
+	rec := fullRecord()
+	data, err := rec.JSON()
+	if err != nil {
+		t.Fatalf("JSON: %v", err)
+	}
+	if !strings.HasPrefix(string(data), "{\n  \"runbook\": {\n    \"service\": \"checkout\",\n") {
+		t.Errorf("JSON is not indented:\n%s", data)
+	}
+	if want := `    "rollback_time": "2m0s"`; !strings.Contains(string(data), want) {
+		t.Errorf("JSON lacks %s:\n%s", want, data)
+	}
+	var got runbook.Record
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatalf("Unmarshal: %v", err)
+	}
+	if diff := cmp.Diff(rec, &got); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+}
+
+func TestRecordJSONFails(t *testing.T) {
+	rec := &runbook.Record{Entries: []runbook.Entry{{Numbers: []runbook.Number{{Value: math.NaN()}}}}}
+	if _, err := rec.JSON(); err == nil {
+		t.Error("JSON of a NaN value = nil error, want one")
+	}
+}
