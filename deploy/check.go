@@ -26,7 +26,7 @@ type named struct {
 }
 
 func (n named) Check(ctx context.Context, p *Plan) error { return n.c.Check(ctx, p) }
-func (n named) String() string                          { return n.name }
+func (n named) String() string                           { return n.name }
 
 // checkName returns c's name, or a fallback.
 func checkName(c Check, fallback string) string {

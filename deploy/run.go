@@ -261,7 +261,9 @@ func (r *run) captureBaseline(ctx context.Context) error {
 	return nil
 }
 
-func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)).Round(time.Microsecond) }
+func seconds(s float64) time.Duration {
+	return time.Duration(s * float64(time.Second)).Round(time.Microsecond)
+}
 
 // findingsError turns error-severity findings into one error.
 func findingsError(fs []migrate.Finding) error {

@@ -21,11 +21,11 @@ func TestSmoke(t *testing.T) {
 			fleet := strategytest.NewFleet(strategytest.Config{Version: "v1", Instances: 10, RPS: 100, Behaviors: b})
 			p := &deploy.Plan{
 				Service: "shop", Version: "v2", Previous: "v1", Environment: deploy.Staging,
-				Change:   deploy.Change{Engineer: "ana", What: "new checkout"},
-				Tests:    deploy.CheckFunc(func(context.Context, *deploy.Plan) error { return nil }),
-				Strategy: strategy.Canary{},
-				Target:   strategy.Target{Fleet: fleet, Router: fleet},
-				Metrics:  fleet,
+				Change:    deploy.Change{Engineer: "ana", What: "new checkout"},
+				Tests:     deploy.CheckFunc(func(context.Context, *deploy.Plan) error { return nil }),
+				Strategy:  strategy.Canary{},
+				Target:    strategy.Target{Fleet: fleet, Router: fleet},
+				Metrics:   fleet,
 				Observers: []deploy.Observer{deploy.Printer(os.Stdout)},
 			}
 			rep, err := deploy.Run(t.Context(), p)
