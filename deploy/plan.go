@@ -29,12 +29,10 @@ const (
 	Production Environment = "production"
 )
 
-// previous returns the environment a version must complete in first, or "".
+// previous returns the environment a version must complete in first, or
+// "": production requires staging; dev and staging take any version.
 func (e Environment) previous() Environment {
-	switch e {
-	case Staging:
-		return Dev
-	case Production:
+	if e == Production {
 		return Staging
 	}
 	return ""
