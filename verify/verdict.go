@@ -71,7 +71,7 @@ func (m Measurement) String() string {
 	}
 	return fmt.Sprintf("%s %s vs baseline %s (limit %s) over %s, %.0f requests: %s",
 		m.Metric, format(m.Value), format(m.Baseline), format(m.Threshold),
-		m.End.Sub(m.Start), m.Requests, verdict)
+		m.End.Sub(m.Start).Round(time.Millisecond), m.Requests, verdict)
 }
 
 // Units of a Measurement.

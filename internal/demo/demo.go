@@ -1,0 +1,118 @@
+// Package demo runs the example programs: a deployment of a good or a bad
+// v2 to a simulated fleet, with the phases, steps and numbers printed as
+// they happen and the runbook and record at the end.
+package demo
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/safedeploy/safedeploy/deploy"
+	"github.com/safedeploy/safedeploy/flags"
+	"github.com/safedeploy/safedeploy/strategy"
+	"github.com/safedeploy/safedeploy/strategy/strategytest"
+	"github.com/safedeploy/safedeploy/verify"
+)
+
+// An Example is one example program.
+type Example struct {
+	// Strategy deploys v2.
+	Strategy strategy.Strategy
+	// Target picks the parts of the simulated fleet the strategy uses.
+	Target func(f *strategytest.Fleet) strategy.Target
+	// Windows describes the shortened windows, for the output.
+	Windows string
+	// KillSwitch guards the change with a flag, the fast way back for
+	// strategies that redeploy.
+	KillSwitch bool
+}
+
+// Main parses the command line (-bad), runs the example and returns the
+// exit code: 0 when the deployment completed, 1 when it did not.
+func (ex Example) Main(args []string, stdout io.Writer) int {
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	bad := fs.Bool("bad", false, "deploy a faulty v2 (8% errors instead of 1%), which must be rolled back")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	return ex.run(ctx, *bad, stdout)
+}
+
+func (ex Example) run(ctx context.Context, bad bool, w io.Writer) int {
+	v2 := strategytest.Behavior{ErrorRate: 0.01, Latency: 40 * time.Millisecond, BusinessRate: 0.05, StartDelay: 150 * time.Millisecond}
+	if bad {
+		v2.ErrorRate = 0.08
+	}
+	fleet := strategytest.NewFleet(strategytest.Config{
+		Version: "v1", Instances: 8, RPS: 10000,
+		Behaviors: map[string]strategytest.Behavior{
+			"v1": {ErrorRate: 0.01, Latency: 40 * time.Millisecond, BusinessRate: 0.05, StartDelay: 150 * time.Millisecond},
+			"v2": v2,
+		},
+	})
+	var store flags.Memory
+	plan := &deploy.Plan{
+		Service: "shop", Version: "v2", Previous: "v1", Environment: deploy.Staging,
+		Change: deploy.Change{
+			Engineer: "ana@example.com",
+			What:     "checkout page renders the basket server-side",
+			Why:      "halve time to first paint on mobile",
+			Expected: "same error rate and business events; P95 latency no worse",
+		},
+		Tests: deploy.Named("CI passed for v2", deploy.CheckFunc(func(ctx context.Context, p *deploy.Plan) error {
+			return nil // a real plan asks the CI system about exactly p.Version
+		})),
+		Strategy: ex.Strategy,
+		Target:   ex.Target(fleet),
+		Metrics:  fleet,
+		Verify: verify.Policy{
+			Interval:       250 * time.Millisecond,
+			BaselineWindow: time.Minute,
+		},
+		Flags:     &store,
+		Observers: []deploy.Observer{deploy.Printer(w)},
+	}
+	if ex.KillSwitch {
+		store.Set(ctx, flags.Flag{Name: "server-side-basket", Enabled: true, Description: "render the basket on the server"})
+		plan.KillSwitch = "server-side-basket"
+	}
+	quality := "a good v2 (1% errors, like v1)"
+	if bad {
+		quality = "a faulty v2 (8% errors against v1's 1%)"
+	}
+	fmt.Fprintf(w, "Deploying %s by %s to a simulated fleet of 8 instances of v1 at 10,000 req/s.\n", quality, describe(ex.Strategy))
+	fmt.Fprintf(w, "Windows are shortened for the demo: %s, metrics read every 250ms (defaults: 5m per canary step, 15m otherwise, every 1m).\n\n", ex.Windows)
+
+	start := time.Now()
+	rep, err := deploy.Run(ctx, plan)
+	fmt.Fprintf(w, "\n%s after %s: %s\n", rep.Outcome, time.Since(start).Round(time.Millisecond), rep.Reason)
+	if err != nil {
+		fmt.Fprintf(w, "error: %v\n", err)
+	}
+	var v *verify.Verdict
+	if errors.As(err, &v) {
+		fmt.Fprintf(w, "the verdict that decided it: %s\n", v.Reason)
+	}
+	fmt.Fprintf(w, "fleet now: %v\n\nThe runbook for this deployment:\n\n", fleet.Versions())
+	fmt.Fprint(w, rep.Record.Runbook.Markdown())
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+func describe(s strategy.Strategy) string {
+	if d, ok := s.(strategy.Describer); ok {
+		return d.Describe().Name
+	}
+	return fmt.Sprintf("%T", s)
+}
