@@ -11,6 +11,8 @@ import (
 // migrations in order by recording them, and can be told to fail: a
 // migration that errors, one that meets lock contention a number of times,
 // a database that is unhealthy afterwards. It is safe for concurrent use.
+// The zero value is a runner with no migrations; NewMemory gives it some.
+// Migration IDs are expected to be unique: an ID names one migration.
 type Memory struct {
 	mu         sync.Mutex
 	migrations []Migration
@@ -21,7 +23,8 @@ type Memory struct {
 	attempts   map[string]int
 }
 
-// NewMemory returns a runner that knows the given migrations, none applied.
+// NewMemory returns a runner that knows the given migrations, in the order
+// given, none applied. It copies the list.
 func NewMemory(ms ...Migration) *Memory {
 	return &Memory{
 		migrations: slices.Clone(ms),
@@ -32,18 +35,33 @@ func NewMemory(ms ...Migration) *Memory {
 	}
 }
 
-// FailApply makes every Apply of migration id fail with err.
+// init makes the zero value usable. The caller holds m.mu.
+func (m *Memory) init() {
+	if m.applied == nil {
+		m.applied = map[string]bool{}
+		m.fail = map[string]error{}
+		m.contention = map[string]int{}
+		m.attempts = map[string]int{}
+	}
+}
+
+// FailApply makes every Apply of migration id fail with an error wrapping
+// err, leaving the migration unapplied, as a transactional migration that
+// errors does. A nil err makes it succeed again.
 func (m *Memory) FailApply(id string, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.init()
 	m.fail[id] = err
 }
 
-// Contend makes the next n Apply calls of migration id time out waiting for
-// a lock (ErrLockTimeout), as if another transaction held it.
+// Contend makes the next n Apply calls of migration id return an error
+// wrapping ErrLockTimeout, leaving it unapplied, as if another transaction
+// held the lock. Contention comes before any FailApply error; n <= 0 ends it.
 func (m *Memory) Contend(id string, n int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.init()
 	m.contention[id] = n
 }
 
@@ -67,14 +85,17 @@ func (m *Memory) Applied() []string {
 	return ids
 }
 
-// Attempts returns how many times Apply was called for migration id.
+// Attempts returns how many times Apply was called for migration id,
+// counting calls that failed or were refused but not those made with a
+// context that was already done.
 func (m *Memory) Attempts(id string) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.attempts[id]
 }
 
-// Pending implements Runner.
+// Pending implements Runner: it returns the migrations not yet applied, in
+// order. It fails only if ctx is done.
 func (m *Memory) Pending(ctx context.Context) ([]Migration, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -90,24 +111,34 @@ func (m *Memory) Pending(ctx context.Context) ([]Migration, error) {
 	return out, nil
 }
 
-// Apply implements Runner. It refuses a migration that is unknown, already
-// applied, or not the next pending one.
+// Apply implements Runner: it records migration mg as applied, matching it
+// to a known migration by ID. It returns ctx's error if ctx is done. It
+// refuses a migration that is unknown, already applied or not the next
+// pending one, with an error that says which (and names the next pending
+// one); then fails as Contend and FailApply say. A migration that fails or
+// is refused stays as it was.
 func (m *Memory) Apply(ctx context.Context, mg Migration) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.init()
 	m.attempts[mg.ID]++
-	next := ""
+	known, next, found := false, "", false
 	for _, x := range m.migrations {
-		if !m.applied[x.ID] {
-			next = x.ID
-			break
+		known = known || x.ID == mg.ID
+		if !found && !m.applied[x.ID] {
+			next, found = x.ID, true
 		}
 	}
-	if next != mg.ID {
-		return fmt.Errorf("migrate: apply %q: the next pending migration is %q", mg.ID, next)
+	switch {
+	case !known:
+		return fmt.Errorf("migrate: apply %q: unknown migration", mg.ID)
+	case m.applied[mg.ID]:
+		return fmt.Errorf("migrate: apply %q: already applied", mg.ID)
+	case next != mg.ID:
+		return fmt.Errorf("migrate: apply %q out of order: the next pending migration is %q", mg.ID, next)
 	}
 	if n := m.contention[mg.ID]; n > 0 {
 		m.contention[mg.ID] = n - 1
@@ -120,7 +151,8 @@ func (m *Memory) Apply(ctx context.Context, mg Migration) error {
 	return nil
 }
 
-// Verify implements Runner.
+// Verify implements Runner: it returns an error wrapping the error given to
+// SetUnhealthy, if any, or ctx's error if ctx is done, and nil otherwise.
 func (m *Memory) Verify(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err

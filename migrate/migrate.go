@@ -26,13 +26,18 @@ type Migration struct {
 }
 
 // A Runner applies migrations to one database. The executor calls Pending
-// during pre-flight, then Apply for each pending migration in order, then
-// Verify; it adds lint, retries and timeouts around them.
+// during pre-flight, then, before any code changes, Apply for each pending
+// migration in order, then Pending again (expecting none) and Verify. It
+// adds the expand/contract check (CheckRemovals) and retries of
+// ErrLockTimeout with backoff around them; any other error stops the
+// deployment.
 type Runner interface {
 	// Pending returns the migrations not yet applied, in the order to apply them.
 	Pending(ctx context.Context) ([]Migration, error)
 	// Apply applies one migration, entirely or not at all where the database
-	// allows. A lock timeout wraps ErrLockTimeout.
+	// allows. It bounds its own wait for locks to a few seconds, since a
+	// statement queued for a lock blocks every query behind it, and then
+	// returns an error wrapping ErrLockTimeout.
 	Apply(ctx context.Context, m Migration) error
 	// Verify reports whether the database is healthy after migrating: it
 	// answers, and nothing is left half-built. It returns nil when healthy.
@@ -48,7 +53,7 @@ const (
 	Error
 )
 
-// String returns "warning" or "error".
+// String returns "error" for Error and "warning" for any other value.
 func (s Severity) String() string {
 	if s == Error {
 		return "error"
@@ -56,13 +61,28 @@ func (s Severity) String() string {
 	return "warning"
 }
 
-// MarshalText encodes the severity as its String form.
+// MarshalText encodes the severity as its String form. It never fails.
 func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText decodes "warning" or "error", so that findings written as
+// JSON read back. Any other text is an error and leaves s unchanged.
+func (s *Severity) UnmarshalText(text []byte) error {
+	switch string(text) {
+	case "warning":
+		*s = Warning
+	case "error":
+		*s = Error
+	default:
+		return fmt.Errorf("migrate: unknown severity %q (want \"warning\" or \"error\")", text)
+	}
+	return nil
+}
 
 // A Finding is one problem a safety check found in a migration.
 type Finding struct {
 	// Rule names the check, using squawk's rule names where they match.
-	Rule     string   `json:"rule"`
+	Rule string `json:"rule"`
+	// Severity says whether the finding stops the deployment (Error) or not.
 	Severity Severity `json:"severity"`
 	// Migration is the ID of the migration, Statement the index of the
 	// statement in it and Pos the byte offset in its SQL, where known (-1 if not).
@@ -93,15 +113,22 @@ type Usage struct {
 // running until the deployment completes, so removing what the running
 // version uses breaks it — including something the new version stops
 // using: that removal belongs to a later deployment. Removing a table
-// removes its columns.
+// removes its columns. Findings are errors, ruled "ban-drop-table" for a
+// table and "ban-drop-column" for a column, as squawk names them; names are
+// compared exactly, so "orders" does not cover "orders_archive". It returns
+// nil when every removal is safe.
 func CheckRemovals(pending []Migration, u Usage) []Finding {
 	var out []Finding
 	for _, m := range pending {
 		for _, gone := range m.Removes {
+			rule := "ban-drop-column"
+			if !strings.Contains(gone, ".") {
+				rule = "ban-drop-table"
+			}
 			for _, used := range u.Running {
 				if covers(gone, used) {
 					out = append(out, Finding{
-						Rule: "ban-drop-column", Severity: Error, Migration: m.ID, Statement: -1, Pos: -1,
+						Rule: rule, Severity: Error, Migration: m.ID, Statement: -1, Pos: -1,
 						Message: fmt.Sprintf("removes %s, which the running version still uses: its instances break while the deployment runs", used),
 						Fix:     "keep it in this deployment; remove it in a later one, once no running version uses it (expand, migrate, then contract)",
 					})
@@ -110,7 +137,7 @@ func CheckRemovals(pending []Migration, u Usage) []Finding {
 			for _, used := range u.New {
 				if covers(gone, used) && !slices.Contains(u.Running, used) {
 					out = append(out, Finding{
-						Rule: "ban-drop-column", Severity: Error, Migration: m.ID, Statement: -1, Pos: -1,
+						Rule: rule, Severity: Error, Migration: m.ID, Statement: -1, Pos: -1,
 						Message: fmt.Sprintf("removes %s, which the new version uses", used),
 						Fix:     "do not remove what the new code needs",
 					})
