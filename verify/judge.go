@@ -81,6 +81,11 @@ func (j *thresholdJudge) waiting() string {
 	return fmt.Sprintf("%.0f of %.0f requests needed before judging", j.total.Requests, j.p.MinRequests)
 }
 
+// limitSlack is the relative rounding a figure may exceed its limit by and
+// still pass: a value exactly at the limit passes, but the limit's own
+// arithmetic can round it away (0.1 × (1 − 0.2) is 0.08000000000000002).
+const limitSlack = 1e-9
+
 func (j *thresholdJudge) evaluate() Verdict {
 	c, b := j.total, j.base.Observation
 	measure := func(metric string, value, base, threshold float64, above bool) Measurement {
@@ -91,7 +96,7 @@ func (j *thresholdJudge) evaluate() Verdict {
 		return Measurement{
 			Metric: metric, Unit: unit, Value: value, Baseline: base, Threshold: threshold,
 			Requests: c.Requests, Start: j.start, End: j.end,
-			Failed: (above && value > threshold) || (!above && value < threshold),
+			Failed: (above && value > threshold*(1+limitSlack)) || (!above && value < threshold*(1-limitSlack)),
 		}
 	}
 	ms := []Measurement{measure("error-rate", c.ErrorRate(), b.ErrorRate(),

@@ -1,0 +1,352 @@
+package verifytest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/safedeploy/safedeploy/verify"
+)
+
+// A Harness describes a MetricSource under test and the traffic its backend
+// is known to have served.
+type Harness struct {
+	// Source is the implementation under test.
+	Source verify.MetricSource
+	// Start and End bound a past window [Start, End) over which the
+	// backend served known traffic.
+	Start, End time.Time
+	// Served is what each version really served over the window. Latency
+	// is optional: when it is nil the source's histogram is only checked
+	// for being well formed. At least one version is required.
+	Served map[string]verify.Observation
+	// Missing is a version the backend has no data for.
+	Missing string
+	// Tolerance is the relative error allowed in every count, for sources
+	// that estimate (Prometheus's increase() extrapolates to the window's
+	// edges). Zero means exact, up to floating-point rounding.
+	Tolerance float64
+}
+
+// rounding is the relative error allowed even with a zero Tolerance.
+const rounding = 1e-9
+
+// Run tests h.Source against the MetricSource contract as subtests of t,
+// reporting in each failure what the source returned and what it should
+// have. It fails t at once if h itself is invalid.
+//
+// The subtests check, for each version in h.Served, that observing the
+// window returns what was served, within h.Tolerance; that every
+// observation is well formed (finite, non-negative counts, no more errors
+// than requests, a histogram with increasing bounds, non-decreasing counts
+// and a last +Inf bucket counting every request); and that the two halves
+// of the window add up to the whole. They also check that h.Missing fails
+// with an error wrapping verify.ErrNoData rather than a zero Observation,
+// that an inverted window fails with an error that does not wrap it (a bad
+// query is not missing data), and that a cancelled context fails with an
+// error wrapping context.Canceled.
+func Run(t *testing.T, h Harness) {
+	t.Helper()
+	if err := h.validate(); err != nil {
+		t.Fatalf("verifytest: invalid Harness: %v", err)
+	}
+	for _, c := range checks() {
+		t.Run(c.name, func(t *testing.T) {
+			if !c.perVersion {
+				if err := c.run(t.Context(), h, ""); err != nil {
+					t.Error(err)
+				}
+				return
+			}
+			for _, v := range slices.Sorted(maps.Keys(h.Served)) {
+				t.Run(v, func(t *testing.T) {
+					if err := c.run(t.Context(), h, v); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestSource runs the checks of [Run] outside a test, with ctx, and returns
+// one error listing every failure, each prefixed with its subtest's name,
+// or nil. It returns an error at once if h itself is invalid.
+func TestSource(ctx context.Context, h Harness) error {
+	if err := h.validate(); err != nil {
+		return fmt.Errorf("verifytest: invalid Harness: %w", err)
+	}
+	var errs []error
+	for _, c := range checks() {
+		if !c.perVersion {
+			if err := c.run(ctx, h, ""); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", c.name, err))
+			}
+			continue
+		}
+		for _, v := range slices.Sorted(maps.Keys(h.Served)) {
+			if err := c.run(ctx, h, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s/%s: %w", c.name, v, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (h Harness) validate() error {
+	var errs *multierror.Error
+	bad := func(field string, value any, problem string) {
+		errs = multierror.Append(errs, fmt.Errorf("%s = %v: %s", field, value, problem))
+	}
+	if h.Source == nil {
+		bad("Source", nil, "must be the MetricSource under test")
+	}
+	if !h.End.After(h.Start) {
+		bad("End", h.End.Format(time.RFC3339Nano), "must be after Start ("+h.Start.Format(time.RFC3339Nano)+")")
+	}
+	if len(h.Served) == 0 {
+		bad("Served", h.Served, "must hold at least one version")
+	}
+	if h.Missing == "" {
+		bad("Missing", `""`, "must name a version without data")
+	} else if _, ok := h.Served[h.Missing]; ok {
+		bad("Missing", h.Missing, "must not be in Served")
+	}
+	if !(h.Tolerance >= 0 && h.Tolerance < 1) {
+		bad("Tolerance", h.Tolerance, "must be a fraction in [0, 1)")
+	}
+	return errs.ErrorOrNil()
+}
+
+// A check is one subtest of Run. Per-version checks run once for each
+// version in Served; the others get version "".
+type check struct {
+	name       string
+	perVersion bool
+	run        func(ctx context.Context, h Harness, version string) error
+}
+
+// checks returns the subtests in the order they run.
+func checks() []check {
+	return []check{
+		{"Served", true, checkServed},
+		{"Additive", true, checkAdditive},
+		{"Missing", false, checkMissing},
+		{"InvertedWindow", false, checkInverted},
+		{"CancelledContext", false, checkCancelled},
+	}
+}
+
+func checkServed(ctx context.Context, h Harness, version string) error {
+	call := describe(version, h.Start, h.End)
+	got, err := h.Source.Observe(ctx, verify.Query{Version: version, Start: h.Start, End: h.End})
+	if err != nil {
+		return fmt.Errorf("%s failed for a version that served traffic: %w", call, err)
+	}
+	want := h.Served[version]
+	errs := wellFormed(call, got, h.Tolerance)
+	errs = append(errs, counts(call, got, want, h.Tolerance)...)
+	if len(want.Latency) > 0 {
+		errs = append(errs, histograms(call, got.Latency, want.Latency, h.Tolerance)...)
+	}
+	return errors.Join(errs...)
+}
+
+// checkAdditive observes both halves of the window and the whole, and
+// checks that the halves sum to the whole. A half with no data counts as
+// zero: the version may have started serving mid-window.
+func checkAdditive(ctx context.Context, h Harness, version string) error {
+	mid := h.Start.Add(h.End.Sub(h.Start) / 2)
+	var errs []error
+	var parts [3]verify.Observation
+	for i, w := range [3][2]time.Time{{h.Start, mid}, {mid, h.End}, {h.Start, h.End}} {
+		call := describe(version, w[0], w[1])
+		o, err := h.Source.Observe(ctx, verify.Query{Version: version, Start: w[0], End: w[1]})
+		switch {
+		case i < 2 && errors.Is(err, verify.ErrNoData):
+		case err != nil:
+			return fmt.Errorf("%s failed for a version that served traffic: %w", call, err)
+		default:
+			errs = append(errs, wellFormed(call, o, h.Tolerance)...)
+		}
+		parts[i] = o
+	}
+	first, second, whole := parts[0], parts[1], parts[2]
+	call := fmt.Sprintf("%s + %s, against %s", describe(version, h.Start, mid), describe(version, mid, h.End), describe(version, h.Start, h.End))
+	sum := verify.Observation{
+		Requests: first.Requests + second.Requests,
+		Errors:   first.Errors + second.Errors,
+		Business: first.Business + second.Business,
+	}
+	errs = append(errs, counts(call, sum, whole, h.Tolerance)...)
+	if len(whole.Latency) == 0 {
+		return errors.Join(errs...)
+	}
+	sum.Latency = make(verify.Histogram, len(whole.Latency))
+	for i, b := range whole.Latency {
+		sum.Latency[i].UpperBound = b.UpperBound
+	}
+	for _, half := range []verify.Observation{first, second} {
+		if half.Requests == 0 && len(half.Latency) == 0 {
+			continue // nothing served in this half
+		}
+		if len(half.Latency) == 0 {
+			errs = append(errs, fmt.Errorf("%s: a half has Requests = %g but no Latency histogram, while the whole window has one", call, half.Requests))
+			return errors.Join(errs...)
+		}
+		if !sameBounds(half.Latency, whole.Latency) {
+			errs = append(errs, fmt.Errorf("%s: the halves' histogram bounds %v differ from the whole window's %v", call, bounds(half.Latency), bounds(whole.Latency)))
+			return errors.Join(errs...)
+		}
+		for i, b := range half.Latency {
+			sum.Latency[i].Count += b.Count
+		}
+	}
+	errs = append(errs, histograms(call, sum.Latency, whole.Latency, h.Tolerance)...)
+	return errors.Join(errs...)
+}
+
+func checkMissing(ctx context.Context, h Harness, _ string) error {
+	call := describe(h.Missing, h.Start, h.End)
+	got, err := h.Source.Observe(ctx, verify.Query{Version: h.Missing, Start: h.Start, End: h.End})
+	switch {
+	case err == nil:
+		return fmt.Errorf("%s = %+v, nil error for a version without data; want an error wrapping verify.ErrNoData (an observation must never stand for missing data: a judge would take it as traffic)", call, got)
+	case !errors.Is(err, verify.ErrNoData):
+		return fmt.Errorf("%s for a version without data: error %q does not wrap verify.ErrNoData, so callers cannot tell missing data from a failing source", call, err)
+	}
+	return nil
+}
+
+func checkInverted(ctx context.Context, h Harness, _ string) error {
+	version := slices.Min(slices.Collect(maps.Keys(h.Served)))
+	call := describe(version, h.End, h.Start)
+	got, err := h.Source.Observe(ctx, verify.Query{Version: version, Start: h.End, End: h.Start})
+	switch {
+	case err == nil:
+		return fmt.Errorf("%s = %+v, nil error for an inverted window; want an error", call, got)
+	case errors.Is(err, verify.ErrNoData):
+		return fmt.Errorf("%s for an inverted window: error %q wraps verify.ErrNoData; an inverted window is the caller's mistake, not missing data", call, err)
+	}
+	return nil
+}
+
+func checkCancelled(ctx context.Context, h Harness, _ string) error {
+	version := slices.Min(slices.Collect(maps.Keys(h.Served)))
+	ctx, cancel := context.WithCancel(ctx)
+	cancel()
+	call := describe(version, h.Start, h.End)
+	got, err := h.Source.Observe(ctx, verify.Query{Version: version, Start: h.Start, End: h.End})
+	switch {
+	case err == nil:
+		return fmt.Errorf("%s = %+v, nil error with a cancelled context; want an error wrapping context.Canceled", call, got)
+	case !errors.Is(err, context.Canceled):
+		return fmt.Errorf("%s with a cancelled context: error %q does not wrap context.Canceled", call, err)
+	}
+	return nil
+}
+
+// wellFormed lists what makes o impossible as an observation.
+func wellFormed(call string, o verify.Observation, tol float64) []error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", call, fmt.Sprintf(format, args...)))
+	}
+	for _, c := range []struct {
+		name string
+		v    float64
+	}{{"Requests", o.Requests}, {"Errors", o.Errors}, {"Business", o.Business}} {
+		if !(c.v >= 0) || math.IsInf(c.v, 1) {
+			bad("%s = %g, want a finite count, at least 0", c.name, c.v)
+		}
+	}
+	if o.Errors > o.Requests*(1+math.Max(tol, rounding)) {
+		bad("Errors = %g exceeds Requests = %g", o.Errors, o.Requests)
+	}
+	h := o.Latency
+	if len(h) == 0 {
+		return errs
+	}
+	for i, b := range h {
+		switch {
+		case math.IsNaN(b.UpperBound) || i > 0 && !(b.UpperBound > h[i-1].UpperBound):
+			bad("Latency bounds %v do not increase at bucket %d", bounds(h), i)
+		case !(b.Count >= 0) || math.IsInf(b.Count, 1):
+			bad("Latency[%d].Count = %g, want a finite count, at least 0", i, b.Count)
+		case i > 0 && b.Count < h[i-1].Count*(1-math.Max(tol, rounding)):
+			bad("Latency[%d].Count = %g is less than Latency[%d].Count = %g: a cumulative histogram's counts must not decrease", i, b.Count, i-1, h[i-1].Count)
+		default:
+			continue
+		}
+		return errs
+	}
+	if last := h[len(h)-1]; !math.IsInf(last.UpperBound, 1) {
+		bad("the last Latency bound is %g, want +Inf", last.UpperBound)
+	} else if !near(last.Count, o.Requests, tol) {
+		bad("the +Inf Latency bucket counts %g requests, but Requests = %g; they must be equal%s", last.Count, o.Requests, within(tol))
+	}
+	return errs
+}
+
+// counts compares got's counts with want's.
+func counts(call string, got, want verify.Observation, tol float64) []error {
+	var errs []error
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{{"Requests", got.Requests, want.Requests}, {"Errors", got.Errors, want.Errors}, {"Business", got.Business, want.Business}} {
+		if !near(c.got, c.want, tol) {
+			errs = append(errs, fmt.Errorf("%s: %s = %g, want %g%s", call, c.name, c.got, c.want, within(tol)))
+		}
+	}
+	return errs
+}
+
+// histograms compares got's buckets with want's.
+func histograms(call string, got, want verify.Histogram, tol float64) []error {
+	if len(got) == 0 {
+		return []error{fmt.Errorf("%s: no Latency histogram, want %v", call, want)}
+	}
+	if !sameBounds(got, want) {
+		return []error{fmt.Errorf("%s: Latency bounds = %v, want %v", call, bounds(got), bounds(want))}
+	}
+	var errs []error
+	for i := range want {
+		if !near(got[i].Count, want[i].Count, tol) {
+			errs = append(errs, fmt.Errorf("%s: Latency bucket le=%g counts %g, want %g%s", call, want[i].UpperBound, got[i].Count, want[i].Count, within(tol)))
+		}
+	}
+	return errs
+}
+
+// near reports whether got is within the relative tolerance of want.
+func near(got, want, tol float64) bool {
+	return math.Abs(got-want) <= math.Max(tol, rounding)*math.Max(math.Abs(got), math.Abs(want))
+}
+
+func within(tol float64) string {
+	if tol == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" ± %g%%", 100*tol)
+}
+
+func bounds(h verify.Histogram) []float64 {
+	out := make([]float64, len(h))
+	for i, b := range h {
+		out[i] = b.UpperBound
+	}
+	return out
+}
+
+// describe names an Observe call in failure messages.
+func describe(version string, start, end time.Time) string {
+	return fmt.Sprintf("Observe(%q, %s)", version, window(start, end))
+}
