@@ -33,10 +33,16 @@ type BlueGreen struct {
 
 // Deploy implements Strategy.
 func (b BlueGreen) Deploy(ctx context.Context, t Target, r Release, g Gate) (Undo, error) {
+	if err := b.Validate(t); err != nil {
+		return nil, err
+	}
 	l := newLedger(t, r)
 	old, err := l.oldInstances(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if err := l.hold(ctx); err != nil {
+		return l.undo, err
 	}
 	if err := l.startNew(ctx, len(old), b.ReadyTimeout); err != nil {
 		return l.undo, err

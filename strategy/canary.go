@@ -14,11 +14,12 @@ import (
 // observing each step for 5 minutes.
 //
 // With a Target.Router the weights are traffic percentages, and enough new
-// instances are started to carry each step. Without one the split is by
-// instance count: each step runs the number of new instances whose share of
-// the fleet is closest to the weight (ties round up; between 1 and 99%, a
-// fleet of two or more keeps at least one instance of each version), and a
-// step that would run no new instance is skipped.
+// instances are started to carry each step; the weight is set to 0 before the
+// first of them starts. Without one the split is by instance count: each step
+// runs the number of new instances whose share of the fleet is closest to the
+// weight (ties round up; between 1 and 99%, a fleet of two or more keeps at
+// least one instance of each version); a step that would run no new
+// instance, or the same split as the step before, is skipped.
 type Canary struct {
 	// Steps are increasing weights in (0, 100]. If the last is below 100, a
 	// final step at 100 is added. Empty means 1, 5, 25, 50, 100.
@@ -57,42 +58,68 @@ func splitCounts(n int, weight float64) (canary, stable int) {
 	return int(c), n - int(c)
 }
 
+// A canaryStep is one step as carried out on a fleet of a given size.
+type canaryStep struct {
+	weight         float64 // percent of traffic (or of instances) on the canary
+	canary, stable int     // instances of each version
+}
+
+// plan turns the weights into steps for a fleet of n. With a router, enough
+// new instances run to carry each weight and the old ones all keep running.
+// Without one, the split is by instance count, so weights that round to the
+// same split are observed once, and a split with no canary is skipped.
+func (c Canary) plan(n int, router bool) []canaryStep {
+	var out []canaryStep
+	for _, w := range c.steps() {
+		if router {
+			out = append(out, canaryStep{weight: w, canary: min(n, max(1, int(math.Ceil(float64(n)*w/100)))), stable: n})
+			continue
+		}
+		canary, stable := splitCounts(n, w)
+		if canary == 0 || len(out) > 0 && out[len(out)-1].canary == canary {
+			continue
+		}
+		out = append(out, canaryStep{weight: 100 * float64(canary) / float64(n), canary: canary, stable: stable})
+	}
+	return out
+}
+
 // Deploy implements Strategy.
 func (c Canary) Deploy(ctx context.Context, t Target, r Release, g Gate) (Undo, error) {
+	if err := c.Validate(t); err != nil {
+		return nil, err
+	}
 	l := newLedger(t, r)
 	old, err := l.oldInstances(ctx)
 	if err != nil {
 		return nil, err
 	}
-	n := len(old)
+	if t.Router != nil {
+		// Weight 0 before the first canary starts, so that it serves
+		// nothing until its first step, whatever the router held before.
+		if err := l.route(ctx, 0); err != nil {
+			return l.undo, err
+		}
+	}
 	window := orDefault(c.StepWindow, DefaultCanaryStepWindow)
-	steps := c.steps()
+	plan := c.plan(len(old), t.Router != nil)
 	running := 0 // new instances running
-	for i, w := range steps {
-		final := i == len(steps)-1
-		want, stable := splitCounts(n, w)
-		if t.Router != nil {
-			want = min(n, max(1, int(math.Ceil(float64(n)*w/100))))
-		} else if want == 0 {
-			continue
+	for i, st := range plan {
+		if err := l.startNew(ctx, st.canary-running, c.ReadyTimeout); err != nil {
+			return l.undo, fmt.Errorf("canary %.3g%%: %w", st.weight, err)
 		}
-		if err := l.startNew(ctx, want-running, c.ReadyTimeout); err != nil {
-			return l.undo, fmt.Errorf("canary %g%%: %w", w, err)
-		}
-		running = want
-		weight := w
+		running = st.canary
 		if t.Router != nil {
-			if err := l.route(ctx, w); err != nil {
+			if err := l.route(ctx, st.weight); err != nil {
 				return l.undo, err
 			}
 		} else {
-			if err := l.stopOld(ctx, old[:len(old)-stable]); err != nil {
+			if err := l.stopOld(ctx, old[:len(old)-st.stable]); err != nil {
 				return l.undo, err
 			}
-			old = old[len(old)-stable:]
-			weight = 100 * float64(want) / float64(n)
+			old = old[len(old)-st.stable:]
 		}
-		step := Step{Name: fmt.Sprintf("canary %g%%", weight), Weight: weight, Window: window, Final: final}
+		step := Step{Name: fmt.Sprintf("canary %.3g%%", st.weight), Weight: st.weight, Window: window, Final: i == len(plan)-1}
 		if err := g.Check(ctx, step); err != nil {
 			return l.undo, err
 		}

@@ -31,6 +31,9 @@ type Direct struct {
 
 // Deploy implements Strategy.
 func (d Direct) Deploy(ctx context.Context, t Target, r Release, g Gate) (Undo, error) {
+	if err := d.Validate(t); err != nil {
+		return nil, err
+	}
 	l := newLedger(t, r)
 	old, err := l.oldInstances(ctx)
 	if err != nil {

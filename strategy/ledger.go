@@ -115,6 +115,21 @@ func (l *ledger) route(ctx context.Context, weight float64) error {
 	return nil
 }
 
+// hold sends every request to r.From before a new instance starts, so that
+// none reaches the new version before the strategy routes or switches to it:
+// the switch or router may have been left in any state, and a load balancer
+// spreads requests over every ready instance until told otherwise. It uses
+// the Switch if there is one, else the Router.
+func (l *ledger) hold(ctx context.Context) error {
+	if l.t.Switch == nil {
+		return l.route(ctx, 0)
+	}
+	if err := l.t.Switch.Switch(ctx, l.r.From); err != nil {
+		return fmt.Errorf("switch to %s: %w", l.r.From, err)
+	}
+	return nil
+}
+
 // switchTo sends all traffic to r.To.
 func (l *ledger) switchTo(ctx context.Context) error {
 	l.mu.Lock()
@@ -128,8 +143,9 @@ func (l *ledger) switchTo(ctx context.Context) error {
 
 // undo puts the target back: traffic first, then old capacity, and only
 // then removes the new instances, so the old version never runs short. If
-// traffic cannot be moved back the new instances are left running, since
-// stopping them would leave requests with nowhere to go.
+// traffic cannot be moved back, or the old capacity cannot be restored, the
+// new instances are left running, since stopping them would leave requests
+// with nowhere to go.
 func (l *ledger) undo(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -176,9 +192,13 @@ func (l *ledger) undo(ctx context.Context) error {
 	}
 	g.Wait()
 	for _, id := range l.started {
-		if !trafficBack {
+		if !trafficBack || len(stillStopped) > 0 {
+			why := "traffic could not be moved back"
+			if trafficBack {
+				why = "the previous version could not be restored"
+			}
 			kept = append(kept, id)
-			left = append(left, Leftover{Item: "instance " + id, State: "running " + l.r.To + " (kept: traffic could not be moved back)"})
+			left = append(left, Leftover{Item: "instance " + id, State: "running " + l.r.To + " (kept: " + why + ")"})
 			continue
 		}
 		g.Go(func() error {

@@ -104,6 +104,9 @@ func amountOrDefault(a Amount) Amount {
 
 // Deploy implements Strategy.
 func (r Rolling) Deploy(ctx context.Context, t Target, rel Release, g Gate) (Undo, error) {
+	if err := r.Validate(t); err != nil {
+		return nil, err
+	}
 	l := newLedger(t, rel)
 	old, err := l.oldInstances(ctx)
 	if err != nil {

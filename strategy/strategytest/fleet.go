@@ -191,6 +191,11 @@ func (f *Fleet) Shares() map[string]float64 {
 
 // Start implements strategy.Fleet, following the version's Behavior.
 func (f *Fleet) Start(ctx context.Context, version string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		// Checked first: with no StartDelay the timer below is ready at
+		// once too, and select would pick either case at random.
+		return "", fmt.Errorf("start %s: %w", version, context.Cause(ctx))
+	}
 	f.mu.Lock()
 	b := f.behaviors[version]
 	in := f.newInstanceLocked(version)
@@ -212,10 +217,11 @@ func (f *Fleet) Start(ctx context.Context, version string) (string, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.instances[in.id] == in { // not stopped meanwhile
-		in.ready = true
-		f.recordLocked()
+	if f.instances[in.id] != in {
+		return in.id, fmt.Errorf("instance %s stopped before it was ready", in.id)
 	}
+	in.ready = true
+	f.recordLocked()
 	return in.id, nil
 }
 
