@@ -46,13 +46,22 @@ type Outcome string
 
 // The outcomes of a run.
 const (
-	Completed      Outcome = "completed"
-	Aborted        Outcome = "aborted"
-	RolledBack     Outcome = "rolled back"
-	RollForwardReq Outcome = "roll forward required"
-	FixForwardReq  Outcome = "fix forward required"
+	// Completed: every window held, all instances run the new version, the
+	// plan's flags are cleaned up.
+	Completed Outcome = "completed"
+	// Aborted: the plan was invalid or pre-flight failed; nothing changed.
+	Aborted Outcome = "aborted"
+	// RolledBack: the deployment failed and everything it changed was undone.
+	RolledBack Outcome = "rolled back"
+	// RollForwardRequired: the deployment failed after the new version
+	// mutated data; it was left in place for a fix to roll forward.
+	RollForwardRequired Outcome = "roll forward required"
+	// FixForwardRequired: a migration failed; code was never changed.
+	FixForwardRequired Outcome = "fix forward required"
+	// RollbackFailed: the undo did not finish; the error names what is left.
 	RollbackFailed Outcome = "rollback failed"
-	Incomplete     Outcome = "deployed, clean-up incomplete"
+	// Incomplete: deployed and verified, but clean-up failed.
+	Incomplete Outcome = "deployed, clean-up incomplete"
 )
 
 // DefaultUndoTimeout bounds an undo when Plan.UndoTimeout is zero.
@@ -98,7 +107,7 @@ func Run(ctx context.Context, p *Plan) (*Report, error) {
 	}
 	if err := r.migrate(ctx, pending); err != nil {
 		d := r.decide(ctx, Failure{Phase: PhaseDatabase}, nil)
-		return r.finish(FixForwardReq, d.Reason, err)
+		return r.finish(FixForwardRequired, d.Reason, err)
 	}
 	undo, err := r.deploy(ctx)
 	if err != nil {
@@ -415,14 +424,14 @@ func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Repor
 				undoErrs = append(undoErrs, err)
 			}
 		case RollForward:
-			outcome = RollForwardReq
+			outcome = RollForwardRequired
 		}
 	}
 	switch {
 	case len(undoErrs) > 0:
 		return r.finish(RollbackFailed, d.Reason+"; but the rollback did not finish", fmt.Errorf("%w: %w (cause: %w)", ErrRollbackFailed, errors.Join(undoErrs...), cause))
-	case outcome == RollForwardReq:
-		return r.finish(RollForwardReq, d.Reason, fmt.Errorf("%w: %w", ErrRollForward, cause))
+	case outcome == RollForwardRequired:
+		return r.finish(RollForwardRequired, d.Reason, fmt.Errorf("%w: %w", ErrRollForward, cause))
 	}
 	return r.finish(RolledBack, d.Reason, fmt.Errorf("%w: %w", ErrRolledBack, cause))
 }

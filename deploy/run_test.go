@@ -182,7 +182,7 @@ func TestRollForwardWhenDataMutated(t *testing.T) {
 		if !errors.Is(err, deploy.ErrRollForward) || errors.Is(err, deploy.ErrRolledBack) {
 			t.Fatalf("err = %v, want roll forward required and no rollback", err)
 		}
-		if rep.Outcome != deploy.RollForwardReq || !strings.Contains(rep.Reason, "written data") {
+		if rep.Outcome != deploy.RollForwardRequired || !strings.Contains(rep.Reason, "written data") {
 			t.Errorf("report = %q: %q", rep.Outcome, rep.Reason)
 		}
 		if f, _ := store.Get(t.Context(), "new-checkout"); f.Enabled {
@@ -355,7 +355,7 @@ func TestMigrationFailureStopsBeforeCode(t *testing.T) {
 				if !errors.Is(err, deploy.ErrMigration) {
 					t.Fatalf("err = %v, want ErrMigration", err)
 				}
-				if rep.Outcome != deploy.FixForwardReq || rep.Decision == nil || rep.Decision.Actions[0] != deploy.FixForward {
+				if rep.Outcome != deploy.FixForwardRequired || rep.Decision == nil || rep.Decision.Actions[0] != deploy.FixForward {
 					t.Errorf("outcome %q decision %+v, want fix forward", rep.Outcome, rep.Decision)
 				}
 				if rec.count(deploy.KindAction) != 0 {

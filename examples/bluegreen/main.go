@@ -7,19 +7,10 @@ package main
 
 import (
 	"os"
-	"time"
 
 	"github.com/safedeploy/safedeploy/internal/demo"
-	"github.com/safedeploy/safedeploy/strategy"
-	"github.com/safedeploy/safedeploy/strategy/strategytest"
 )
 
 func main() {
-	os.Exit(demo.Example{
-		Strategy: strategy.BlueGreen{Window: 4 * time.Second, KeepWarm: time.Second},
-		Target: func(f *strategytest.Fleet) strategy.Target {
-			return strategy.Target{Fleet: f, Switch: f}
-		},
-		Windows: "4s after the switch, old side kept warm 1s",
-	}.Main(os.Args, os.Stdout))
+	os.Exit(demo.BlueGreen().Main(os.Args, os.Stdout))
 }

@@ -6,19 +6,10 @@ package main
 
 import (
 	"os"
-	"time"
 
 	"github.com/safedeploy/safedeploy/internal/demo"
-	"github.com/safedeploy/safedeploy/strategy"
-	"github.com/safedeploy/safedeploy/strategy/strategytest"
 )
 
 func main() {
-	os.Exit(demo.Example{
-		Strategy: strategy.Canary{StepWindow: 2 * time.Second},
-		Target: func(f *strategytest.Fleet) strategy.Target {
-			return strategy.Target{Fleet: f, Router: f}
-		},
-		Windows: "2s per canary step",
-	}.Main(os.Args, os.Stdout))
+	os.Exit(demo.Canary().Main(os.Args, os.Stdout))
 }

@@ -8,20 +8,10 @@ package main
 
 import (
 	"os"
-	"time"
 
 	"github.com/safedeploy/safedeploy/internal/demo"
-	"github.com/safedeploy/safedeploy/strategy"
-	"github.com/safedeploy/safedeploy/strategy/strategytest"
 )
 
 func main() {
-	os.Exit(demo.Example{
-		Strategy: strategy.Rolling{BatchWindow: 2 * time.Second, Window: 4 * time.Second},
-		Target: func(f *strategytest.Fleet) strategy.Target {
-			return strategy.Target{Fleet: f}
-		},
-		Windows:    "2s per batch, 4s for the whole fleet",
-		KillSwitch: true,
-	}.Main(os.Args, os.Stdout))
+	os.Exit(demo.Rolling().Main(os.Args, os.Stdout))
 }

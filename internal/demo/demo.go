@@ -20,6 +20,36 @@ import (
 	"github.com/safedeploy/safedeploy/verify"
 )
 
+// Canary is examples/canary: 1% → 5% → 25% → 50% → 100% through a router.
+func Canary() Example {
+	return Example{
+		Strategy: strategy.Canary{StepWindow: 2 * time.Second},
+		Target:   func(f *strategytest.Fleet) strategy.Target { return strategy.Target{Fleet: f, Router: f} },
+		Windows:  "2s per canary step",
+	}
+}
+
+// BlueGreen is examples/bluegreen: a full new side, one switch, the old side
+// kept warm.
+func BlueGreen() Example {
+	return Example{
+		Strategy: strategy.BlueGreen{Window: 4 * time.Second, KeepWarm: time.Second},
+		Target:   func(f *strategytest.Fleet) strategy.Target { return strategy.Target{Fleet: f, Switch: f} },
+		Windows:  "4s after the switch, old side kept warm 1s",
+	}
+}
+
+// Rolling is examples/rolling: health-gated batches, guarded by a kill
+// switch since a rolling update goes back only by redeploying.
+func Rolling() Example {
+	return Example{
+		Strategy:   strategy.Rolling{BatchWindow: 2 * time.Second, Window: 4 * time.Second},
+		Target:     func(f *strategytest.Fleet) strategy.Target { return strategy.Target{Fleet: f} },
+		Windows:    "2s per batch, 4s for the whole fleet",
+		KillSwitch: true,
+	}
+}
+
 // An Example is one example program.
 type Example struct {
 	// Strategy deploys v2.
@@ -44,10 +74,12 @@ func (ex Example) Main(args []string, stdout io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	return ex.run(ctx, *bad, stdout)
+	return ex.Run(ctx, *bad, stdout)
 }
 
-func (ex Example) run(ctx context.Context, bad bool, w io.Writer) int {
+// Run deploys a good v2, or a bad one, printing to w, and returns the exit
+// code.
+func (ex Example) Run(ctx context.Context, bad bool, w io.Writer) int {
 	v2 := strategytest.Behavior{ErrorRate: 0.01, Latency: 40 * time.Millisecond, BusinessRate: 0.05, StartDelay: 150 * time.Millisecond}
 	if bad {
 		v2.ErrorRate = 0.08
