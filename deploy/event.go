@@ -122,22 +122,26 @@ func Printer(w io.Writer) Observer {
 	return ObserverFunc(func(e Event) {
 		mu.Lock()
 		defer mu.Unlock()
+		if e.Kind == KindMeasurement && e.Verdict != nil && e.Verdict.Outcome == verify.Fail {
+			return // the verdict event that follows says the same, with the numbers
+		}
 		if start.IsZero() {
 			start = e.Time
 		}
 		var b strings.Builder
 		fmt.Fprintf(&b, "%8s  %-9s %-11s ", "+"+e.Time.Sub(start).Round(time.Millisecond).String(), e.Phase, e.Kind)
+		const indent = 8 + 2 + 10 + 12 // under the message
 		if e.Step != "" {
 			fmt.Fprintf(&b, "[%s] ", e.Step)
 		}
 		b.WriteString(e.Message)
-		if e.Err != nil {
-			fmt.Fprintf(&b, ": %v", e.Err)
+		if e.Err != nil && e.Kind != KindOutcome && e.Kind != KindDecision {
+			fmt.Fprintf(&b, ": %v", e.Err) // the outcome's error repeats what came before
 		}
 		b.WriteByte('\n')
 		if e.Verdict != nil && e.Kind == KindVerdict {
 			for _, m := range e.Verdict.Measurements {
-				fmt.Fprintf(&b, "%33s%s\n", "", m)
+				fmt.Fprintf(&b, "%*s%s\n", indent, "", m)
 			}
 		}
 		io.WriteString(w, b.String())

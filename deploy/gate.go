@@ -22,18 +22,25 @@ func (r *run) check(ctx context.Context, s strategy.Step) error {
 	if s.Final && p.Change.Significant {
 		window = max(window, r.policy.SignificantWindow)
 	}
-	r.emit(Event{Kind: KindStep, Phase: PhaseDeploy, Step: s.Name, Message: fmt.Sprintf("%g%% on %s; observing for %s", s.Weight, p.Version, window)})
+	// A step without traffic on the new version has nothing to measure:
+	// only the critical-path probes can see it.
+	metrics := s.Weight > 0
+	what := "observing"
+	if !metrics {
+		what = "probing"
+	}
+	r.emit(Event{Kind: KindStep, Phase: PhaseDeploy, Step: s.Name, Message: fmt.Sprintf("%g%% on %s; %s for %s", s.Weight, p.Version, what, window)})
 	if window == 0 {
-		if v := r.probe(ctx, time.Now(), time.Now()); v != nil {
-			return r.verdict(ctx, s, v)
-		}
-		return nil
+		return r.probe(ctx, s, time.Now(), time.Now())
 	}
 
 	interval := min(r.policy.Interval, window)
 	start := time.Now()
 	deadline := start.Add(window)
-	failures := 0
+	if metrics {
+		r.judge.Begin(verify.Window{Name: s.Name, Start: start, Length: window, Weight: s.Weight})
+	}
+	var failures, inARow, gaps int
 	timer := time.NewTimer(interval)
 	defer timer.Stop()
 	for from := start; from.Before(deadline); {
@@ -47,32 +54,45 @@ func (r *run) check(ctx context.Context, s strategy.Step) error {
 			return context.Cause(ctx)
 		case <-timer.C:
 		}
-		if v := r.probe(ctx, from, to); v != nil {
-			return r.verdict(ctx, s, v)
+		if err := r.probe(ctx, s, from, to); err != nil {
+			return err
 		}
-		iv, err := r.observe(ctx, s, from, to)
+		if !metrics {
+			from = to
+			continue
+		}
+		iv, note, err := r.observe(ctx, s, from, to)
 		switch {
+		case ctx.Err() != nil:
+			return context.Cause(ctx)
 		case errors.Is(err, verify.ErrNoData):
-			failures = 0
+			gaps++
 			r.emit(Event{Kind: KindMeasurement, Phase: PhaseVerify, Step: s.Name, Message: "no data for this interval", Err: err})
 		case err != nil:
 			failures++
-			r.emit(Event{Kind: KindMeasurement, Phase: PhaseVerify, Step: s.Name, Message: fmt.Sprintf("metric source failed (%d of %d in a row)", failures, r.policy.MaxConsecutiveErrors), Err: err})
-			if failures >= r.policy.MaxConsecutiveErrors {
-				return r.verdict(ctx, s, &verify.Verdict{Outcome: verify.Fail, Reason: fmt.Sprintf("metric source failed %d times in a row, last: %v", failures, err),
+			inARow++
+			r.emit(Event{Kind: KindMeasurement, Phase: PhaseVerify, Step: s.Name, Message: fmt.Sprintf("metric source failed (%d of %d in a row)", inARow, r.policy.MaxConsecutiveErrors), Err: err})
+			if inARow >= r.policy.MaxConsecutiveErrors {
+				return r.verdict(ctx, s, &verify.Verdict{Outcome: verify.Fail, Reason: fmt.Sprintf("metric source failed %d times in a row, last: %v", inARow, err),
 					Measurements: []verify.Measurement{{Metric: "metric-source", Start: from, End: to, Failed: true}}})
 			}
 		default:
-			failures = 0
+			inARow = 0
 			v := r.judge.Observe(iv)
-			r.emit(Event{Kind: KindMeasurement, Phase: PhaseVerify, Step: s.Name, Message: fmt.Sprintf("%s: %s", v.Outcome, v.Reason), Verdict: &v})
+			r.emit(Event{Kind: KindMeasurement, Phase: PhaseVerify, Step: s.Name, Message: fmt.Sprintf("%s: %s%s", v.Outcome, v.Reason, note), Verdict: &v})
 			if v.Outcome == verify.Fail {
 				return r.verdict(ctx, s, &v)
 			}
 		}
 		from = to
 	}
+	if !metrics {
+		return nil
+	}
 	v := r.judge.Conclude()
+	if v.Outcome != verify.Pass && gaps+failures > 0 {
+		v.Reason += fmt.Sprintf(" (%d interval(s) without data and %d failed read(s) in this window)", gaps, failures)
+	}
 	return r.verdict(ctx, s, &v)
 }
 
@@ -98,30 +118,32 @@ func (r *run) verdict(ctx context.Context, s strategy.Step, v *verify.Verdict) e
 	return v
 }
 
-// probe checks every critical path; it returns a failing verdict for the
-// first that fails, or nil.
-func (r *run) probe(ctx context.Context, from, to time.Time) *verify.Verdict {
+// probe checks every critical path. It returns nil when all pass, the
+// cause when ctx ended, or the failing verdict of the first that fails.
+func (r *run) probe(ctx context.Context, s strategy.Step, from, to time.Time) error {
 	for _, pr := range r.policy.Probes {
-		if err := pr.Check(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil // cancellation, not a broken path: the caller sees ctx
-			}
-			return &verify.Verdict{Outcome: verify.Fail, Reason: fmt.Sprintf("critical path %q failed: %v", pr.Name, err),
-				Measurements: []verify.Measurement{{Metric: "critical-path/" + pr.Name, Value: 1, Threshold: 0, Start: from, End: to, Failed: true}}}
+		err := pr.Check(ctx)
+		if ctx.Err() != nil {
+			return context.Cause(ctx) // cancellation, not a broken path
+		}
+		if err != nil {
+			return r.verdict(ctx, s, &verify.Verdict{Outcome: verify.Fail, Reason: fmt.Sprintf("critical path %q failed: %v", pr.Name, err),
+				Measurements: []verify.Measurement{{Metric: "critical-path/" + pr.Name, Value: 1, Threshold: 0, Start: from, End: to, Failed: true}}})
 		}
 	}
 	return nil
 }
 
 // observe reads the new version, and the old one where it still serves
-// traffic, over [from, to).
-func (r *run) observe(ctx context.Context, s strategy.Step, from, to time.Time) (verify.Interval, error) {
+// traffic, over [from, to). Only the new version's reading is required: a
+// failed control read leaves the interval without a control, and the note
+// says so.
+func (r *run) observe(ctx context.Context, s strategy.Step, from, to time.Time) (iv verify.Interval, note string, err error) {
 	p := r.plan
-	iv := verify.Interval{Start: from, End: to}
-	var err error
+	iv = verify.Interval{Start: from, End: to}
 	iv.Canary, err = p.Metrics.Observe(ctx, verify.Query{Version: p.Version, Start: from, End: to})
 	if err != nil {
-		return iv, fmt.Errorf("%s: %w", p.Version, err)
+		return iv, "", fmt.Errorf("%s: %w", p.Version, err)
 	}
 	if s.Weight < 100 {
 		control, err := p.Metrics.Observe(ctx, verify.Query{Version: p.Previous, Start: from, End: to})
@@ -129,10 +151,10 @@ func (r *run) observe(ctx context.Context, s strategy.Step, from, to time.Time) 
 		case err == nil:
 			iv.Control = &control
 		case !errors.Is(err, verify.ErrNoData):
-			return iv, fmt.Errorf("%s: %w", p.Previous, err)
+			note = fmt.Sprintf(" (no concurrent control: %s: %v)", p.Previous, err)
 		}
 	}
-	return iv, nil
+	return iv, note, nil
 }
 
 // target wraps the plan's target so that every change to it is an event,
@@ -169,29 +191,50 @@ func (o observed) Start(ctx context.Context, version string) (string, error) {
 		o.action(fmt.Sprintf("instance %q of %s did not become ready", id, version), err)
 		return id, err
 	}
-	if version == o.r.plan.Version {
-		o.r.mu.Lock()
-		o.r.exposed = true
-		o.r.mu.Unlock()
-	}
+	// Without a router or switch, a ready instance takes its share of
+	// traffic at once.
+	o.exposeIf(version == o.r.plan.Version && o.t.Router == nil && o.t.Switch == nil)
 	o.action(fmt.Sprintf("started instance %s (%s)", id, version), nil)
 	return id, nil
 }
 
 func (o observed) Stop(ctx context.Context, id string) error {
 	err := o.t.Fleet.Stop(ctx, id)
-	o.action("stopped instance "+id, err)
-	return err
+	if err != nil {
+		o.action("could not stop instance "+id, err)
+		return err
+	}
+	o.action("stopped instance "+id, nil)
+	return nil
 }
 
 func (o observed) Route(ctx context.Context, stable, canary string, weight float64) error {
 	err := o.t.Router.Route(ctx, stable, canary, weight)
-	o.action(fmt.Sprintf("routed %g%% of traffic to %s, the rest to %s", weight, canary, stable), err)
-	return err
+	if err != nil {
+		o.action(fmt.Sprintf("could not route %g%% of traffic to %s", weight, canary), err)
+		return err
+	}
+	o.exposeIf(canary == o.r.plan.Version && weight > 0)
+	o.action(fmt.Sprintf("routed %g%% of traffic to %s, the rest to %s", weight, canary, stable), nil)
+	return nil
 }
 
 func (o observed) Switch(ctx context.Context, version string) error {
 	err := o.t.Switch.Switch(ctx, version)
-	o.action("switched all traffic to "+version, err)
-	return err
+	if err != nil {
+		o.action("could not switch traffic to "+version, err)
+		return err
+	}
+	o.exposeIf(version == o.r.plan.Version)
+	o.action("switched all traffic to "+version, nil)
+	return nil
+}
+
+// exposeIf records that the new version has served traffic, when cond holds.
+func (o observed) exposeIf(cond bool) {
+	if cond {
+		o.r.mu.Lock()
+		o.r.exposed = true
+		o.r.mu.Unlock()
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/go-multierror"
 
 	"github.com/safedeploy/safedeploy/flags"
+	"github.com/safedeploy/safedeploy/internal/errlist"
 	"github.com/safedeploy/safedeploy/migrate"
 	"github.com/safedeploy/safedeploy/strategy"
 	"github.com/safedeploy/safedeploy/verify"
@@ -147,6 +148,9 @@ func (f NotifierFunc) Notify(ctx context.Context, n Notice) error { return f(ctx
 // Validate returns nil or one error, wrapping ErrInvalidPlan, that names
 // every invalid field and its value. It does no I/O.
 func (p *Plan) Validate() error {
+	if p == nil {
+		return fmt.Errorf("%w: nil plan", ErrInvalidPlan)
+	}
 	var errs *multierror.Error
 	bad := func(field string, value any, problem string) {
 		errs = multierror.Append(errs, fmt.Errorf("%s = %v: %s", field, value, problem))
@@ -206,6 +210,14 @@ func (p *Plan) Validate() error {
 	} else if v, ok := p.Strategy.(strategy.Validator); ok {
 		nested("Strategy.", v.Validate(p.Target))
 	}
+	if p.Target.Fleet == nil {
+		bad("Target.Fleet", "nil", "the executor confirms every instance runs the new version")
+	}
+	for i, o := range p.Observers {
+		if o == nil {
+			bad(fmt.Sprintf("Observers[%d]", i), "nil", "must be an observer")
+		}
+	}
 	if p.Metrics == nil {
 		bad("Metrics", "nil", "verification needs a metric source: compare with the baseline, never with nothing")
 	}
@@ -219,23 +231,23 @@ func (p *Plan) Validate() error {
 	if p.Change.Disruption != "" && p.Notifier == nil {
 		bad("Notifier", "nil", "the change declares visible disruption, so the team must be notified")
 	}
-	if p.KillSwitch == "" && !describe(p.Strategy).Instant && p.AcceptRedeploy == "" {
-		bad("AcceptRedeploy", `""`, fmt.Sprintf("no fast rollback path: no kill switch, and strategy %s goes back only by redeploying; add a kill-switch flag, use a strategy that keeps the previous version serving (Canary, BlueGreen), or say why a redeploy is acceptable", strategyName(p.Strategy)))
+	if p.KillSwitch == "" && !p.describe().Instant && p.AcceptRedeploy == "" {
+		bad("AcceptRedeploy", `""`, fmt.Sprintf("no fast rollback path: no kill switch, and strategy %s goes back only by redeploying; add a kill-switch flag, use a strategy that keeps the previous version serving (Canary with a Router, BlueGreen), or say why a redeploy is acceptable", strategyName(p.Strategy)))
 	}
 	if errs == nil {
 		return nil
 	}
-	errs.ErrorFormat = listFormat
+	errs.ErrorFormat = errlist.Format
 	return fmt.Errorf("%w: %w", ErrInvalidPlan, errs)
 }
 
-// describe returns s's description; strategies that do not describe
-// themselves are taken to go back by redeploying.
-func describe(s strategy.Strategy) strategy.Description {
-	if d, ok := s.(strategy.Describer); ok {
-		return d.Describe()
+// describe returns what the strategy would do to the target; strategies
+// that do not describe themselves are taken to go back by redeploying.
+func (p *Plan) describe() strategy.Description {
+	if d, ok := p.Strategy.(strategy.Describer); ok {
+		return d.Describe(p.Target)
 	}
-	return strategy.Description{Name: strategyName(s), Back: "redeploy the previous version"}
+	return strategy.Description{Name: strategyName(p.Strategy), Back: "redeploy the previous version"}
 }
 
 func strategyName(s strategy.Strategy) string {
@@ -243,13 +255,4 @@ func strategyName(s strategy.Strategy) string {
 		return "<nil>"
 	}
 	return fmt.Sprintf("%T", s)
-}
-
-// listFormat formats a multierror as a count and one line per error.
-func listFormat(errs []error) string {
-	s := fmt.Sprintf("%d problem(s):", len(errs))
-	for _, e := range errs {
-		s += "\n\t* " + e.Error()
-	}
-	return s
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-multierror"
 
 	"github.com/safedeploy/safedeploy/flags"
+	"github.com/safedeploy/safedeploy/internal/errlist"
 	"github.com/safedeploy/safedeploy/migrate"
 	"github.com/safedeploy/safedeploy/runbook"
 	"github.com/safedeploy/safedeploy/strategy"
@@ -94,6 +95,9 @@ type Report struct {
 func Run(ctx context.Context, p *Plan) (*Report, error) {
 	r := &run{plan: p, report: &Report{}}
 	r.report.Record.Started = time.Now()
+	if p == nil {
+		r.plan = &Plan{}
+	}
 	if err := p.Validate(); err != nil {
 		return r.finish(Aborted, "the plan is invalid", err)
 	}
@@ -102,11 +106,11 @@ func Run(ctx context.Context, p *Plan) (*Report, error) {
 
 	pending, err := r.preflight(ctx)
 	if err != nil {
-		r.decide(ctx, Failure{Phase: PhasePreflight}, nil)
+		r.decide(Failure{Phase: PhasePreflight}, nil)
 		return r.finish(Aborted, "pre-flight failed; nothing was changed", err)
 	}
 	if err := r.migrate(ctx, pending); err != nil {
-		d := r.decide(ctx, Failure{Phase: PhaseDatabase}, nil)
+		d := r.decide(Failure{Phase: PhaseDatabase}, nil)
 		return r.finish(FixForwardRequired, d.Reason, err)
 	}
 	undo, err := r.deploy(ctx)
@@ -125,7 +129,8 @@ type run struct {
 
 	mu      sync.Mutex // serializes events
 	current Phase      // the phase under way; guarded by mu
-	exposed bool       // the new version has started; guarded by mu
+	exposed bool       // the new version has served traffic; guarded by mu
+	skipped string     // why the version skipped staging, if it did
 }
 
 // emit delivers an event to the observers and the record.
@@ -140,7 +145,9 @@ func (r *run) emit(e Event) {
 		e.Phase = r.current
 	}
 	for _, o := range r.plan.Observers {
-		o.Observe(e)
+		if o != nil { // an invalid plan may hold nil observers
+			o.Observe(e)
+		}
 	}
 	r.report.Record.Entries = append(r.report.Record.Entries, entry(e))
 }
@@ -200,7 +207,7 @@ func (r *run) preflight(ctx context.Context) ([]migrate.Migration, error) {
 		}))
 	}
 	if errs != nil {
-		errs.ErrorFormat = listFormat
+		errs.ErrorFormat = errlist.Format
 		return nil, fmt.Errorf("%w: %w", ErrPreflight, errs)
 	}
 	return pending, nil
@@ -211,16 +218,21 @@ func (r *run) preflight(ctx context.Context) ([]migrate.Migration, error) {
 func (r *run) checkPromotion(ctx context.Context) error {
 	p := r.plan
 	prev := p.Environment.previous()
-	if prev == "" || p.Promotions == nil {
+	if prev == "" {
 		return nil
 	}
-	done, err := completedIn(ctx, p.Promotions, p.Service, p.Version, prev)
+	done := false
+	if p.Promotions != nil {
+		var err error
+		if done, err = completedIn(ctx, p.Promotions, p.Service, p.Version, prev); err != nil {
+			return fmt.Errorf("read promotion history: %w", err)
+		}
+	}
 	switch {
-	case err != nil:
-		return fmt.Errorf("read promotion history: %w", err)
 	case done:
 		return nil
 	case p.Change.Trivial != "":
+		r.skipped = p.Change.Trivial
 		r.emit(Event{Kind: KindCheck, Phase: PhasePreflight, Message: fmt.Sprintf("%s has not completed in %s; going ahead as a trivial change: %s", p.Version, prev, p.Change.Trivial)})
 		return nil
 	}
@@ -232,7 +244,7 @@ func (r *run) checkPromotion(ctx context.Context) error {
 // explicit acceptance of a redeploy.
 func (r *run) checkRollbackPath(ctx context.Context) error {
 	p := r.plan
-	d := describe(p.Strategy)
+	d := p.describe()
 	if p.KillSwitch != "" {
 		if _, err := p.Flags.Get(ctx, p.KillSwitch); err != nil {
 			return fmt.Errorf("kill switch %q is not in place: %w", p.KillSwitch, err)
@@ -283,7 +295,7 @@ func findingsError(fs []migrate.Finding) error {
 		}
 	}
 	if errs != nil {
-		errs.ErrorFormat = listFormat
+		errs.ErrorFormat = errlist.Format
 	}
 	return errs.ErrorOrNil()
 }
@@ -340,7 +352,7 @@ func (r *run) migrate(ctx context.Context, pending []migrate.Migration) error {
 // deploy runs the strategy against the observed target.
 func (r *run) deploy(ctx context.Context) (strategy.Undo, error) {
 	p := r.plan
-	d := describe(p.Strategy)
+	d := p.describe()
 	r.phase(PhaseDeploy, fmt.Sprintf("deploying %s by %s", p.Version, d.Name))
 	undo, err := p.Strategy.Deploy(ctx, r.target(), strategy.Release{From: p.Previous, To: p.Version}, strategy.GateFunc(r.check))
 	if err != nil {
@@ -372,7 +384,7 @@ func (r *run) complete(ctx context.Context) (*Report, error) {
 		r.emit(Event{Kind: KindAction, Phase: PhaseDecide, Message: "removed flags " + strings.Join(p.Cleanup, ", ")})
 	}
 	if p.Promotions != nil {
-		err := p.Promotions.Record(ctx, Promotion{Service: p.Service, Version: p.Version, Environment: p.Environment, Time: time.Now(), Trivial: p.Change.Trivial})
+		err := p.Promotions.Record(ctx, Promotion{Service: p.Service, Version: p.Version, Environment: p.Environment, Time: time.Now(), Trivial: r.skipped})
 		if err != nil {
 			return r.finish(Incomplete, p.Version+" is deployed and verified but its promotion was not recorded", fmt.Errorf("%w: record promotion: %w", ErrIncomplete, err))
 		}
@@ -384,7 +396,9 @@ func (r *run) complete(ctx context.Context) (*Report, error) {
 func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Report, error) {
 	var v *verify.Verdict
 	if errors.As(cause, &v) {
+		r.mu.Lock()
 		r.report.Verdict = v
+		r.mu.Unlock()
 	}
 	if ctx.Err() != nil {
 		cause = fmt.Errorf("deployment cancelled: %w", cause)
@@ -392,8 +406,12 @@ func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Repor
 	r.mu.Lock()
 	exposed := r.exposed
 	r.mu.Unlock()
-	d := r.decide(ctx, Failure{
-		Phase:          PhaseDeploy,
+	phase := PhaseDeploy
+	if v != nil {
+		phase = PhaseVerify
+	}
+	d := r.decide(Failure{
+		Phase:          phase,
 		FlagControlled: r.plan.KillSwitch != "",
 		DataMutated:    r.plan.Change.MutatesData && exposed,
 	}, cause)
@@ -409,20 +427,24 @@ func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Repor
 	for _, a := range d.Actions {
 		switch a {
 		case FlagOff:
+			msg := fmt.Sprintf("kill switch %q turned off", r.plan.KillSwitch)
 			err := flags.KillSwitch(uctx, r.plan.Flags, r.plan.KillSwitch)
-			r.emit(Event{Kind: KindAction, Phase: PhaseDecide, Message: fmt.Sprintf("kill switch %q turned off", r.plan.KillSwitch), Err: err})
 			if err != nil {
+				msg = fmt.Sprintf("could not turn kill switch %q off", r.plan.KillSwitch)
 				undoErrs = append(undoErrs, err)
 			}
+			r.emit(Event{Kind: KindAction, Phase: PhaseDecide, Message: msg, Err: err})
 		case RollBack:
 			if undo == nil {
 				continue
 			}
+			msg := "strategy undone: traffic and instances back on " + r.plan.Previous
 			err := undo(uctx)
-			r.emit(Event{Kind: KindAction, Phase: PhaseDecide, Message: "strategy undone: traffic and instances back on " + r.plan.Previous, Err: err})
 			if err != nil {
+				msg = "strategy undo did not finish"
 				undoErrs = append(undoErrs, err)
 			}
+			r.emit(Event{Kind: KindAction, Phase: PhaseDecide, Message: msg, Err: err})
 		case RollForward:
 			outcome = RollForwardRequired
 		}
@@ -437,7 +459,7 @@ func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Repor
 }
 
 // decide consults the decision table and reports its answer.
-func (r *run) decide(ctx context.Context, f Failure, cause error) Decision {
+func (r *run) decide(f Failure, cause error) Decision {
 	d := Decide(f)
 	r.report.Decision = &d
 	acts := make([]string, len(d.Actions))

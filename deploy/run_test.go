@@ -20,7 +20,7 @@ func TestRunStrategies(t *testing.T) {
 	strategies := map[string]func(p *deploy.Plan, f *strategytest.Fleet){
 		"canary": func(p *deploy.Plan, f *strategytest.Fleet) {},
 		"canary by instance count": func(p *deploy.Plan, f *strategytest.Fleet) {
-			p.Target.Router = nil
+			p.Target.Router, p.AcceptRedeploy = nil, "no router in front of this service"
 		},
 		"rolling": func(p *deploy.Plan, f *strategytest.Fleet) {
 			p.Strategy, p.AcceptRedeploy = strategy.Rolling{}, "stateless service, instances start in seconds"
@@ -256,7 +256,7 @@ func TestMetricSourceFailuresRollBack(t *testing.T) {
 	})
 }
 
-func TestProbeFailureRollsBackAtOnce(t *testing.T) {
+func TestProbeFailureRollsBackAtTheFirstInterval(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fleet := newFleet(healthy)
 		p, _ := newPlan(fleet)

@@ -21,7 +21,7 @@ const (
 // strategy's windows, the rollback plan from the decision table, and the
 // time to roll back from the kill switch and the strategy.
 func (p *Plan) Runbook(date time.Time) runbook.Runbook {
-	d := describe(p.Strategy)
+	d := p.describe()
 	return runbook.Runbook{
 		Service: p.Service, Version: p.Version, Previous: p.Previous,
 		Environment: string(p.Environment), Strategy: d.Name,
@@ -61,7 +61,7 @@ func (p *Plan) verifySteps() []string {
 	}
 	out = append(out, fmt.Sprintf("metrics read every %s and compared with %s of pre-deploy baseline; no decision before %g requests; %d failed reads in a row roll back",
 		pol.Interval, pol.BaselineWindow, pol.MinRequests, pol.MaxConsecutiveErrors))
-	for _, s := range describe(p.Strategy).Steps {
+	for _, s := range p.describe().Steps {
 		out = append(out, "step: "+s)
 	}
 	if pol.Window > 0 {
@@ -83,7 +83,7 @@ func (p *Plan) rollbackSteps() []string {
 	if p.KillSwitch != "" {
 		out = append(out, fmt.Sprintf("turn the kill switch %q off: the change goes dark at the next flag read", p.KillSwitch))
 	}
-	back := describe(p.Strategy).Back
+	back := p.describe().Back
 	if p.Change.MutatesData {
 		out = append(out, fmt.Sprintf("once %s has served traffic it has written data %s cannot read: do not roll back code, roll forward with a fix", p.Version, p.Previous),
 			"before that, "+back)
@@ -97,7 +97,7 @@ func (p *Plan) rollbackSteps() []string {
 }
 
 func (p *Plan) rollbackTime() time.Duration {
-	d := describe(p.Strategy)
+	d := p.describe()
 	switch {
 	case p.KillSwitch != "":
 		return flagOffTime

@@ -115,15 +115,26 @@ type Usage struct {
 // using: that removal belongs to a later deployment. Removing a table
 // removes its columns. Findings are errors, ruled "ban-drop-table" for a
 // table and "ban-drop-column" for a column, as squawk names them; names are
-// compared exactly, so "orders" does not cover "orders_archive". It returns
-// nil when every removal is safe.
+// compared exactly, so "orders" does not cover "orders_archive". A removal
+// when u declares nothing at all is an error too (rule "undeclared-usage"):
+// without knowing what the code uses, nothing shows the removal is safe.
+// It returns nil when every removal is safe.
 func CheckRemovals(pending []Migration, u Usage) []Finding {
 	var out []Finding
+	undeclared := len(u.Running) == 0 && len(u.New) == 0
 	for _, m := range pending {
 		for _, gone := range m.Removes {
 			rule := "ban-drop-column"
 			if !strings.Contains(gone, ".") {
 				rule = "ban-drop-table"
+			}
+			if undeclared {
+				out = append(out, Finding{
+					Rule: "undeclared-usage", Severity: Error, Migration: m.ID, Statement: -1, Pos: -1,
+					Message: fmt.Sprintf("removes %s, but no version declares what it uses, so nothing shows the running version does not need it", gone),
+					Fix:     "declare the tables and columns the running and the new version use (deploy.Plan.Schema)",
+				})
+				continue
 			}
 			for _, used := range u.Running {
 				if covers(gone, used) {

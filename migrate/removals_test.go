@@ -139,3 +139,14 @@ func TestCheckRemovalsNothingPending(t *testing.T) {
 		t.Errorf("CheckRemovals(nil) = %q, want nil", got)
 	}
 }
+
+func TestCheckRemovalsUndeclaredUsage(t *testing.T) {
+	pending := []migrate.Migration{{ID: "0042", Removes: []string{"orders.note"}}, {ID: "0043"}}
+	got := migrate.CheckRemovals(pending, migrate.Usage{})
+	if len(got) != 1 || got[0].Rule != "undeclared-usage" || got[0].Severity != migrate.Error || got[0].Migration != "0042" {
+		t.Fatalf("findings = %+v, want one undeclared-usage error for 0042", got)
+	}
+	if got := migrate.CheckRemovals([]migrate.Migration{{ID: "0043"}}, migrate.Usage{}); got != nil {
+		t.Errorf("a migration that removes nothing needs no declared usage: %+v", got)
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/safedeploy/safedeploy/internal/errlist"
 )
 
 // DefaultKeepWarm is how long BlueGreen keeps the old side running after a
@@ -12,9 +14,9 @@ import (
 const DefaultKeepWarm = 30 * time.Second
 
 // BlueGreen brings up a full copy of the fleet on the new version beside the
-// old one, switches all traffic to it at once, observes it, and keeps the old
-// side warm for KeepWarm so that switching back is instant before retiring
-// it. It needs Target.Switch, or a Target.Router it sets to 0% or 100%.
+// old one, switches all traffic to it at once, observes it, and keeps
+// observing for KeepWarm with the old side warm, so that switching back is
+// instant, before retiring it. It needs Target.Switch, or a Target.Router it sets to 0% or 100%.
 // The zero value is ready to use.
 type BlueGreen struct {
 	// PreviewWindow, if set, is how long the new side is observed before the
@@ -23,8 +25,8 @@ type BlueGreen struct {
 	// Window is how long the new side is observed after the switch; zero
 	// means 15 minutes.
 	Window time.Duration
-	// KeepWarm is how long the old side stays up after the window passes;
-	// zero means DefaultKeepWarm.
+	// KeepWarm is how long the old side stays up after the window passes,
+	// while the new side is still observed; zero means DefaultKeepWarm.
 	KeepWarm time.Duration
 	// ReadyTimeout bounds how long the new side may take to become ready;
 	// zero means DefaultReadyTimeout.
@@ -63,26 +65,24 @@ func (b BlueGreen) Deploy(ctx context.Context, t Target, r Release, g Gate) (Und
 	if err := g.Check(ctx, Step{Name: "switched", Weight: 100, Window: orDefault(b.Window, DefaultWindow), Final: true}); err != nil {
 		return l.undo, err
 	}
-	timer := time.NewTimer(orDefault(b.KeepWarm, DefaultKeepWarm))
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return l.undo, context.Cause(ctx)
-	case <-timer.C:
+	// Keep watching while the old side is still warm: a failure now still
+	// switches back in one step.
+	if err := g.Check(ctx, Step{Name: "old side warm", Weight: 100, Window: orDefault(b.KeepWarm, DefaultKeepWarm)}); err != nil {
+		return l.undo, err
 	}
 	return l.undo, l.stopOld(ctx, old)
 }
 
 // Describe implements Describer: the old side keeps running until the new
 // one has held for its window, so going back is one switch.
-func (b BlueGreen) Describe() Description {
+func (b BlueGreen) Describe(t Target) Description {
 	steps := []string{"start a full new side beside the old one and wait until it is ready"}
 	if b.PreviewWindow > 0 {
 		steps = append(steps, fmt.Sprintf("observe the new side without user traffic for %s", b.PreviewWindow))
 	}
 	steps = append(steps,
 		fmt.Sprintf("switch all traffic to the new side and observe it for %s", orDefault(b.Window, DefaultWindow)),
-		fmt.Sprintf("keep the old side warm for %s, then stop it", orDefault(b.KeepWarm, DefaultKeepWarm)))
+		fmt.Sprintf("keep observing for %s with the old side warm, then stop it", orDefault(b.KeepWarm, DefaultKeepWarm)))
 	return Description{
 		Name:    "blue/green",
 		Steps:   steps,
@@ -97,6 +97,6 @@ func (b BlueGreen) Validate(t Target) error {
 	if t.Switch == nil && t.Router == nil {
 		noSwitch = errors.New("Target.Switch = nil: blue/green needs a Switch or a Router to move traffic between sides")
 	}
-	return join(needFleet(t), noSwitch, nonNegative("PreviewWindow", b.PreviewWindow),
+	return errlist.Join(needFleet(t), noSwitch, nonNegative("PreviewWindow", b.PreviewWindow),
 		nonNegative("Window", b.Window), nonNegative("KeepWarm", b.KeepWarm), nonNegative("ReadyTimeout", b.ReadyTimeout))
 }

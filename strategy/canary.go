@@ -4,22 +4,26 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
+
+	"github.com/safedeploy/safedeploy/internal/errlist"
 )
 
 // Canary sends a small share of traffic to the new version first and grows
-// it step by step, observing each step; on failure the weight goes back to 0
-// and the canary instances are stopped, while the old version never stopped
-// serving. The zero value goes through 1%, 5%, 25%, 50% and 100% of traffic,
-// observing each step for 5 minutes.
+// it step by step, observing each step. The zero value goes through 1%, 5%,
+// 25%, 50% and 100% of traffic, observing each step for 5 minutes.
 //
 // With a Target.Router the weights are traffic percentages, and enough new
 // instances are started to carry each step; the weight is set to 0 before the
-// first of them starts. Without one the split is by instance count: each step
+// first of them starts, and the old instances all keep running until the
+// last step has passed, so that going back is only a traffic change: the
+// weight returns to 0 and the canary instances stop. Without one the split is by instance count: each step
 // runs the number of new instances whose share of the fleet is closest to the
 // weight (ties round up; between 1 and 99%, a fleet of two or more keeps at
 // least one instance of each version); a step that would run no new
-// instance, or the same split as the step before, is skipped.
+// instance, or the same split as the step before, is skipped. Each step then
+// stops old instances, so going back means starting them again.
 type Canary struct {
 	// Steps are increasing weights in (0, 100]. If the last is below 100, a
 	// final step at 100 is added. Empty means 1, 5, 25, 50, 100.
@@ -127,21 +131,42 @@ func (c Canary) Deploy(ctx context.Context, t Target, r Release, g Gate) (Undo, 
 	return l.undo, l.stopOld(ctx, old)
 }
 
-// Describe implements Describer: the old version serves until the canary has
-// passed every step, so going back is a traffic change.
-func (c Canary) Describe() Description {
+// Describe implements Describer. With a router the old version serves
+// until the canary has passed every step, so going back is a traffic change;
+// without one, each step replaces old instances, and going back means
+// starting them again.
+func (c Canary) Describe(t Target) Description {
 	window := orDefault(c.StepWindow, DefaultCanaryStepWindow)
 	var steps []string
-	for _, w := range c.steps() {
-		steps = append(steps, fmt.Sprintf("send %g%% of traffic to the new version and observe it for %s", w, window))
+	for _, st := range c.plan(0, t.Router != nil) {
+		steps = append(steps, fmt.Sprintf("send %.3g%% of traffic to the new version and observe it for %s", st.weight, window))
+	}
+	if t.Router == nil {
+		steps = []string{fmt.Sprintf("replace old instances with new ones so that the new version's share of instances comes closest to each of %s, observing each split for %s", weightList(c.steps()), window)}
 	}
 	steps = append(steps, "stop the previous version's instances")
+	if t.Router == nil {
+		return Description{
+			Name:     "canary",
+			Steps:    steps,
+			Back:     "start the previous version on every replaced instance (a redeploy), then stop the canary instances",
+			BackTime: orDefault(c.ReadyTimeout, DefaultReadyTimeout),
+		}
+	}
 	return Description{
 		Name:    "canary",
 		Steps:   steps,
 		Instant: true,
 		Back:    "set the new version's traffic weight to 0 and stop the canary instances; the previous version never stopped serving",
 	}
+}
+
+func weightList(ws []float64) string {
+	parts := make([]string, len(ws))
+	for i, w := range ws {
+		parts[i] = fmt.Sprintf("%g%%", w)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Validate implements Validator.
@@ -159,5 +184,5 @@ func (c Canary) Validate(t Target) error {
 		}
 	}
 	errs = append(errs, needFleet(t), nonNegative("StepWindow", c.StepWindow), nonNegative("ReadyTimeout", c.ReadyTimeout))
-	return join(errs...)
+	return errlist.Join(errs...)
 }

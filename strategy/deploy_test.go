@@ -176,14 +176,16 @@ func TestBlueGreen(t *testing.T) {
 				checkSteps(t, []strategy.Step{
 					{Name: "preview (no traffic)", Weight: 0, Window: time.Minute},
 					{Name: "switched", Weight: 100, Window: 2 * time.Minute, Final: true},
+					{Name: "old side warm", Weight: 100, Window: 10 * time.Minute},
 				}, steps)
 				both := map[string]int{"v1": 3, "v2": 3}
 				want := []snapshot{
 					{Versions: both, Shares: map[string]float64{"v1": 1}, Weight: -1},
 					{Versions: both, Shares: map[string]float64{"v2": 1}, Weight: -1},
+					{Versions: both, Shares: map[string]float64{"v2": 1}, Weight: -1},
 				}
 				if name == "router" {
-					want[0].Weight, want[1].Weight = 0, 100
+					want[0].Weight, want[1].Weight, want[2].Weight = 0, 100, 100
 				}
 				checkSnaps(t, want, snaps)
 			})

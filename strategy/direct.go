@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hashicorp/go-multierror"
+	"github.com/safedeploy/safedeploy/internal/errlist"
 )
 
 // Default observation windows, used when a strategy's window field is zero.
@@ -49,7 +49,7 @@ func (d Direct) Deploy(ctx context.Context, t Target, r Release, g Gate) (Undo, 
 }
 
 // Describe implements Describer: Direct goes back by redeploying.
-func (d Direct) Describe() Description {
+func (d Direct) Describe(t Target) Description {
 	return Description{
 		Name: "direct",
 		Steps: []string{
@@ -64,7 +64,7 @@ func (d Direct) Describe() Description {
 
 // Validate implements Validator.
 func (d Direct) Validate(t Target) error {
-	return join(needFleet(t), nonNegative("Window", d.Window), nonNegative("ReadyTimeout", d.ReadyTimeout))
+	return errlist.Join(needFleet(t), nonNegative("Window", d.Window), nonNegative("ReadyTimeout", d.ReadyTimeout))
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -79,11 +79,6 @@ func nonNegative(field string, d time.Duration) error {
 		return fmt.Errorf("%s = %s: must not be negative", field, d)
 	}
 	return nil
-}
-
-// join returns one error listing every non-nil err, or nil.
-func join(errs ...error) error {
-	return multierror.Append(&multierror.Error{}, errs...).ErrorOrNil()
 }
 
 func needFleet(t Target) error {

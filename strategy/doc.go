@@ -42,11 +42,14 @@
 //     25% unavailable, as a Kubernetes Deployment does, then observes the
 //     whole new fleet for 15 minutes. Going back is a redeploy.
 //   - [BlueGreen] starts a full new side beside the old, switches all traffic
-//     to it, observes for 15 minutes and keeps the old side warm for 30
-//     seconds more. Going back is one switch. It needs a Switch or a Router.
+//     to it, observes for 15 minutes and keeps observing for 30 seconds more
+//     with the old side warm. Going back is one switch. It needs a Switch or
+//     a Router.
 //   - [Canary] sends 1%, 5%, 25%, 50% and then 100% of traffic to the new
-//     version, observing each step for 5 minutes. Going back is setting the
-//     weight to 0: the old version serves until the end.
+//     version, observing each step for 5 minutes. With a Router, going back
+//     is setting the weight to 0: the old version serves until the end.
+//     Without one, the split is by instance count and going back restarts
+//     the old instances replaced so far.
 //
 // A strategy with a Switch or Router holds every request on the old version
 // until it routes to the new one, and a new instance must become ready
@@ -74,8 +77,9 @@
 // the new ones, so the old version never runs short. What it cannot put
 // back it reports as an [*UndoError] whose Leftovers name every instance,
 // router or switch left in an unexpected state; if traffic could not be
-// moved back, the new instances are kept, since stopping them would leave
-// requests with nowhere to go. An Undo can be run again, after fixing the
+// moved back, or the old instances could not be restarted, the new
+// instances are kept, since stopping them would leave requests with nowhere
+// to go. An Undo can be run again, after fixing the
 // cause, to finish the job, and running it after it succeeded does nothing.
 //
 // # Writing your own
@@ -83,7 +87,7 @@
 // Any type with a Deploy method is a Strategy. Keep a record of every
 // instance started and stopped and every traffic change, and have the Undo
 // revert exactly those: traffic back, then old instances restarted, then new
-// ones stopped; see the custom strategy example. Implement [Describer] if going back is faster than a redeploy,
-// and [Validator] to have bad configuration refused before a deployment
-// starts.
+// ones stopped; see the custom strategy example. Implement [Describer] if
+// going back is faster than a redeploy, and [Validator] to have bad
+// configuration refused before a deployment starts.
 package strategy

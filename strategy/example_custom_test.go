@@ -25,10 +25,21 @@ func (oneFirst) Deploy(ctx context.Context, t strategy.Target, r strategy.Releas
 	undo := func(ctx context.Context) error {
 		var left []strategy.Leftover
 		for ; stopped > 0; stopped-- { // old capacity first
-			if _, err := t.Fleet.Start(ctx, r.From); err != nil {
+			if id, err := t.Fleet.Start(ctx, r.From); err != nil {
+				if id != "" {
+					t.Fleet.Stop(ctx, id) // a replacement that never got ready
+				}
 				left = append(left, strategy.Leftover{Item: "instance of " + r.From, State: "not restarted", Err: err})
 				break
 			}
+		}
+		if stopped > 0 {
+			// The old version is short of capacity: keep the new
+			// instances serving rather than leave requests nowhere to go.
+			for _, id := range started {
+				left = append(left, strategy.Leftover{Item: "instance " + id, State: "running " + r.To + " (kept)"})
+			}
+			return &strategy.UndoError{Left: left}
 		}
 		var kept []string
 		for _, id := range started {

@@ -25,6 +25,7 @@ type ledger struct {
 	mu       sync.Mutex
 	started  []string // new-version instances created, ready or not
 	stopped  []string // old-version instances removed
+	broken   []string // replacements an undo started that never became ready
 	weight   float64  // router weight last set on r.To
 	routed   bool
 	switched bool
@@ -168,12 +169,25 @@ func (l *ledger) undo(ctx context.Context) error {
 		}
 	}
 
-	// Replace every stopped old instance, all at once, then remove the new
-	// ones, all at once. Whatever fails stays on the ledger for a retry.
+	// Remove replacements a previous undo started that never became ready,
+	// replace every stopped old instance, then remove the new ones; each
+	// stage all at once. Whatever fails stays on the ledger for a retry.
 	traffic := len(left)
 	var mu sync.Mutex
 	var g errgroup.Group
-	var stillStopped, kept []string
+	var stillStopped, kept, broken []string
+	for _, id := range l.broken {
+		g.Go(func() error {
+			if err := l.t.Fleet.Stop(ctx, id); err != nil {
+				mu.Lock()
+				defer mu.Unlock()
+				broken = append(broken, id)
+				left = append(left, Leftover{Item: "instance " + id, State: "started as " + l.r.From + " but not ready", Err: err})
+			}
+			return nil
+		})
+	}
+	g.Wait()
 	for _, id := range l.stopped {
 		g.Go(func() error {
 			newID, err := l.t.Fleet.Start(ctx, l.r.From)
@@ -185,6 +199,7 @@ func (l *ledger) undo(ctx context.Context) error {
 			stillStopped = append(stillStopped, id)
 			left = append(left, Leftover{Item: "instance " + id, State: "stopped, not replaced by " + l.r.From, Err: err})
 			if newID != "" {
+				broken = append(broken, newID)
 				left = append(left, Leftover{Item: "instance " + newID, State: "started as " + l.r.From + " but not ready"})
 			}
 			return nil
@@ -212,7 +227,7 @@ func (l *ledger) undo(ctx context.Context) error {
 		})
 	}
 	g.Wait()
-	l.stopped, l.started = stillStopped, kept
+	l.stopped, l.started, l.broken = stillStopped, kept, broken
 	slices.SortStableFunc(left[traffic:], func(a, b Leftover) int { return cmp.Compare(a.Item, b.Item) })
 	if len(left) > 0 {
 		return &UndoError{Left: left}

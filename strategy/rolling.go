@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/safedeploy/safedeploy/internal/errlist"
 )
 
 // An Amount is a number of instances ("2") or a percentage of the fleet
@@ -92,7 +94,7 @@ func (r Rolling) limits(n int) (surge, unavailable int, err error) {
 	if err2 != nil {
 		err2 = fmt.Errorf("MaxUnavailable = %w", err2)
 	}
-	return surge, unavailable, join(err1, err2)
+	return surge, unavailable, errlist.Join(err1, err2)
 }
 
 func amountOrDefault(a Amount) Amount {
@@ -145,7 +147,7 @@ func (r Rolling) Deploy(ctx context.Context, t Target, rel Release, g Gate) (Und
 
 // Describe implements Describer: a rolling update goes back by starting the
 // old version again, which is a redeploy.
-func (r Rolling) Describe() Description {
+func (r Rolling) Describe(t Target) Description {
 	batch := "health-gated only"
 	if r.BatchWindow > 0 {
 		batch = fmt.Sprintf("each observed for %s", r.BatchWindow)
@@ -170,6 +172,6 @@ func (r Rolling) Validate(t Target) error {
 	if err == nil && surge == 0 && unavailable == 0 {
 		err = fmt.Errorf("MaxSurge = %q, MaxUnavailable = %q: both zero, so no instance could ever be replaced", r.MaxSurge, r.MaxUnavailable)
 	}
-	return join(needFleet(t), err, nonNegative("BatchWindow", r.BatchWindow),
+	return errlist.Join(needFleet(t), err, nonNegative("BatchWindow", r.BatchWindow),
 		nonNegative("Window", r.Window), nonNegative("ReadyTimeout", r.ReadyTimeout))
 }

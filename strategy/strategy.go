@@ -70,9 +70,13 @@ type Step struct {
 	// without a router) the new version serves during the step.
 	Weight float64
 	// Window is how long the strategy wants the step observed. Zero asks
-	// for no metric observation, only the critical-path probes.
+	// for no observation, only one run of the critical-path probes; a step
+	// with Weight 0 has no traffic to measure and is only probed.
 	Window time.Duration
-	// Final marks the last observed step before the old version is retired.
+	// Final marks the step that completes the rollout: all traffic on the
+	// new version, observed for the deployment's main window (a full day
+	// for a significant feature). A strategy may observe a short step after
+	// it, such as blue/green's keep-warm.
 	Final bool
 }
 
@@ -124,10 +128,11 @@ type Description struct {
 	BackTime time.Duration
 }
 
-// A Describer is a Strategy that describes itself. Strategies that do not
-// implement it are taken to go back only by redeploying.
+// A Describer is a Strategy that describes what it would do to a target.
+// Strategies that do not implement it are taken to go back only by
+// redeploying.
 type Describer interface {
-	Describe() Description
+	Describe(t Target) Description
 }
 
 // A Validator is a Strategy that can check its configuration and the target

@@ -35,8 +35,8 @@ func setups() []setup {
 	return []setup{
 		{name: "direct", s: strategy.Direct{ReadyTimeout: ready}, target: fleet, steps: 1, middle: 0},
 		{name: "rolling", s: strategy.Rolling{ReadyTimeout: ready}, target: fleet, steps: 2, middle: 0},
-		{name: "blue-green/switch", s: bg, target: swtch, steps: 2, middle: 0, swtch: true},
-		{name: "blue-green/router", s: bg, target: router, steps: 2, middle: 0, router: true},
+		{name: "blue-green/switch", s: bg, target: swtch, steps: 3, middle: 0, swtch: true},
+		{name: "blue-green/router", s: bg, target: router, steps: 3, middle: 0, router: true},
 		{name: "canary/router", s: strategy.Canary{ReadyTimeout: ready}, target: router, steps: 5, middle: 2, router: true},
 		{name: "canary/count", s: strategy.Canary{ReadyTimeout: ready}, target: fleet, steps: 3, middle: 1},
 	}
@@ -400,5 +400,13 @@ func TestUndoRestoreFails(t *testing.T) {
 		if n := strings.Count(err.Error(), "stopped, not replaced by v1"); n != 4 {
 			t.Errorf("Undo error names %d unreplaced v1 instances, want 4:\n%v", n, err)
 		}
+
+		// Once v1 starts again, a retry finishes the job and leaves none of
+		// the failed replacements behind.
+		f.SetBehavior("v1", strategytest.Behavior{})
+		if err := undo(t.Context()); err != nil {
+			t.Fatalf("retried Undo: %v", err)
+		}
+		assertOriginal(t, f, 4)
 	})
 }

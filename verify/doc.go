@@ -14,18 +14,20 @@
 // observed step, it hands the Judge an Interval: the new version, and the
 // old one over the same interval where it still serves (the concurrent
 // control). Judges are pure — observations in, Verdict out — so recorded
-// data replays through them at full speed. Observe returns Continue or Fail;
-// Conclude, at the end of a window, returns Pass, Fail or Inconclusive.
+// data replays through them at full speed. Begin starts each step's window;
+// Observe returns Continue or Fail; Conclude, at the end of the window,
+// returns Pass, Fail or Inconclusive.
 //
 // The default judge, NewThresholdJudge, applies the seed's rollback policy
-// to the new version's totals against the baseline; a Policy's zero fields
-// mean:
+// to the new version's totals over the window against the baseline; a
+// Policy's zero fields mean:
 //
 //	error rate      fails above 2× the baseline (baseline floored at 0.1%)
 //	latency         "significantly up" means P50 > 1.2×, P95 > 1.25× or
 //	                P99 > 1.5× the baseline's, and by at least 10ms
 //	business rate   fails when events per request drop by more than 20%
-//	probes          any critical-path Probe failure fails at once
+//	probes          any critical-path Probe failure fails at the end of
+//	                its interval, without waiting for the window
 //	min requests    no verdict before 100 requests; a window that ends
 //	                with fewer is Inconclusive
 //	source errors   3 failed reads in a row fail

@@ -28,21 +28,42 @@ type Interval struct {
 	Control *Observation
 }
 
+// A Window is one observation window: a step of a deployment, observed
+// interval by interval.
+type Window struct {
+	// Name names the step: "canary 5%".
+	Name string
+	// Start is when observation begins; Length how long it lasts.
+	Start  time.Time
+	Length time.Duration
+	// Weight is the percentage of traffic the new version is meant to serve
+	// during the window.
+	Weight float64
+}
+
 // A Judge turns observations into verdicts for one deployment. It is pure:
 // it reads nothing but what it is given, so recorded observations replay
 // through it at full speed. A Judge is not safe for concurrent use.
+//
+// The executor makes one Judge per deployment and, for each observed step,
+// calls Begin, then Observe once per interval, then Conclude — unless
+// Observe returned Fail. Whether evidence carries from one window to the
+// next is the judge's choice.
 type Judge interface {
+	// Begin starts an observation window.
+	Begin(w Window)
 	// Observe adds one interval and returns Continue, or Fail when the new
 	// version is already known to be worse.
 	Observe(iv Interval) Verdict
-	// Conclude is called when an observation window ends. It returns Pass,
-	// Fail, or Inconclusive when the data cannot support a decision.
+	// Conclude is called when the window ends. It returns Pass, Fail, or
+	// Inconclusive when the data cannot support a decision.
 	Conclude() Verdict
 }
 
 // NewThresholdJudge returns the simple judge of the seed's rules: it sums the
-// new version's observations and compares the totals with the baseline
-// against p's limits at every interval. It is the default judge.
+// new version's observations over the current window and compares the
+// totals with the baseline against p's limits at every interval. Each window
+// starts afresh. It is the default judge.
 func NewThresholdJudge(p Policy, b Baseline) Judge {
 	return &thresholdJudge{p: p.WithDefaults(), base: b}
 }
@@ -52,6 +73,10 @@ type thresholdJudge struct {
 	base       Baseline
 	total      Observation
 	start, end time.Time
+}
+
+func (j *thresholdJudge) Begin(w Window) {
+	j.total, j.start, j.end = Observation{}, w.Start, w.Start
 }
 
 func (j *thresholdJudge) Observe(iv Interval) Verdict {

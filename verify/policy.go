@@ -6,7 +6,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/hashicorp/go-multierror"
+	"github.com/safedeploy/safedeploy/internal/errlist"
 )
 
 // Defaults applied by Policy for zero fields.
@@ -34,7 +34,7 @@ const (
 //   - latency "significantly" up: P50 above 1.2×, P95 above 1.25× or P99
 //     above 1.5× the baseline's, and in each case by at least 10ms;
 //   - business events per request down by more than 20%;
-//   - any critical-path probe failing, at once.
+//   - any critical-path probe failing, at the next interval.
 //
 // Rules are only applied once the new version has served MinRequests
 // requests; a window that ends with fewer is Inconclusive.
@@ -53,8 +53,9 @@ type Policy struct {
 	MaxBusinessDrop float64
 	// MinRequests is the exposure the new version needs before rules apply.
 	MinRequests float64
-	// Probes are critical user paths, checked every interval; any failure
-	// fails the verdict at once.
+	// Probes are critical user paths, checked at the end of every interval
+	// (and once for a step that is not observed); any failure fails the
+	// verdict without waiting for the window to end.
 	Probes []Probe
 
 	// Interval is how often metrics are read and judged.
@@ -129,9 +130,9 @@ func (p Policy) WithDefaults() Policy {
 // Validate returns one error listing every invalid field with its value, or
 // nil. Zero fields are valid: they mean the default.
 func (p Policy) Validate() error {
-	var errs *multierror.Error
+	var errs []error
 	bad := func(field string, value any, problem string) {
-		errs = multierror.Append(errs, fmt.Errorf("%s = %v: %s", field, value, problem))
+		errs = append(errs, fmt.Errorf("%s = %v: %s", field, value, problem))
 	}
 	if p.MaxErrorRatio != 0 && !(p.MaxErrorRatio >= 1) {
 		bad("MaxErrorRatio", p.MaxErrorRatio, "must be at least 1 (a multiple of the baseline)")
@@ -175,5 +176,5 @@ func (p Policy) Validate() error {
 			bad(fmt.Sprintf("Probes[%d].Check", i), "nil", "must be a function")
 		}
 	}
-	return errs.ErrorOrNil()
+	return errlist.Join(errs...)
 }

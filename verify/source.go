@@ -99,9 +99,6 @@ func (h Histogram) Quantile(q float64) (float64, bool) {
 			if math.IsInf(b.UpperBound, 1) {
 				return lower, true
 			}
-			if b.Count == below {
-				return b.UpperBound, true
-			}
 			return lower + (b.UpperBound-lower)*(rank-below)/(b.Count-below), true
 		}
 		lower, below = b.UpperBound, b.Count

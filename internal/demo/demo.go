@@ -23,6 +23,7 @@ import (
 // Canary is examples/canary: 1% → 5% → 25% → 50% → 100% through a router.
 func Canary() Example {
 	return Example{
+		Name:     "canary",
 		Strategy: strategy.Canary{StepWindow: 2 * time.Second},
 		Target:   func(f *strategytest.Fleet) strategy.Target { return strategy.Target{Fleet: f, Router: f} },
 		Windows:  "2s per canary step",
@@ -33,6 +34,7 @@ func Canary() Example {
 // kept warm.
 func BlueGreen() Example {
 	return Example{
+		Name:     "blue/green",
 		Strategy: strategy.BlueGreen{Window: 4 * time.Second, KeepWarm: time.Second},
 		Target:   func(f *strategytest.Fleet) strategy.Target { return strategy.Target{Fleet: f, Switch: f} },
 		Windows:  "4s after the switch, old side kept warm 1s",
@@ -43,6 +45,7 @@ func BlueGreen() Example {
 // switch since a rolling update goes back only by redeploying.
 func Rolling() Example {
 	return Example{
+		Name:       "rolling update",
 		Strategy:   strategy.Rolling{BatchWindow: 2 * time.Second, Window: 4 * time.Second},
 		Target:     func(f *strategytest.Fleet) strategy.Target { return strategy.Target{Fleet: f} },
 		Windows:    "2s per batch, 4s for the whole fleet",
@@ -52,6 +55,8 @@ func Rolling() Example {
 
 // An Example is one example program.
 type Example struct {
+	// Name names the strategy for the output.
+	Name string
 	// Strategy deploys v2.
 	Strategy strategy.Strategy
 	// Target picks the parts of the simulated fleet the strategy uses.
@@ -121,7 +126,7 @@ func (ex Example) Run(ctx context.Context, bad bool, w io.Writer) int {
 	if bad {
 		quality = "a faulty v2 (8% errors against v1's 1%)"
 	}
-	fmt.Fprintf(w, "Deploying %s by %s to a simulated fleet of 8 instances of v1 at 10,000 req/s.\n", quality, describe(ex.Strategy))
+	fmt.Fprintf(w, "Deploying %s by %s to a simulated fleet of 8 instances of v1 at 10,000 req/s.\n", quality, ex.Name)
 	fmt.Fprintf(w, "Windows are shortened for the demo: %s, metrics read every 250ms (defaults: 5m per canary step, 15m otherwise, every 1m).\n\n", ex.Windows)
 
 	start := time.Now()
@@ -140,11 +145,4 @@ func (ex Example) Run(ctx context.Context, bad bool, w io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-func describe(s strategy.Strategy) string {
-	if d, ok := s.(strategy.Describer); ok {
-		return d.Describe().Name
-	}
-	return fmt.Sprintf("%T", s)
 }
