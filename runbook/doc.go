@@ -9,7 +9,9 @@
 //   - Date/time: when it happens, so that anyone seeing a change in the
 //     graphs can tell whether a deployment explains it.
 //   - Engineer: who is responsible, and who to call.
-//   - What changes: the services, versions, migrations and flags involved.
+//   - What changes: the change in the words of the people making it;
+//     deploy.Plan.Runbook copies the plan's Change.What. The service and
+//     versions are in the page's title, not here.
 //   - Why: the reason for the change, to weigh against its risk.
 //   - Expected behaviour: what users and operators should see, so that
 //     anything else stands out.

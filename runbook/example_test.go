@@ -84,7 +84,7 @@ func ExampleRecord_Markdown() {
 					Failed: true,
 				}},
 			},
-			{Time: start.Add(3 * time.Minute), Phase: "rollback", Kind: "done", Message: "serving v1.4.0"},
+			{Time: start.Add(3 * time.Minute), Phase: "decide", Kind: "action", Message: "strategy undone: traffic and instances back on v1.4.0"},
 		},
 	}
 	md := rec.Markdown()
@@ -111,5 +111,5 @@ func ExampleRecord_Markdown() {
 	// | --- | ---: | ---: | ---: | ---: | ---: | --- |
 	// | error-rate | 4.12% | 1.00% | 2.00% | 1200 | 2m0s | FAILED |
 	//
-	// **+3m0s** rollback · done: serving v1.4.0
+	// **+3m0s** decide · action: strategy undone: traffic and instances back on v1.4.0
 }

@@ -19,7 +19,7 @@ type Runbook struct {
 	// Environment is where the deployment happens: "staging", "production"…
 	Environment string `json:"environment"`
 	// Strategy names how the new version is rolled out: "direct",
-	// "rolling", "blue-green", "canary".
+	// "rolling", "blue/green", "canary".
 	Strategy string `json:"strategy"`
 
 	// Date is when the deployment is planned to start.
@@ -60,8 +60,9 @@ type Record struct {
 type Entry struct {
 	// Time is when the event happened.
 	Time time.Time `json:"time"`
-	// Phase is the part of the run the event belongs to: "preflight",
-	// "migrate", "deploy", "verify", "rollback"…
+	// Phase is the part of the run the event belongs to. The deploy
+	// executor's phases are "preflight", "database", "deploy", "verify" and
+	// "decide", which covers completing as well as rolling back.
 	Phase string `json:"phase"`
 	// Kind says what sort of event it is within its phase.
 	Kind string `json:"kind"`

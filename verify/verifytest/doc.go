@@ -18,7 +18,7 @@
 // your own warehouse — serve known traffic to your backend, then call [Run]
 // from one of its tests, in the manner of testing/slogtest:
 //
-//	func TestSource(t *testing.T) {
+//	func TestPrometheusSource(t *testing.T) {
 //		src := newSourceWithKnownTraffic(t) // 600 requests of v1 in [start, end), 6 failed
 //		verifytest.Run(t, verifytest.Harness{
 //			Source:    src,
@@ -32,5 +32,7 @@
 //
 // [Run] checks that the source reports what was served, that its
 // observations are well formed and add up over adjacent windows, and that it
-// tells missing data, bad queries and cancellation apart.
+// tells missing data, bad queries and cancellation apart. [Check] runs the
+// same checks outside a test, with a context of your own, and returns one
+// error listing every failure, or nil.
 package verifytest

@@ -60,8 +60,8 @@ func ExampleLatency() {
 }
 
 // A source that answers a zero Observation when it has no series would make
-// a judge read missing data as a clean, idle version. TestSource says so.
-func ExampleTestSource() {
+// a judge read missing data as a clean, idle version. Check says so.
+func ExampleCheck() {
 	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	script := verifytest.Script{"v1": {{RPS: 10, ErrorRate: 0.01}}}
 	zeroForMissing := verify.MetricSourceFunc(func(ctx context.Context, q verify.Query) (verify.Observation, error) {
@@ -71,7 +71,7 @@ func ExampleTestSource() {
 		}
 		return o, err
 	})
-	err := verifytest.TestSource(context.Background(), verifytest.Harness{
+	err := verifytest.Check(context.Background(), verifytest.Harness{
 		Source:  zeroForMissing,
 		Start:   start,
 		End:     start.Add(10 * time.Minute),

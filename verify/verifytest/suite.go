@@ -76,10 +76,10 @@ func Run(t *testing.T, h Harness) {
 	}
 }
 
-// TestSource runs the checks of [Run] outside a test, with ctx, and returns
-// one error listing every failure, each prefixed with its subtest's name,
-// or nil. It returns an error at once if h itself is invalid.
-func TestSource(ctx context.Context, h Harness) error {
+// Check runs the checks of [Run] outside a test, with ctx, and returns one
+// error listing every failure, each prefixed with its subtest's name, or
+// nil. It returns an error at once if h itself is invalid.
+func Check(ctx context.Context, h Harness) error {
 	if err := h.validate(); err != nil {
 		return fmt.Errorf("verifytest: invalid Harness: %w", err)
 	}

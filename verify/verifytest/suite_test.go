@@ -91,7 +91,7 @@ func scale(o verify.Observation, k float64) verify.Observation {
 	return o
 }
 
-func TestSourceCatchesBrokenSources(t *testing.T) {
+func TestCheckCatchesBrokenSources(t *testing.T) {
 	tests := []broken{{
 		name: "zero observation for a missing version",
 		wrap: func(s verify.MetricSource) verify.MetricSource {
@@ -290,42 +290,42 @@ func TestSourceCatchesBrokenSources(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := verifytest.TestSource(t.Context(), harness(tt.wrap(script())))
+			err := verifytest.Check(t.Context(), harness(tt.wrap(script())))
 			if err == nil {
-				t.Fatal("TestSource passed the broken source")
+				t.Fatal("Check passed the broken source")
 			}
 			for _, want := range tt.want {
 				if !strings.Contains(err.Error(), want) {
-					t.Errorf("TestSource report does not say %q:\n%v", want, err)
+					t.Errorf("Check report does not say %q:\n%v", want, err)
 				}
 			}
 		})
 	}
 }
 
-func TestSourcePasses(t *testing.T) {
-	if err := verifytest.TestSource(t.Context(), harness(script())); err != nil {
-		t.Errorf("TestSource(script) = %v, want nil", err)
+func TestCheckPasses(t *testing.T) {
+	if err := verifytest.Check(t.Context(), harness(script())); err != nil {
+		t.Errorf("Check(script) = %v, want nil", err)
 	}
 }
 
-func TestSourceTolerance(t *testing.T) {
+func TestCheckTolerance(t *testing.T) {
 	high := mapObs(script(), func(_ verify.Query, o verify.Observation) verify.Observation { return scale(o, 1.02) })
 	h := harness(high)
-	if err := verifytest.TestSource(t.Context(), h); err == nil || !strings.Contains(err.Error(), "Requests = 6120, want 6000") {
-		t.Errorf("TestSource with counts 2%% high and no tolerance = %v, want a Requests mismatch", err)
+	if err := verifytest.Check(t.Context(), h); err == nil || !strings.Contains(err.Error(), "Requests = 6120, want 6000") {
+		t.Errorf("Check with counts 2%% high and no tolerance = %v, want a Requests mismatch", err)
 	}
 	h.Tolerance = 0.05
-	if err := verifytest.TestSource(t.Context(), h); err != nil {
-		t.Errorf("TestSource with counts 2%% high and a 5%% tolerance = %v, want nil", err)
+	if err := verifytest.Check(t.Context(), h); err != nil {
+		t.Errorf("Check with counts 2%% high and a 5%% tolerance = %v, want nil", err)
 	}
 	h.Tolerance = 0.01
-	if err := verifytest.TestSource(t.Context(), h); err == nil || !strings.Contains(err.Error(), "Requests = 6120, want 6000 ± 1%") {
-		t.Errorf("TestSource with counts 2%% high and a 1%% tolerance = %v, want a Requests mismatch", err)
+	if err := verifytest.Check(t.Context(), h); err == nil || !strings.Contains(err.Error(), "Requests = 6120, want 6000 ± 1%") {
+		t.Errorf("Check with counts 2%% high and a 1%% tolerance = %v, want a Requests mismatch", err)
 	}
 }
 
-func TestSourceInvalidHarness(t *testing.T) {
+func TestCheckInvalidHarness(t *testing.T) {
 	h := verifytest.Harness{
 		Start:     at(5),
 		End:       at(5),
@@ -333,19 +333,19 @@ func TestSourceInvalidHarness(t *testing.T) {
 		Missing:   "v1",
 		Tolerance: -0.1,
 	}
-	err := verifytest.TestSource(t.Context(), h)
+	err := verifytest.Check(t.Context(), h)
 	if err == nil {
-		t.Fatal("TestSource with an invalid Harness = nil, want an error")
+		t.Fatal("Check with an invalid Harness = nil, want an error")
 	}
 	for _, want := range []string{"invalid Harness", "Source = <nil>", "End = 2025-03-01T12:05:00Z: must be after Start", "Missing = v1: must not be in Served", "Tolerance = -0.1"} {
 		if !strings.Contains(err.Error(), want) {
-			t.Errorf("TestSource error does not say %q:\n%v", want, err)
+			t.Errorf("Check error does not say %q:\n%v", want, err)
 		}
 	}
-	err = verifytest.TestSource(t.Context(), verifytest.Harness{Source: script(), Start: at(0), End: at(1)})
+	err = verifytest.Check(t.Context(), verifytest.Harness{Source: script(), Start: at(0), End: at(1)})
 	for _, want := range []string{"Served = map[]: must hold at least one version", `Missing = "": must name a version`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("TestSource error does not say %q:\n%v", want, err)
+			t.Errorf("Check error does not say %q:\n%v", want, err)
 		}
 	}
 }
