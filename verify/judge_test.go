@@ -320,3 +320,27 @@ func TestMeasurementString(t *testing.T) {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
+
+// TestThresholdJudgeWindows: each window is judged on its own traffic, so a
+// regression in a later step is not diluted by the good steps before it.
+func TestThresholdJudgeWindows(t *testing.T) {
+	j := verify.NewThresholdJudge(verify.Policy{}, verify.Baseline{Observation: verify.Observation{Requests: 100000, Errors: 1000}})
+	window := func(i int, errors float64) verify.Verdict {
+		start := t0.Add(time.Duration(i) * time.Minute)
+		j.Begin(verify.Window{Name: "step", Start: start, Length: time.Minute, Weight: 50})
+		j.Observe(verify.Interval{Start: start, End: start.Add(time.Minute), Canary: verify.Observation{Requests: 1000, Errors: errors}})
+		return j.Conclude()
+	}
+	for i := range 5 {
+		if v := window(i, 10); v.Outcome != verify.Pass {
+			t.Fatalf("good window %d: %v (%s)", i, v.Outcome, v.Reason)
+		}
+	}
+	v := window(5, 25) // 2.5% against a 2% limit
+	if v.Outcome != verify.Fail {
+		t.Fatalf("bad window after good ones: %v (%s), want Fail", v.Outcome, v.Reason)
+	}
+	if m := v.Measurements[0]; m.Requests != 1000 || !m.Start.Equal(t0.Add(5*time.Minute)) {
+		t.Errorf("measurement covers %g requests from %s, want the last window's 1000", m.Requests, m.Start)
+	}
+}
