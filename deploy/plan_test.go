@@ -125,7 +125,7 @@ func TestRunbookFromPlan(t *testing.T) {
 		t.Errorf("runbook header = %+v", rb)
 	}
 	verifyText := strings.Join(rb.Verify, "\n")
-	for _, want := range []string{"2× the baseline", "P95 at most 1.25×", "checkout", "observe it for 5m0s", "1% of traffic", "rolls back"} {
+	for _, want := range []string{"error rate at most 2× the old version's", "2× as many above its P95", "95% family-wise confidence", "checkout", "observe it for 5m0s", "1% of traffic", "rolls back"} {
 		if !strings.Contains(verifyText, want) {
 			t.Errorf("how to verify lacks %q:\n%s", want, verifyText)
 		}

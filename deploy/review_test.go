@@ -14,22 +14,26 @@ import (
 	"github.com/safedeploy/safedeploy/verify"
 )
 
-// A regression that starts in the last canary step is judged on that step's
-// traffic alone, not diluted by the good steps before it.
+// A regression that starts in the last canary step, at full traffic, is
+// caught in that step although every step before it was good.
 func TestLateRegressionCaught(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fleet := newFleet(healthy)
 		p, _ := newPlan(fleet)
 		late := healthy
-		late.ErrorRate = 0.022 // above the 2% limit, only from the 100% step on
+		late.ErrorRate = 0.04 // 4× v1's, only from the 100% step on
+		start := time.Now()
 		time.AfterFunc(20*time.Minute, func() { fleet.SetBehavior("v2", late) })
 		_, err := deploy.Run(t.Context(), p)
 		var v *verify.Verdict
 		if !errors.Is(err, deploy.ErrRolledBack) || !errors.As(err, &v) {
 			t.Fatalf("err = %v, want the final step rolled back", err)
 		}
-		if m := v.Measurements[0]; m.Start.Before(time.Now().Add(-5*time.Minute)) || m.Value < 0.02 {
-			t.Errorf("measurement %s: want the final step's own window and rate", m)
+		if took := time.Since(start); took <= 20*time.Minute || took >= 25*time.Minute {
+			t.Errorf("rolled back after %s, want during the final step (20m to 25m)", took)
+		}
+		if m := v.Measurements[0]; m.Metric != "error-rate" || !m.Failed || m.Lower <= 1 {
+			t.Errorf("measurement %s: want a failed error rate whose interval excludes 1", m)
 		}
 		assertVersions(t, fleet, map[string]int{"v1": 8})
 	})

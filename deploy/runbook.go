@@ -35,7 +35,7 @@ func (p *Plan) Runbook(date time.Time) runbook.Runbook {
 
 func (p *Plan) verifySteps() []string {
 	pol := p.Verify.WithDefaults()
-	out := []string{fmt.Sprintf("error rate at most %g× the baseline's (a baseline below %g%% counts as %g%%)",
+	out := []string{fmt.Sprintf("error rate at most %g× the old version's, measured against the old version serving at the same time where there is one, else the pre-deploy baseline (a rate below %g%% counts as %g%%)",
 		pol.MaxErrorRatio, 100*pol.MinErrorRate, 100*pol.MinErrorRate)}
 	var lat []string
 	for _, l := range []struct {
@@ -43,11 +43,11 @@ func (p *Plan) verifySteps() []string {
 		ratio float64
 	}{{"P50", pol.Latency.P50}, {"P95", pol.Latency.P95}, {"P99", pol.Latency.P99}} {
 		if !math.IsInf(l.ratio, 1) {
-			lat = append(lat, fmt.Sprintf("%s at most %g×", l.name, l.ratio))
+			lat = append(lat, fmt.Sprintf("%g× as many above its %s", l.ratio, l.name))
 		}
 	}
 	if len(lat) > 0 {
-		out = append(out, fmt.Sprintf("latency %s the baseline's, ignoring rises under %s", strings.Join(lat, ", "), pol.MinLatencyIncrease))
+		out = append(out, fmt.Sprintf("latency: of requests slower than the baseline's quantiles, at most %s as the old version", strings.Join(lat, ", ")))
 	}
 	if pol.MaxBusinessDrop < 1 {
 		out = append(out, fmt.Sprintf("business events per request at least %g%% of the baseline's", 100*(1-pol.MaxBusinessDrop)))
@@ -57,10 +57,10 @@ func (p *Plan) verifySteps() []string {
 		for i, pr := range pol.Probes {
 			names[i] = pr.Name
 		}
-		out = append(out, "critical paths probed at every interval, any failure rolls back at once: "+strings.Join(names, ", "))
+		out = append(out, "critical paths probed at every interval, any failure rolls back at the end of its interval: "+strings.Join(names, ", "))
 	}
-	out = append(out, fmt.Sprintf("metrics read every %s and compared with %s of pre-deploy baseline; no decision before %g requests; %d failed reads in a row roll back",
-		pol.Interval, pol.BaselineWindow, pol.MinRequests, pol.MaxConsecutiveErrors))
+	out = append(out, fmt.Sprintf("metrics read every %s; baseline: %s before the deployment; a limit counts as crossed only when the data show it at %g%% family-wise confidence; a window passes only with %g requests on the new version and good data; %d failed reads in a row roll back",
+		pol.Interval, pol.BaselineWindow, 100*(1-pol.Alpha), pol.MinRequests, pol.MaxConsecutiveErrors))
 	for _, s := range p.describe().Steps {
 		out = append(out, "step: "+s)
 	}

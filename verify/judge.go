@@ -60,10 +60,12 @@ type Judge interface {
 	Conclude() Verdict
 }
 
-// NewThresholdJudge returns the simple judge of the seed's rules: it sums the
-// new version's observations over the current window and compares the
-// totals with the baseline against p's limits at every interval. Each window
-// starts afresh. It is the default judge.
+// NewThresholdJudge returns the simple judge of the seed's rules, as tools
+// commonly apply them: it sums the new version's observations over the
+// current window and compares the totals with the pre-deploy baseline
+// against p's limits at every interval. Each window starts afresh. It takes
+// no account of chance, so at low traffic it rolls back good versions
+// often; NewSequentialJudge, the default, does not.
 func NewThresholdJudge(p Policy, b Baseline) Judge {
 	return &thresholdJudge{p: p.WithDefaults(), base: b}
 }
@@ -114,33 +116,20 @@ const limitSlack = 1e-9
 func (j *thresholdJudge) evaluate() Verdict {
 	c, b := j.total, j.base.Observation
 	measure := func(metric string, value, base, threshold float64, above bool) Measurement {
-		unit := UnitRate
-		if strings.HasPrefix(metric, "latency") {
-			unit = UnitSeconds
-		}
 		return Measurement{
-			Metric: metric, Unit: unit, Value: value, Baseline: base, Threshold: threshold,
+			Metric: metric, Unit: UnitRate, Value: value, Baseline: base, Threshold: threshold,
 			Requests: c.Requests, Start: j.start, End: j.end,
 			Failed: (above && value > threshold*(1+limitSlack)) || (!above && value < threshold*(1-limitSlack)),
 		}
 	}
 	ms := []Measurement{measure("error-rate", c.ErrorRate(), b.ErrorRate(),
 		j.p.MaxErrorRatio*math.Max(b.ErrorRate(), j.p.MinErrorRate), true)}
-	for _, l := range []struct {
-		name  string
-		q     float64
-		ratio float64
-	}{{"latency-p50", 0.5, j.p.Latency.P50}, {"latency-p95", 0.95, j.p.Latency.P95}, {"latency-p99", 0.99, j.p.Latency.P99}} {
-		if math.IsInf(l.ratio, 1) {
-			continue
+	for _, r := range latencyRules(j.p, b) {
+		if above, ok := r.above(c); ok && c.Requests > 0 {
+			m := measure(r.name, above/c.Requests, r.rate, r.limit*r.rate, true)
+			m.Above = r.bound
+			ms = append(ms, m)
 		}
-		cv, okc := c.Latency.Quantile(l.q)
-		bv, okb := b.Latency.Quantile(l.q)
-		if !okc || !okb {
-			continue
-		}
-		limit := math.Max(bv*l.ratio, bv+j.p.MinLatencyIncrease.Seconds())
-		ms = append(ms, measure(l.name, cv, bv, limit, true))
 	}
 	if b.Business > 0 && j.p.MaxBusinessDrop < 1 {
 		ms = append(ms, measure("business-rate", c.BusinessRate(), b.BusinessRate(),

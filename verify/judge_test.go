@@ -25,6 +25,19 @@ func latency(p95 time.Duration, n float64) verify.Histogram {
 	}
 }
 
+// slower returns o with a latency histogram on the bounds latency uses,
+// where share of the requests take more than 100ms.
+func slower(o verify.Observation, share float64) verify.Observation {
+	n := o.Requests
+	o.Latency = verify.Histogram{
+		{UpperBound: 0.001, Count: 0.5 * n},
+		{UpperBound: 0.1, Count: (1 - share) * n},
+		{UpperBound: 1, Count: 0.99 * n},
+		{UpperBound: inf, Count: n},
+	}
+	return o
+}
+
 // half scales o by ½, histogram included.
 func half(o verify.Observation) verify.Observation {
 	h := verify.Observation{Requests: o.Requests / 2, Errors: o.Errors / 2, Business: o.Business / 2}
@@ -53,7 +66,6 @@ func TestThresholdJudgeRules(t *testing.T) {
 		o.Latency = latency(p95, o.Requests)
 		return o
 	}
-	ms := time.Millisecond.Seconds()
 
 	tests := []struct {
 		name   string
@@ -105,46 +117,39 @@ func TestThresholdJudgeRules(t *testing.T) {
 		want:   verify.Pass,
 		m:      verify.Measurement{Metric: "error-rate", Unit: "rate", Value: 0.015, Baseline: 0, Threshold: 0.02},
 	}, {
-		name:   "P95 up 30% and +20ms fails",
-		policy: onlyP95,
-		base:   withLatency(clean, 66700*time.Microsecond),
-		canary: withLatency(clean, 86700*time.Microsecond),
-		want:   verify.Fail,
-		m:      verify.Measurement{Metric: "latency-p95", Unit: "seconds", Value: 86.7 * ms, Baseline: 66.7 * ms, Threshold: 1.25 * 66.7 * ms, Failed: true},
-	}, {
-		name:   "P95 exactly at 1.25× passes",
+		name:   "share slower than the baseline P95 at exactly 2× passes",
 		policy: onlyP95,
 		base:   withLatency(clean, 100*time.Millisecond),
-		canary: withLatency(clean, 125*time.Millisecond),
+		canary: slower(clean, 0.10),
 		want:   verify.Pass,
-		m:      verify.Measurement{Metric: "latency-p95", Unit: "seconds", Value: 125 * ms, Baseline: 100 * ms, Threshold: 125 * ms},
+		m:      verify.Measurement{Metric: "latency-p95", Unit: "rate", Above: 0.1, Value: 0.10, Baseline: 0.05, Threshold: 0.10},
 	}, {
-		name:   "P95 up 30% but only +3ms passes (MinLatencyIncrease)",
+		name:   "share slower than the baseline P95 above 2× fails",
 		policy: onlyP95,
-		base:   withLatency(clean, 10*time.Millisecond),
-		canary: withLatency(clean, 13*time.Millisecond),
-		want:   verify.Pass,
-		m:      verify.Measurement{Metric: "latency-p95", Unit: "seconds", Value: 13 * ms, Baseline: 10 * ms, Threshold: 20 * ms},
-	}, {
-		name:   "P95 up 30% and +3ms fails with a 1ms MinLatencyIncrease",
-		policy: verify.Policy{Latency: onlyP95.Latency, MinLatencyIncrease: time.Millisecond},
-		base:   withLatency(clean, 10*time.Millisecond),
-		canary: withLatency(clean, 13*time.Millisecond),
-		want:   verify.Fail,
-		m:      verify.Measurement{Metric: "latency-p95", Unit: "seconds", Value: 13 * ms, Baseline: 10 * ms, Threshold: 12.5 * ms, Failed: true},
-	}, {
-		name:   "P95 with default limits: only P95 moved",
 		base:   withLatency(clean, 100*time.Millisecond),
-		canary: withLatency(clean, 200*time.Millisecond),
+		canary: slower(clean, 0.11),
 		want:   verify.Fail,
-		m:      verify.Measurement{Metric: "latency-p95", Unit: "seconds", Value: 200 * ms, Baseline: 100 * ms, Threshold: 125 * ms, Failed: true},
+		m:      verify.Measurement{Metric: "latency-p95", Unit: "rate", Above: 0.1, Value: 0.11, Baseline: 0.05, Threshold: 0.10, Failed: true},
+	}, {
+		name:   "a P95 limit of 3 is honoured",
+		policy: verify.Policy{Latency: verify.LatencyLimits{P50: inf, P95: 3, P99: inf}},
+		base:   withLatency(clean, 100*time.Millisecond),
+		canary: slower(clean, 0.12),
+		want:   verify.Pass,
+		m:      verify.Measurement{Metric: "latency-p95", Unit: "rate", Above: 0.1, Value: 0.12, Baseline: 0.05, Threshold: 0.15},
+	}, {
+		name:   "P95 with default limits: only the P95 share moved",
+		base:   withLatency(clean, 100*time.Millisecond),
+		canary: slower(clean, 0.20),
+		want:   verify.Fail,
+		m:      verify.Measurement{Metric: "latency-p95", Unit: "rate", Above: 0.1, Value: 0.20, Baseline: 0.05, Threshold: 0.10, Failed: true},
 	}, {
 		name:   "+Inf P95 limit disables the rule",
 		policy: verify.Policy{Latency: verify.LatencyLimits{P95: inf}},
 		base:   withLatency(clean, 100*time.Millisecond),
-		canary: withLatency(clean, 200*time.Millisecond),
+		canary: slower(clean, 0.20),
 		want:   verify.Pass,
-		m:      verify.Measurement{Metric: "latency-p50", Unit: "seconds", Value: 1 * ms, Baseline: 1 * ms, Threshold: 11 * ms},
+		m:      verify.Measurement{Metric: "latency-p50", Unit: "rate", Above: 0.001, Value: 0.5, Baseline: 0.5, Threshold: 0.6},
 		absent: "latency-p95",
 	}, {
 		name:   "business rate down 25% fails",

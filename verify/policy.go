@@ -14,9 +14,9 @@ const (
 	DefaultMaxErrorRatio        = 2.0
 	DefaultMinErrorRate         = 0.001
 	DefaultMaxP50Ratio          = 1.2
-	DefaultMaxP95Ratio          = 1.25
-	DefaultMaxP99Ratio          = 1.5
-	DefaultMinLatencyIncrease   = 10 * time.Millisecond
+	DefaultMaxP95Ratio          = 2.0
+	DefaultMaxP99Ratio          = 3.0
+	DefaultAlpha                = 0.05
 	DefaultMaxBusinessDrop      = 0.2
 	DefaultMinRequests          = 100
 	DefaultInterval             = time.Minute
@@ -27,32 +27,54 @@ const (
 
 // A Policy says when a new version is worse than the old one and how long to
 // look. Zero fields take the defaults above, so the zero Policy is the seed's
-// rollback policy:
+// rollback policy. The new version is compared with the old one serving at
+// the same time where there is one (the concurrent control), else with the
+// pre-deploy baseline:
 //
-//   - error rate above 2× the pre-deploy baseline (the baseline rate is
-//     floored at 0.1% so that a clean baseline does not make one error fatal);
-//   - latency "significantly" up: P50 above 1.2×, P95 above 1.25× or P99
-//     above 1.5× the baseline's, and in each case by at least 10ms;
+//   - error rate above 2× the comparison's (a comparison below 0.1% counts
+//     as 0.1%, so that a clean baseline does not make one error fatal);
+//   - latency "significantly" up, counted as requests slower than the
+//     baseline's quantile (snapped to a histogram bucket bound): more than
+//     1.2× as many above the baseline P50 (60% of requests instead of 50%),
+//     2× as many above its P95 (10% instead of 5%) or 3× as many above its
+//     P99 (3% instead of 1%). For a typical log-normal latency spread
+//     (σ = 0.5) that is the median up about 14%, P95 up about 20% or P99 up
+//     about 25%;
 //   - business events per request down by more than 20%;
 //   - any critical-path probe failing, at the next interval.
 //
-// Rules are only applied once the new version has served MinRequests
-// requests; a window that ends with fewer is Inconclusive.
+// The default judge (NewSequentialJudge) rolls back only when the data show,
+// at family-wise confidence 1 − Alpha across all these metrics, that a limit
+// is crossed; however often it looks. A window ends Pass only when no limit
+// was crossed and the data were good enough to judge: some new-version
+// traffic, MinRequests since the deployment began, at least 80% of the
+// window covered by data, and the traffic split close to the step's weight.
+// Otherwise it is Inconclusive, which rolls back unless Escalate says to go
+// on.
 type Policy struct {
-	// MaxErrorRatio is how many times the baseline error rate the new
-	// version may reach. Must be at least 1.
+	// MaxErrorRatio is how many times the comparison's error rate the new
+	// version may reach. Must be at least 1; lower it for more sensitivity.
 	MaxErrorRatio float64
-	// MinErrorRate floors the baseline error rate used in the ratio.
+	// MinErrorRate floors the comparison's error rate used in the ratio.
 	MinErrorRate float64
-	// Latency limits each quantile to a multiple of the baseline's.
+	// Latency limits, for each quantile, how many times as many requests
+	// may be slower than the baseline's quantile.
 	Latency LatencyLimits
-	// MinLatencyIncrease is the smallest rise in any quantile that counts.
-	MinLatencyIncrease time.Duration
 	// MaxBusinessDrop is the largest fall, as a fraction in [0, 1), of
 	// business events per request. Set it to 1 to disable the rule.
 	MaxBusinessDrop float64
-	// MinRequests is the exposure the new version needs before rules apply.
+	// MinRequests is the exposure the new version needs, since the
+	// deployment began, before a window can pass.
 	MinRequests float64
+	// Alpha bounds the probability that a deployment whose every metric is
+	// within its limits is rolled back anyway (the family-wise false-rollback
+	// rate of the sequential judge, split evenly across the metrics judged).
+	Alpha float64
+	// Binomial turns off the sequential judge's correction for
+	// overdispersion (per-interval noise beyond binomial, such as one
+	// canary pod hiccuping). Leave it off unless your counts are truly
+	// binomial: without the correction, noise can exceed Alpha.
+	Binomial bool
 	// Probes are critical user paths, checked at the end of every interval
 	// (and once for a step that is not observed); any failure fails the
 	// verdict without waiting for the window to end.
@@ -78,12 +100,14 @@ type Policy struct {
 	// back. A nil Escalate rolls back: when the data cannot tell, the safe
 	// answer is the old version.
 	Escalate func(ctx context.Context, v *Verdict) error
-	// Judge makes the judge for one deployment; nil means NewThresholdJudge.
+	// Judge makes the judge for one deployment; nil means NewSequentialJudge.
 	Judge func(p Policy, b Baseline) Judge
 }
 
-// LatencyLimits are the largest allowed ratios of the new version's latency
-// quantiles to the baseline's. Zero means the default; +Inf disables a limit.
+// LatencyLimits are, for the baseline's P50, P95 and P99, the largest
+// allowed ratio of the new version's share of requests slower than that
+// quantile to the comparison's share. Zero means the default; +Inf disables
+// a limit.
 type LatencyLimits struct {
 	P50, P95, P99 float64
 }
@@ -114,7 +138,7 @@ func (p Policy) WithDefaults() Policy {
 	def(&p.Latency.P99, DefaultMaxP99Ratio)
 	def(&p.MaxBusinessDrop, DefaultMaxBusinessDrop)
 	def(&p.MinRequests, DefaultMinRequests)
-	defDur(&p.MinLatencyIncrease, DefaultMinLatencyIncrease)
+	def(&p.Alpha, DefaultAlpha)
 	defDur(&p.Interval, DefaultInterval)
 	defDur(&p.SignificantWindow, DefaultSignificantWindow)
 	defDur(&p.BaselineWindow, DefaultBaselineWindow)
@@ -122,7 +146,7 @@ func (p Policy) WithDefaults() Policy {
 		p.MaxConsecutiveErrors = DefaultMaxConsecutiveErrors
 	}
 	if p.Judge == nil {
-		p.Judge = NewThresholdJudge
+		p.Judge = NewSequentialJudge
 	}
 	return p
 }
@@ -154,11 +178,14 @@ func (p Policy) Validate() error {
 	if p.MinRequests < 0 || math.IsNaN(p.MinRequests) {
 		bad("MinRequests", p.MinRequests, "must not be negative")
 	}
+	if p.Alpha < 0 || p.Alpha >= 1 || math.IsNaN(p.Alpha) {
+		bad("Alpha", p.Alpha, "must be a probability in (0, 1), or 0 for the default")
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{
-		{"MinLatencyIncrease", p.MinLatencyIncrease}, {"Interval", p.Interval}, {"Window", p.Window},
+		{"Interval", p.Interval}, {"Window", p.Window},
 		{"SignificantWindow", p.SignificantWindow}, {"BaselineWindow", p.BaselineWindow},
 	} {
 		if d.v < 0 {

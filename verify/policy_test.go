@@ -35,7 +35,6 @@ func TestPolicyValidateListsEveryField(t *testing.T) {
 		MaxErrorRatio:        0.5,
 		MinErrorRate:         1.5,
 		Latency:              verify.LatencyLimits{P50: 0.9, P95: math.NaN(), P99: -2},
-		MinLatencyIncrease:   -time.Millisecond,
 		MaxBusinessDrop:      1.25,
 		MinRequests:          -3,
 		Probes:               []verify.Probe{{Check: func(context.Context) error { return nil }}, {Name: "login"}},
@@ -54,7 +53,7 @@ func TestPolicyValidateListsEveryField(t *testing.T) {
 	for _, want := range []string{
 		"MaxErrorRatio = 0.5", "MinErrorRate = 1.5",
 		"Latency.P50 = 0.9", "Latency.P95 = NaN", "Latency.P99 = -2",
-		"MinLatencyIncrease = -1ms", "MaxBusinessDrop = 1.25", "MinRequests = -3",
+		"MaxBusinessDrop = 1.25", "MinRequests = -3",
 		"Probes[0].Name", "Probes[1].Check",
 		"Interval = -1s", "Window = -2s", "SignificantWindow = -3s", "BaselineWindow = -4s",
 		"MaxConsecutiveErrors = -1",
@@ -93,10 +92,10 @@ func TestPolicyWithDefaults(t *testing.T) {
 	want := verify.Policy{
 		MaxErrorRatio:        2,
 		MinErrorRate:         0.001,
-		Latency:              verify.LatencyLimits{P50: 1.2, P95: 1.25, P99: 1.5},
-		MinLatencyIncrease:   10 * time.Millisecond,
+		Latency:              verify.LatencyLimits{P50: 1.2, P95: 2, P99: 3},
 		MaxBusinessDrop:      0.2,
 		MinRequests:          100,
+		Alpha:                0.05,
 		Interval:             time.Minute,
 		SignificantWindow:    24 * time.Hour,
 		BaselineWindow:       15 * time.Minute,
@@ -107,7 +106,7 @@ func TestPolicyWithDefaults(t *testing.T) {
 		t.Errorf("WithDefaults mismatch (-want +got):\n%s", diff)
 	}
 	if got.Judge == nil {
-		t.Error("WithDefaults: Judge = nil, want NewThresholdJudge")
+		t.Error("WithDefaults: Judge = nil, want NewSequentialJudge")
 	}
 	if got.Escalate != nil {
 		t.Error("WithDefaults: Escalate set, want nil (roll back on Inconclusive)")
@@ -118,8 +117,7 @@ func TestPolicyWithDefaults(t *testing.T) {
 
 	// Fields already set are kept.
 	set := verify.Policy{
-		MaxErrorRatio: 3, MinErrorRate: 0.01, Latency: verify.LatencyLimits{P50: math.Inf(1), P95: 2, P99: 4},
-		MinLatencyIncrease: time.Millisecond, MaxBusinessDrop: 1, MinRequests: 5, Interval: time.Second,
+		MaxErrorRatio: 3, MinErrorRate: 0.01, Latency: verify.LatencyLimits{P50: math.Inf(1), P95: 2, P99: 4}, MaxBusinessDrop: 1, MinRequests: 5, Alpha: 0.01, Interval: time.Second,
 		Window: time.Hour, SignificantWindow: time.Hour, BaselineWindow: time.Hour, MaxConsecutiveErrors: 9,
 	}
 	if diff := cmp.Diff(set, set.WithDefaults(), ignoreFuncs); diff != "" {

@@ -140,3 +140,38 @@ type MetricSourceFunc func(ctx context.Context, q Query) (Observation, error)
 func (f MetricSourceFunc) Observe(ctx context.Context, q Query) (Observation, error) {
 	return f(ctx, q)
 }
+
+// Above returns how many requests took longer than bound seconds, and false
+// when bound is not one of h's bucket bounds.
+func (h Histogram) Above(bound float64) (float64, bool) {
+	if len(h) == 0 {
+		return 0, false
+	}
+	for _, b := range h {
+		if b.UpperBound == bound {
+			return h[len(h)-1].Count - b.Count, true
+		}
+	}
+	return 0, false
+}
+
+// Snap returns the finite bucket bound closest, as a ratio, to the
+// q-quantile: the latency threshold that counting requests above a quantile
+// can use when the data come as buckets. It returns false when h is empty
+// or has no finite bound.
+func (h Histogram) Snap(q float64) (float64, bool) {
+	v, ok := h.Quantile(q)
+	if !ok {
+		return 0, false
+	}
+	best, found := 0.0, false
+	for _, b := range h {
+		if math.IsInf(b.UpperBound, 1) || b.UpperBound <= 0 {
+			continue
+		}
+		if !found || math.Abs(math.Log(b.UpperBound/v)) < math.Abs(math.Log(best/v)) {
+			best, found = b.UpperBound, true
+		}
+	}
+	return best, found
+}

@@ -1,0 +1,42 @@
+package verify
+
+import (
+	"fmt"
+	"math"
+)
+
+// A latencyRule counts requests slower than a bound — the baseline's
+// quantile snapped to a bucket bound — and limits how many times as many the
+// new version may have as its comparison.
+type latencyRule struct {
+	name  string  // "latency-p95"
+	limit float64 // largest allowed ratio
+	bound float64 // seconds
+	rate  float64 // the baseline's share of requests above bound
+}
+
+// latencyRules returns the latency rules p sets for baseline b, leaving out
+// disabled limits and quantiles b cannot place.
+func latencyRules(p Policy, b Observation) []latencyRule {
+	var rules []latencyRule
+	for _, l := range []struct {
+		q, limit float64
+	}{{0.5, p.Latency.P50}, {0.95, p.Latency.P95}, {0.99, p.Latency.P99}} {
+		if math.IsInf(l.limit, 1) {
+			continue
+		}
+		bound, ok := b.Latency.Snap(l.q)
+		if !ok {
+			continue
+		}
+		above, _ := b.Latency.Above(bound)
+		if above <= 0 || b.Requests <= 0 {
+			continue // nothing to compare a share with
+		}
+		rules = append(rules, latencyRule{name: fmt.Sprintf("latency-p%g", 100*l.q), limit: l.limit, bound: bound, rate: above / b.Requests})
+	}
+	return rules
+}
+
+// above returns how many of o's requests were slower than the rule's bound.
+func (r latencyRule) above(o Observation) (float64, bool) { return o.Latency.Above(r.bound) }

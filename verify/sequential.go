@@ -1,0 +1,451 @@
+package verify
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// The ratios a sequential test weighs: 2^(k/4) for k = -20…20, from 1/32 to
+// 32 in steps of about 19%.
+const (
+	gridN    = 41
+	gridLow  = -5.0 // log2 of the smallest ratio
+	gridStep = 0.25 // log2 step between ratios
+)
+
+// The dispersion estimate starts from priorPhi, worth dispersionPrior
+// intervals: slightly overdispersed, so that noise in the first intervals,
+// before the estimate has learned it, does not count as evidence.
+const (
+	dispersionPrior = 5.0
+	priorPhi        = 1.5
+)
+
+// A ratioTest is an anytime-valid sequential test that the new version's
+// rate of some event (errors, slow requests, business events) is within
+// limit times its comparison's.
+//
+// Each interval contributes a likelihood ratio for every candidate ratio ρ on
+// a fixed grid against the limit ρ₀. With a concurrent control the
+// contribution is the conditional binomial one: given the events of both
+// arms, the new version's share is ρr/(1+ρr) for exposure ratio r, so a
+// change that hits both arms (seasonality, an incident) cancels. Without
+// one it is the Poisson one against a reference rate from the baseline.
+// Both are nonnegative supermartingales under "ratio ≤ ρ₀" (≥ for a
+// decrease), and so is their average over the grid's ratios beyond ρ₀ (the
+// mixture over effect sizes); by Ville's inequality the chance it ever
+// reaches 1/α is at most α, however often it is read. The same grid gives
+// an anytime-valid confidence interval for the ratio.
+//
+// Overdispersion — per-interval noise beyond binomial — would make the plain
+// product too confident; the robust form raises each interval's likelihood
+// ratio to the power 1/φ, where φ ≥ 1 is the dispersion estimated from the
+// previous intervals' Pearson residuals (each against the ratio estimated
+// once it was in). A power at most 1 that depends only on the past keeps the
+// supermartingale property, so the correction never costs validity.
+//
+// State is fixed-size; an update allocates nothing.
+type ratioTest struct {
+	name      string
+	above     float64 // latency bound, for reporting
+	limit     float64 // ρ₀
+	logLimit  float64
+	up        bool // the alternative is an increase
+	logBar    float64
+	robust    bool
+	alt, altN int // the alternatives: altN grid ratios from index alt
+
+	ratio, log [gridN]float64 // the grid's ratios and their logs
+
+	ll  [gridN]float64 // log-likelihood of each grid ratio (up to a shared constant)
+	ll0 float64        // log-likelihood of the limit
+
+	res, resN float64 // Pearson residuals, recent ones weighing more
+	loc       [4]float64 // recent events and exposure of both arms, for a local ratio
+
+	x, n, y, m float64 // totals: new version's events and exposure, comparison's
+	crossed    bool
+}
+
+// gridRatio returns the i-th grid ratio and its log.
+func gridRatio(i int) (ratio, log float64) {
+	l2 := gridLow + gridStep*float64(i)
+	return math.Exp2(l2), l2 * math.Ln2
+}
+
+func newRatioTest(name string, limit float64, up bool, alpha float64, robust bool) *ratioTest {
+	t := &ratioTest{name: name, limit: limit, logLimit: math.Log(limit), up: up, logBar: math.Log(1 / alpha), robust: robust}
+	for i := range gridN {
+		r, l := gridRatio(i)
+		t.ratio[i], t.log[i] = r, l
+		beyond := r > limit*(1+1e-9)
+		if !up {
+			beyond = r < limit*(1-1e-9)
+		}
+		if beyond {
+			if t.altN == 0 {
+				t.alt = i
+			}
+			t.altN++
+		}
+	}
+	return t
+}
+
+// weight is the power each new interval's likelihood ratio is raised to.
+func (t *ratioTest) weight() float64 {
+	if !t.robust {
+		return 1
+	}
+	phi := (t.res + dispersionPrior*priorPhi) / (t.resN + dispersionPrior)
+	return 1 / math.Max(1, phi)
+}
+
+// observe adds one interval: x events in n requests of the new version, and
+// either the concurrent control's y events in m requests (m > 0) or, with
+// m == 0, a reference rate ref per request.
+func (t *ratioTest) observe(x, n, y, m, ref float64) {
+	if n <= 0 {
+		return
+	}
+	w := t.weight()
+	if m > 0 {
+		t.x, t.n, t.y, t.m = t.x+x, t.n+n, t.y+y, t.m+m
+		events := x + y
+		if events == 0 {
+			return
+		}
+		r := n / m
+		for i := range gridN {
+			t.ll[i] += w * (x*t.log[i] - events*math.Log1p(t.ratio[i]*r))
+		}
+		t.ll0 += w * (x*t.logLimit - events*math.Log1p(t.limit*r))
+		est := t.local(x, n, y, m)
+		p := est * r / (1 + est*r)
+		if v := events * p * (1 - p); v > 0 {
+			t.addResidual(x-events*p, v)
+		}
+		return
+	}
+	if ref <= 0 {
+		return
+	}
+	mu := ref * n
+	t.x, t.n, t.y, t.m = t.x+x, t.n+n, t.y+mu, t.m+n
+	for i := range gridN {
+		t.ll[i] += w * (x*t.log[i] - t.ratio[i]*mu)
+	}
+	t.ll0 += w * (x*t.logLimit - t.limit*mu)
+	if e := t.local(x, n, mu, n) * mu; e > 0 {
+		t.addResidual(x-e, e)
+	}
+}
+
+// Decay rates: the local ratio follows about the last 10 intervals, the
+// dispersion estimate about the last 20.
+const (
+	localDecay    = 0.9
+	residualDecay = 0.95
+)
+
+// local returns the ratio of the recent intervals, before this one, and then
+// adds this one (x events in n against y in m). Residuals against a local
+// ratio measure noise around the trend, so a regression that starts
+// mid-deployment does not pass for overdispersion.
+func (t *ratioTest) local(x, n, y, m float64) float64 {
+	l := &t.loc
+	est := t.estimate()
+	if l[0] > 0 && l[2] > 0 && l[1] > 0 && l[3] > 0 {
+		est = (l[0] / l[1]) / (l[2] / l[3])
+	}
+	l[0], l[1], l[2], l[3] = localDecay*l[0]+x, localDecay*l[1]+n, localDecay*l[2]+y, localDecay*l[3]+m
+	return est
+}
+
+// addResidual adds an interval whose new-version count was off its local
+// expectation by d, with binomial or Poisson variance v. Only shortfalls
+// count, twice: noise is as likely either way, but a regression shows only
+// as excess, and must not pass for noise.
+func (t *ratioTest) addResidual(d, v float64) {
+	r := 0.0
+	if d < 0 {
+		r = 2 * d * d / v
+	}
+	t.res = residualDecay*t.res + r
+	t.resN = residualDecay*t.resN + 1
+}
+
+// logEvidence returns the log e-value against "within the limit".
+func (t *ratioTest) logEvidence() float64 {
+	if t.altN == 0 {
+		return math.Inf(-1)
+	}
+	return logSumExp(t.ll[t.alt:t.alt+t.altN]) - math.Log(float64(t.altN)) - t.ll0
+}
+
+// check reports whether the evidence has crossed the bar; once crossed, it
+// stays crossed.
+func (t *ratioTest) check() bool {
+	t.crossed = t.crossed || t.logEvidence() >= t.logBar
+	return t.crossed
+}
+
+// estimate returns the most likely ratio, interpolated between grid points;
+// 1 before any evidence.
+func (t *ratioTest) estimate() float64 {
+	best := gridN / 2
+	for i := range gridN {
+		if t.ll[i] > t.ll[best] {
+			best = i
+		}
+	}
+	pos := float64(best)
+	if best > 0 && best < gridN-1 {
+		a, b, c := t.ll[best-1], t.ll[best], t.ll[best+1]
+		if d := a - 2*b + c; d < 0 {
+			pos += (a - c) / (2 * d)
+		}
+	}
+	return math.Exp2(gridLow + gridStep*pos)
+}
+
+// interval returns the anytime-valid confidence interval for the ratio: the
+// grid ratios the data have not ruled out at the test's level, clamped to
+// the grid's range [1/32, 32].
+func (t *ratioTest) interval() (lo, hi float64) {
+	total := logSumExp(t.ll[:]) - math.Log(gridN)
+	lo, hi = math.NaN(), math.NaN()
+	for i := range gridN {
+		if total-t.ll[i] < t.logBar {
+			if math.IsNaN(lo) {
+				lo = t.ratio[i]
+			}
+			hi = t.ratio[i]
+		}
+	}
+	return lo, hi
+}
+
+// measurement reports the test's numbers.
+func (t *ratioTest) measurement(start, end time.Time) Measurement {
+	lo, hi := t.interval()
+	cr, br := ratio(t.x, t.n), ratio(t.y, t.m)
+	return Measurement{
+		Metric: t.name, Unit: UnitRate, Above: t.above,
+		Value: cr, Baseline: br, Threshold: t.limit * br, Requests: t.n,
+		Start: start, End: end, Failed: t.crossed,
+		Ratio: t.estimate(), Lower: lo, Upper: hi, Limit: t.limit,
+		Evidence: math.Min(math.Exp(t.logEvidence()), math.MaxFloat64), EvidenceBar: math.Exp(t.logBar),
+	}
+}
+
+func logSumExp(xs []float64) float64 {
+	m := math.Inf(-1)
+	for _, x := range xs {
+		m = math.Max(m, x)
+	}
+	if math.IsInf(m, 0) {
+		return m
+	}
+	s := 0.0
+	for _, x := range xs {
+		s += math.Exp(x - m)
+	}
+	return m + math.Log(s)
+}
+
+// NewSequentialJudge returns the default judge: an anytime-valid sequential
+// test per metric (error rate, the share of requests slower than the
+// baseline's P50, P95 and P99, business events per request), each asking
+// whether the new version's rate is beyond its limit times the comparison's.
+// The comparison is the concurrent control in intervals that have one, and
+// the pre-deploy baseline otherwise.
+//
+// It fails a metric as soon as the evidence that its limit is crossed
+// reaches 1/α, with p.Alpha split evenly across the metrics, so that a
+// deployment within every limit is rolled back with probability at most
+// Alpha however many intervals are judged. Evidence carries from one window
+// to the next. A window passes when it ends with no limit crossed and data
+// good enough to judge (see Policy); otherwise it is Inconclusive. Every
+// verdict carries, per metric, both rates, the estimated ratio with its
+// confidence interval, the limit, and the evidence against it.
+func NewSequentialJudge(p Policy, b Baseline) Judge {
+	p = p.WithDefaults()
+	j := &sequentialJudge{p: p, base: b}
+	// The comparison's error rate is floored: below the floor, compare with
+	// the floor itself rather than with a control that has almost no errors.
+	j.errRef = math.Max(b.ErrorRate(), p.MinErrorRate)
+	j.errConcurrent = b.ErrorRate() >= p.MinErrorRate
+	j.lat = latencyRules(p, b.Observation)
+	n := 1 + len(j.lat)
+	business := b.Business > 0 && p.MaxBusinessDrop < 1
+	if business {
+		n++
+	}
+	alpha := p.Alpha / float64(n)
+	robust := !p.Binomial
+	j.tests = append(j.tests, newRatioTest("error-rate", p.MaxErrorRatio, true, alpha, robust))
+	for _, r := range j.lat {
+		t := newRatioTest(r.name, r.limit, true, alpha, robust)
+		t.above = r.bound
+		j.tests = append(j.tests, t)
+	}
+	if business {
+		j.tests = append(j.tests, newRatioTest("business-rate", 1-p.MaxBusinessDrop, false, alpha, robust))
+	}
+	return j
+}
+
+type sequentialJudge struct {
+	p             Policy
+	base          Baseline
+	errRef        float64
+	errConcurrent bool
+	lat           []latencyRule
+	tests         []*ratioTest // error rate, latency rules in order, business
+
+	start, end time.Time // span of all observations
+	requests   float64   // new version's requests since the start
+	w          Window
+	covered    time.Duration // time covered by usable data in the window
+	exposure   float64       // new version's requests in the window
+	dropped    int           // intervals with impossible counts in the window
+	split      [2]float64    // new version's and all requests, where there was a control
+}
+
+func (j *sequentialJudge) Begin(w Window) {
+	j.w, j.covered, j.exposure, j.dropped, j.split = w, 0, 0, 0, [2]float64{}
+	if j.start.IsZero() {
+		j.start = w.Start
+	}
+}
+
+// usable reports whether o's counts are possible: counters that went
+// backwards (a reset) or more errors than requests are not.
+func usable(o Observation) bool {
+	if o.Requests < 0 || o.Errors < 0 || o.Business < 0 || o.Errors > o.Requests {
+		return false
+	}
+	prev := 0.0
+	for _, b := range o.Latency {
+		if b.Count < prev {
+			return false
+		}
+		prev = b.Count
+	}
+	return len(o.Latency) == 0 || prev <= o.Requests*(1+1e-9)
+}
+
+func (j *sequentialJudge) Observe(iv Interval) Verdict {
+	c, ctl := iv.Canary, iv.Control
+	if !usable(c) || (ctl != nil && !usable(*ctl)) {
+		j.dropped++
+		return Verdict{Outcome: Continue, Reason: fmt.Sprintf("interval %s dropped: impossible counts (a counter reset?)", iv.Start.Format(time.RFC3339))}
+	}
+	if ctl != nil && ctl.Requests <= 0 {
+		ctl = nil
+	}
+	if j.start.IsZero() {
+		j.start = iv.Start
+	}
+	j.end = iv.End
+	j.covered += iv.End.Sub(iv.Start)
+	j.requests += c.Requests
+	j.exposure += c.Requests
+	if ctl != nil {
+		j.split[0] += c.Requests
+		j.split[1] += c.Requests + ctl.Requests
+	}
+
+	i := 0
+	if ctl != nil && j.errConcurrent {
+		j.tests[i].observe(c.Errors, c.Requests, ctl.Errors, ctl.Requests, 0)
+	} else {
+		j.tests[i].observe(c.Errors, c.Requests, 0, 0, j.errRef)
+	}
+	for _, r := range j.lat {
+		i++
+		x, ok := r.above(c)
+		if !ok {
+			continue
+		}
+		if y, ok := r.above(derefOr(ctl)); ok && ctl != nil {
+			j.tests[i].observe(x, c.Requests, y, ctl.Requests, 0)
+		} else {
+			j.tests[i].observe(x, c.Requests, 0, 0, r.rate)
+		}
+	}
+	if i++; i < len(j.tests) {
+		if ctl != nil {
+			j.tests[i].observe(c.Business, c.Requests, ctl.Business, ctl.Requests, 0)
+		} else {
+			j.tests[i].observe(c.Business, c.Requests, 0, 0, j.base.BusinessRate())
+		}
+	}
+	return j.verdict(Continue)
+}
+
+func derefOr(o *Observation) Observation {
+	if o == nil {
+		return Observation{}
+	}
+	return *o
+}
+
+func (j *sequentialJudge) Conclude() Verdict {
+	v := j.verdict(Pass)
+	if v.Outcome == Fail {
+		return v
+	}
+	var problems []string
+	if j.exposure <= 0 {
+		problems = append(problems, "the new version served no requests in this window")
+	} else if j.requests < j.p.MinRequests {
+		problems = append(problems, fmt.Sprintf("only %.0f of the %.0f requests needed since the deployment began", j.requests, j.p.MinRequests))
+	}
+	if j.w.Length > 0 && j.covered < j.w.Length*8/10 {
+		problems = append(problems, fmt.Sprintf("data covered only %.0f%% of the window", 100*j.covered.Seconds()/j.w.Length.Seconds()))
+	}
+	if j.dropped > 0 && j.covered == 0 {
+		problems = append(problems, fmt.Sprintf("%d interval(s) had impossible counts", j.dropped))
+	}
+	if share, want, bad := j.mismatch(); bad {
+		problems = append(problems, fmt.Sprintf("the new version got %.3g%% of requests where the step gives it %.3g%% (sample-ratio mismatch: routing or metrics are wrong)", 100*share, want))
+	}
+	if len(problems) > 0 {
+		v.Outcome, v.Reason = Inconclusive, strings.Join(problems, "; ")
+	}
+	return v
+}
+
+// mismatch reports a traffic split far from the window's weight: more than
+// 20% off in relative terms, and beyond chance (z > 5).
+func (j *sequentialJudge) mismatch() (share, want float64, bad bool) {
+	w := j.w.Weight / 100
+	if j.split[1] <= 0 || w <= 0 || w >= 1 {
+		return 0, j.w.Weight, false
+	}
+	share = j.split[0] / j.split[1]
+	z := (share - w) / math.Sqrt(w*(1-w)/j.split[1])
+	return share, j.w.Weight, math.Abs(z) > 5 && math.Abs(share/w-1) > 0.2
+}
+
+// verdict checks every test and reports: Fail naming each crossed limit, or
+// otherwise the given outcome.
+func (j *sequentialJudge) verdict(otherwise Outcome) Verdict {
+	ms := make([]Measurement, len(j.tests))
+	var failed []string
+	for i, t := range j.tests {
+		crossed := t.check()
+		ms[i] = t.measurement(j.start, j.end)
+		if crossed {
+			failed = append(failed, ms[i].String())
+		}
+	}
+	if len(failed) > 0 {
+		return Verdict{Outcome: Fail, Reason: strings.Join(failed, "; "), Measurements: ms}
+	}
+	return Verdict{Outcome: otherwise, Reason: fmt.Sprintf("no limit crossed: %d metric(s), %.0f requests on the new version", len(ms), j.requests), Measurements: ms}
+}
