@@ -62,7 +62,7 @@ type ratioTest struct {
 	ll  [gridN]float64 // log-likelihood of each grid ratio (up to a shared constant)
 	ll0 float64        // log-likelihood of the limit
 
-	res, resN float64 // Pearson residuals, recent ones weighing more
+	res, resN float64    // Pearson residuals, recent ones weighing more
 	loc       [4]float64 // recent events and exposure of both arms, for a local ratio
 
 	x, n, y, m float64 // totals: new version's events and exposure, comparison's
