@@ -190,7 +190,12 @@ func TestRecordAndObservers(t *testing.T) {
 		if numbers == 0 {
 			t.Error("record carries no numbers behind its decisions")
 		}
-		if md := rep.Record.Markdown(); !strings.Contains(md, "rolled back") || !strings.Contains(md, "error-rate") {
+		for _, field := range []string{`"ratio"`, `"lower"`, `"upper"`, `"limit"`, `"evidence"`, `"evidence_bar"`} {
+			if !strings.Contains(string(data), field) {
+				t.Errorf("record JSON lacks the judge's %s", field)
+			}
+		}
+		if md := rep.Record.Markdown(); !strings.Contains(md, "rolled back") || !strings.Contains(md, "error-rate") || !strings.Contains(md, "ratio [interval]") {
 			t.Errorf("record markdown:\n%s", md)
 		}
 	})

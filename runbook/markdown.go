@@ -97,18 +97,34 @@ func (e Entry) summary(start time.Time) string {
 	return s
 }
 
-// writeNumbers renders numbers as a table, one row each.
+// writeNumbers renders numbers as a table, one row each, with the ratio and
+// evidence columns when a judge reported them.
 func writeNumbers(b *strings.Builder, numbers []Number) {
-	b.WriteString("| metric | value | baseline | threshold | requests | window | result |\n")
-	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	weighed := false
+	for _, n := range numbers {
+		weighed = weighed || n.EvidenceBar > 0
+	}
+	if weighed {
+		b.WriteString("| metric | value | baseline | threshold | ratio [interval] | limit | evidence | bar | requests | window | result |\n")
+		b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	} else {
+		b.WriteString("| metric | value | baseline | threshold | requests | window | result |\n")
+		b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	}
 	for _, n := range numbers {
 		result := "ok"
 		if n.Failed {
 			result = "FAILED"
 		}
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %.0f | %s | %s |\n",
-			cell(n.Metric), n.format(n.Value), n.format(n.Baseline), n.format(n.Threshold),
-			n.Requests, elapsed(n.Start, n.End), result)
+		metric := n.Metric
+		if n.Above > 0 {
+			metric += fmt.Sprintf(" (share over %s)", Number{Unit: UnitSeconds}.format(n.Above))
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | ", cell(metric), n.format(n.Value), n.format(n.Baseline), n.format(n.Threshold))
+		if weighed {
+			fmt.Fprintf(b, "%.3g [%.3g, %.3g] | %.3g | %.3g | %.3g | ", n.Ratio, n.Lower, n.Upper, n.Limit, n.Evidence, n.EvidenceBar)
+		}
+		fmt.Fprintf(b, "%.0f | %s | %s |\n", n.Requests, elapsed(n.Start, n.End), result)
 	}
 }
 

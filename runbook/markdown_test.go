@@ -301,3 +301,20 @@ func TestTimeToRollBack(t *testing.T) {
 		}
 	}
 }
+
+func TestNumbersWithEvidence(t *testing.T) {
+	rec := &runbook.Record{Started: start, Entries: []runbook.Entry{{Time: start, Phase: "verify", Kind: "verdict", Message: "fail", Numbers: []runbook.Number{{
+		Metric: "latency-p95", Unit: runbook.UnitRate, Above: 0.1, Value: 0.2, Baseline: 0.05, Threshold: 0.1,
+		Ratio: 4, Lower: 2.83, Upper: 5.66, Limit: 2, Evidence: 312, EvidenceBar: 100, Requests: 1200, Failed: true,
+		Start: start, End: start.Add(time.Minute),
+	}}}}}
+	md := rec.Markdown()
+	for _, want := range []string{
+		"| metric | value | baseline | threshold | ratio [interval] | limit | evidence | bar | requests | window | result |\n",
+		"| latency-p95 (share over 100ms) | 20.00% | 5.00% | 10.00% | 4 [2.83, 5.66] | 2 | 312 | 100 | 1200 | 1m0s | FAILED |\n",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("record markdown lacks %q:\n%s", want, md)
+		}
+	}
+}

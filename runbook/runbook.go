@@ -96,6 +96,22 @@ type Number struct {
 	End   time.Time `json:"end"`
 	// Failed reports whether Value crossed Threshold.
 	Failed bool `json:"failed"`
+
+	// Above is, for a latency metric, the bound in seconds: the rates count
+	// requests slower than it.
+	Above float64 `json:"above,omitempty"`
+	// Ratio estimates Value over Baseline, with its confidence interval
+	// [Lower, Upper]; Limit is the largest ratio allowed. Zero when the
+	// judge does not estimate ratios.
+	Ratio float64 `json:"ratio,omitempty"`
+	Lower float64 `json:"lower,omitempty"`
+	Upper float64 `json:"upper,omitempty"`
+	Limit float64 `json:"limit,omitempty"`
+	// Evidence is the e-value that the limit is crossed; the metric fails
+	// when it reaches EvidenceBar. Zero when the judge does not weigh
+	// evidence.
+	Evidence    float64 `json:"evidence,omitempty"`
+	EvidenceBar float64 `json:"evidence_bar,omitempty"`
 }
 
 // Units of a Number.
