@@ -14,30 +14,64 @@
 // observed step, it hands the Judge an Interval: the new version, and the
 // old one over the same interval where it still serves (the concurrent
 // control). Judges are pure — observations in, Verdict out — so recorded
-// data replays through them at full speed. Begin starts each step's window;
-// Observe returns Continue or Fail; Conclude, at the end of the window,
-// returns Pass, Fail or Inconclusive.
+// data replays through them at full speed (package backtest). Begin starts
+// each step's window; Observe returns Continue or Fail; Conclude, at the end
+// of the window, returns Pass, Fail or Inconclusive.
 //
-// The default judge, NewThresholdJudge, applies the seed's rollback policy
-// to the new version's totals over the window against the baseline; a
-// Policy's zero fields mean:
+// # The default judge
 //
-//	error rate      fails above 2× the baseline (baseline floored at 0.1%)
-//	latency         "significantly up" means P50 > 1.2×, P95 > 1.25× or
-//	                P99 > 1.5× the baseline's, and by at least 10ms
+// NewSequentialJudge asks, per metric, whether the new version's rate is
+// beyond the policy's multiple of its comparison's: errors per request,
+// the share of requests slower than the baseline's P50, P95 and P99, and
+// business events per request (a drop). The comparison is the concurrent
+// control where there is one, which cancels seasonality and incidents that
+// hit both versions; otherwise the pre-deploy baseline.
+//
+// Each metric is an anytime-valid sequential test: a mixture, over effect
+// sizes, of likelihood ratios (conditional binomial on the new version's
+// share of the events, given both versions' exposure; Poisson against the
+// baseline rate without a control). Its evidence is an e-value: it may be
+// read after every interval, and evidence carries across canary steps with
+// different traffic splits, yet the chance it ever reaches 1/α while the new
+// version is within its limit is at most α (Ville's inequality). Alpha is
+// split evenly across the metrics, so the family-wise false-rollback rate is
+// at most Policy.Alpha (5% by default). A correction for overdispersion —
+// per-interval noise beyond binomial, as when one pod hiccups — is on by
+// default (Policy.Binomial turns it off).
+//
+// With the zero Policy:
+//
+//	error rate      fails above 2× the comparison's (a comparison rate
+//	                below 0.1% counts as 0.1%)
+//	latency         "significantly up": more than 1.2× as many requests
+//	                slower than the baseline's P50, 2× as many slower than
+//	                its P95 or 3× as many slower than its P99 — for a
+//	                log-normal spread of σ 0.5, the median up ~14%, P95 up
+//	                ~20%, P99 up ~25%
 //	business rate   fails when events per request drop by more than 20%
+//	confidence      a metric fails only when the data show its limit
+//	                crossed; 95% family-wise
 //	probes          any critical-path Probe failure fails at the end of
 //	                its interval, without waiting for the window
-//	min requests    no verdict before 100 requests; a window that ends
-//	                with fewer is Inconclusive
 //	source errors   3 failed reads in a row fail
 //	windows         5 min per canary step, 15 min otherwise, 24 h for the
 //	                final step of a significant feature; read every 1 min
+//	data quality    a window passes only with new-version traffic, 100
+//	                requests since the start, data for 80% of the window
+//	                (gaps, counter resets) and the traffic split near the
+//	                step's weight; otherwise it is Inconclusive
 //	inconclusive    rolls back, unless Policy.Escalate says to go on
 //
-// Policy.Judge replaces the judge while keeping the policy.
+// docs/judges.md compares this judge with the usual threshold rules, a
+// Mann–Whitney judge, a fixed-horizon test and the oracle, by simulation.
 //
-// Every Verdict carries the Measurements that produced it — value,
-// baseline, threshold, requests and window — and a *Verdict is an error, so
-// a failed deployment's error yields it to errors.As.
+// NewThresholdJudge applies the same limits as fixed thresholds on the
+// window's totals against the baseline, as tools commonly do; it is kept as
+// a reference and for those who want exactly that. Policy.Judge selects a
+// judge while keeping the policy.
+//
+// Every Verdict carries the Measurements that produced it — both rates, the
+// threshold, requests and window; from the sequential judge also the ratio,
+// its confidence interval, the limit and the evidence — and a *Verdict is an
+// error, so a failed deployment's error yields it to errors.As.
 package verify
