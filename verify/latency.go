@@ -16,19 +16,24 @@ type latencyRule struct {
 }
 
 // latencyRules returns the latency rules p sets for baseline b, leaving out
-// disabled limits and quantiles b cannot place.
+// disabled limits and quantiles b cannot place. Each quantile watches its
+// own bound, above the lower quantiles' (with coarse buckets P95 and P99 may
+// both be closest to the same one; P99 then watches the next bound up, the
+// tail), so no requests are judged twice.
 func latencyRules(p Policy, b Observation) []latencyRule {
 	var rules []latencyRule
+	floor := math.Inf(-1)
 	for _, l := range []struct {
 		q, limit float64
 	}{{0.5, p.Latency.P50}, {0.95, p.Latency.P95}, {0.99, p.Latency.P99}} {
 		if math.IsInf(l.limit, 1) {
 			continue
 		}
-		bound, ok := b.Latency.Snap(l.q)
+		bound, ok := b.Latency.snapAbove(l.q, floor)
 		if !ok {
 			continue
 		}
+		floor = bound
 		above, _ := b.Latency.Above(bound)
 		if above <= 0 || b.Requests <= 0 {
 			continue // nothing to compare a share with

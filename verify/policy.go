@@ -11,12 +11,16 @@ import (
 
 // Defaults applied by Policy for zero fields.
 const (
-	DefaultMaxErrorRatio        = 2.0
-	DefaultMinErrorRate         = 0.001
-	DefaultMaxP50Ratio          = 1.2
-	DefaultMaxP95Ratio          = 2.0
-	DefaultMaxP99Ratio          = 3.0
-	DefaultAlpha                = 0.05
+	DefaultMaxErrorRatio = 2.0
+	DefaultMinErrorRate  = 0.001
+	DefaultMaxP50Ratio   = 1.2
+	DefaultMaxP95Ratio   = 2.0
+	DefaultMaxP99Ratio   = 3.0
+	DefaultAlpha         = 0.05
+	// MaxLimit is the largest multiple a limit may be (and 1/MaxLimit the
+	// smallest fraction): the sequential judge weighs ratios up to 32×,
+	// and needs some beyond the limit to find evidence.
+	MaxLimit                    = 16.0
 	DefaultMaxBusinessDrop      = 0.2
 	DefaultMinRequests          = 100
 	DefaultInterval             = time.Minute
@@ -158,8 +162,8 @@ func (p Policy) Validate() error {
 	bad := func(field string, value any, problem string) {
 		errs = append(errs, fmt.Errorf("%s = %v: %s", field, value, problem))
 	}
-	if p.MaxErrorRatio != 0 && !(p.MaxErrorRatio >= 1) {
-		bad("MaxErrorRatio", p.MaxErrorRatio, "must be at least 1 (a multiple of the baseline)")
+	if p.MaxErrorRatio != 0 && !(p.MaxErrorRatio >= 1 && p.MaxErrorRatio <= MaxLimit) {
+		bad("MaxErrorRatio", p.MaxErrorRatio, fmt.Sprintf("must be a multiple from 1 to %g", MaxLimit))
 	}
 	if p.MinErrorRate < 0 || p.MinErrorRate >= 1 || math.IsNaN(p.MinErrorRate) {
 		bad("MinErrorRate", p.MinErrorRate, "must be a rate in [0, 1)")
@@ -168,12 +172,12 @@ func (p Policy) Validate() error {
 		name string
 		v    float64
 	}{{"Latency.P50", p.Latency.P50}, {"Latency.P95", p.Latency.P95}, {"Latency.P99", p.Latency.P99}} {
-		if l.v != 0 && !(l.v >= 1) {
-			bad(l.name, l.v, "must be a ratio of at least 1, or +Inf to disable")
+		if l.v != 0 && !(l.v >= 1 && (l.v <= MaxLimit || math.IsInf(l.v, 1))) {
+			bad(l.name, l.v, fmt.Sprintf("must be a ratio from 1 to %g, or +Inf to disable", MaxLimit))
 		}
 	}
-	if p.MaxBusinessDrop < 0 || p.MaxBusinessDrop > 1 || math.IsNaN(p.MaxBusinessDrop) {
-		bad("MaxBusinessDrop", p.MaxBusinessDrop, "must be a fraction in [0, 1]")
+	if !(p.MaxBusinessDrop >= 0 && p.MaxBusinessDrop <= 1-1/MaxLimit || p.MaxBusinessDrop == 1) {
+		bad("MaxBusinessDrop", p.MaxBusinessDrop, fmt.Sprintf("must be a fraction from 0 to %g, or 1 to disable", 1-1/MaxLimit))
 	}
 	if p.MinRequests < 0 || math.IsNaN(p.MinRequests) {
 		bad("MinRequests", p.MinRequests, "must not be negative")

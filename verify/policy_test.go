@@ -124,3 +124,17 @@ func TestPolicyWithDefaults(t *testing.T) {
 		t.Errorf("WithDefaults changed fields already set (-want +got):\n%s", diff)
 	}
 }
+
+// TestPolicyLimitsWithinTheGrid: a limit the sequential judge could never
+// find evidence beyond is refused.
+func TestPolicyLimitsWithinTheGrid(t *testing.T) {
+	err := verify.Policy{MaxErrorRatio: 20, Latency: verify.LatencyLimits{P95: 17}, MaxBusinessDrop: 0.95}.Validate()
+	for _, want := range []string{"MaxErrorRatio = 20", "Latency.P95 = 17", "MaxBusinessDrop = 0.95"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate = %v, want it to name %s", err, want)
+		}
+	}
+	if err := (verify.Policy{MaxErrorRatio: 16, Latency: verify.LatencyLimits{P95: math.Inf(1)}, MaxBusinessDrop: 1}).Validate(); err != nil {
+		t.Errorf("limits at the edge: %v", err)
+	}
+}

@@ -52,7 +52,8 @@ type ratioTest struct {
 	above     float64 // latency bound, for reporting
 	limit     float64 // ρ₀
 	logLimit  float64
-	up        bool // the alternative is an increase
+	up        bool    // the alternative is an increase
+	bar       float64 // 1/α: the evidence that fails the metric
 	logBar    float64
 	robust    bool
 	alt, altN int // the alternatives: altN grid ratios from index alt
@@ -76,7 +77,7 @@ func gridRatio(i int) (ratio, log float64) {
 }
 
 func newRatioTest(name string, limit float64, up bool, alpha float64, robust bool) *ratioTest {
-	t := &ratioTest{name: name, limit: limit, logLimit: math.Log(limit), up: up, logBar: math.Log(1 / alpha), robust: robust}
+	t := &ratioTest{name: name, limit: limit, logLimit: math.Log(limit), up: up, bar: 1 / alpha, logBar: math.Log(1 / alpha), robust: robust}
 	for i := range gridN {
 		r, l := gridRatio(i)
 		t.ratio[i], t.log[i] = r, l
@@ -165,12 +166,13 @@ func (t *ratioTest) local(x, n, y, m float64) float64 {
 }
 
 // addResidual adds an interval whose new-version count was off its local
-// expectation by d, with binomial or Poisson variance v. Only shortfalls
-// count, twice: noise is as likely either way, but a regression shows only
-// as excess, and must not pass for noise.
+// expectation by d, with binomial or Poisson variance v. Only deviations
+// away from the regression count, twice: noise is as likely either way, but
+// a regression shows only as excess (a shortfall, for a decrease test), and
+// must not pass for noise.
 func (t *ratioTest) addResidual(d, v float64) {
 	r := 0.0
-	if d < 0 {
+	if (d < 0) == t.up {
 		r = 2 * d * d / v
 	}
 	t.res = residualDecay*t.res + r
@@ -237,14 +239,16 @@ func (t *ratioTest) measurement(start, end time.Time) Measurement {
 		Value: cr, Baseline: br, Threshold: t.limit * br, Requests: t.n,
 		Start: start, End: end, Failed: t.crossed,
 		Ratio: t.estimate(), Lower: lo, Upper: hi, Limit: t.limit,
-		Evidence: math.Min(math.Exp(t.logEvidence()), math.MaxFloat64), EvidenceBar: math.Exp(t.logBar),
+		Evidence: math.Min(math.Exp(t.logEvidence()), math.MaxFloat64), EvidenceBar: t.bar,
 	}
 }
 
 func logSumExp(xs []float64) float64 {
 	m := math.Inf(-1)
 	for _, x := range xs {
-		m = math.Max(m, x)
+		if x > m || x != x { // NaN wins, as math.Max would have it
+			m = x
+		}
 	}
 	if math.IsInf(m, 0) {
 		return m
@@ -271,13 +275,16 @@ func logSumExp(xs []float64) float64 {
 // good enough to judge (see Policy); otherwise it is Inconclusive. Every
 // verdict carries, per metric, both rates, the estimated ratio with its
 // confidence interval, the limit, and the evidence against it.
+//
+// The error rate's floor (Policy.MinErrorRate) makes its test an
+// intersection: when the baseline's rate is below the floor, the error rate
+// fails only when the data show it beyond the limit both against the
+// control (so that an incident hitting both versions is not blamed on the
+// new one) and against the floor (so that a near-perfect control does not
+// make a handful of errors fatal).
 func NewSequentialJudge(p Policy, b Baseline) Judge {
 	p = p.WithDefaults()
 	j := &sequentialJudge{p: p, base: b}
-	// The comparison's error rate is floored: below the floor, compare with
-	// the floor itself rather than with a control that has almost no errors.
-	j.errRef = math.Max(b.ErrorRate(), p.MinErrorRate)
-	j.errConcurrent = b.ErrorRate() >= p.MinErrorRate
 	j.lat = latencyRules(p, b.Observation)
 	n := 1 + len(j.lat)
 	business := b.Business > 0 && p.MaxBusinessDrop < 1
@@ -286,7 +293,11 @@ func NewSequentialJudge(p Policy, b Baseline) Judge {
 	}
 	alpha := p.Alpha / float64(n)
 	robust := !p.Binomial
+	j.errRef = math.Max(b.ErrorRate(), p.MinErrorRate)
 	j.tests = append(j.tests, newRatioTest("error-rate", p.MaxErrorRatio, true, alpha, robust))
+	if b.ErrorRate() < p.MinErrorRate {
+		j.errFloor = newRatioTest("error-rate", p.MaxErrorRatio, true, alpha, robust)
+	}
 	for _, r := range j.lat {
 		t := newRatioTest(r.name, r.limit, true, alpha, robust)
 		t.above = r.bound
@@ -299,38 +310,41 @@ func NewSequentialJudge(p Policy, b Baseline) Judge {
 }
 
 type sequentialJudge struct {
-	p             Policy
-	base          Baseline
-	errRef        float64
-	errConcurrent bool
-	lat           []latencyRule
-	tests         []*ratioTest // error rate, latency rules in order, business
+	p        Policy
+	base     Baseline
+	errRef   float64    // reference error rate without a control: the baseline's, floored
+	errFloor *ratioTest // the error rate against the floor, when the baseline is below it
+	lat      []latencyRule
+	tests    []*ratioTest // error rate, latency rules in order, business
 
 	start, end time.Time // span of all observations
 	requests   float64   // new version's requests since the start
 	w          Window
 	covered    time.Duration // time covered by usable data in the window
 	exposure   float64       // new version's requests in the window
+	latency    int           // intervals in the window whose latency could be judged
 	dropped    int           // intervals with impossible counts in the window
 	split      [2]float64    // new version's and all requests, where there was a control
 }
 
 func (j *sequentialJudge) Begin(w Window) {
-	j.w, j.covered, j.exposure, j.dropped, j.split = w, 0, 0, 0, [2]float64{}
+	j.w, j.covered, j.exposure, j.latency, j.dropped, j.split = w, 0, 0, 0, 0, [2]float64{}
 	if j.start.IsZero() {
 		j.start = w.Start
 	}
 }
 
-// usable reports whether o's counts are possible: counters that went
-// backwards (a reset) or more errors than requests are not.
+// usable reports whether o's counts are possible: finite, not negative
+// (counters that went backwards, as after a restart), no more errors than
+// requests, a histogram cumulative and within the requests.
 func usable(o Observation) bool {
-	if o.Requests < 0 || o.Errors < 0 || o.Business < 0 || o.Errors > o.Requests {
+	ok := func(v float64) bool { return v >= 0 && !math.IsInf(v, 1) } // false for NaN too
+	if !ok(o.Requests) || !ok(o.Errors) || !ok(o.Business) || o.Errors > o.Requests {
 		return false
 	}
 	prev := 0.0
 	for _, b := range o.Latency {
-		if b.Count < prev {
+		if !ok(b.Count) || b.Count < prev {
 			return false
 		}
 		prev = b.Count
@@ -342,7 +356,11 @@ func (j *sequentialJudge) Observe(iv Interval) Verdict {
 	c, ctl := iv.Canary, iv.Control
 	if !usable(c) || (ctl != nil && !usable(*ctl)) {
 		j.dropped++
-		return Verdict{Outcome: Continue, Reason: fmt.Sprintf("interval %s dropped: impossible counts (a counter reset?)", iv.Start.Format(time.RFC3339))}
+		v := j.verdict(Continue)
+		if v.Outcome != Fail {
+			v.Reason = fmt.Sprintf("interval %s dropped: impossible counts (a counter reset?)", iv.Start.Format(time.RFC3339))
+		}
+		return v
 	}
 	if ctl != nil && ctl.Requests <= 0 {
 		ctl = nil
@@ -359,39 +377,43 @@ func (j *sequentialJudge) Observe(iv Interval) Verdict {
 		j.split[1] += c.Requests + ctl.Requests
 	}
 
-	i := 0
-	if ctl != nil && j.errConcurrent {
-		j.tests[i].observe(c.Errors, c.Requests, ctl.Errors, ctl.Requests, 0)
+	errs := j.tests[0]
+	if ctl != nil {
+		errs.observe(c.Errors, c.Requests, ctl.Errors, ctl.Requests, 0)
 	} else {
-		j.tests[i].observe(c.Errors, c.Requests, 0, 0, j.errRef)
+		errs.observe(c.Errors, c.Requests, 0, 0, j.errRef)
 	}
-	for _, r := range j.lat {
-		i++
+	if j.errFloor != nil {
+		j.errFloor.observe(c.Errors, c.Requests, 0, 0, j.p.MinErrorRate)
+	}
+	measured := false
+	for i, r := range j.lat {
+		t := j.tests[1+i]
 		x, ok := r.above(c)
 		if !ok {
 			continue
 		}
-		if y, ok := r.above(derefOr(ctl)); ok && ctl != nil {
-			j.tests[i].observe(x, c.Requests, y, ctl.Requests, 0)
-		} else {
-			j.tests[i].observe(x, c.Requests, 0, 0, r.rate)
-		}
-	}
-	if i++; i < len(j.tests) {
+		measured = true
 		if ctl != nil {
-			j.tests[i].observe(c.Business, c.Requests, ctl.Business, ctl.Requests, 0)
+			if y, ok := r.above(*ctl); ok {
+				t.observe(x, c.Requests, y, ctl.Requests, 0)
+				continue
+			}
+		}
+		t.observe(x, c.Requests, 0, 0, r.rate)
+	}
+	if measured {
+		j.latency++
+	}
+	if len(j.tests) > 1+len(j.lat) {
+		business := j.tests[len(j.tests)-1]
+		if ctl != nil {
+			business.observe(c.Business, c.Requests, ctl.Business, ctl.Requests, 0)
 		} else {
-			j.tests[i].observe(c.Business, c.Requests, 0, 0, j.base.BusinessRate())
+			business.observe(c.Business, c.Requests, 0, 0, j.base.BusinessRate())
 		}
 	}
 	return j.verdict(Continue)
-}
-
-func derefOr(o *Observation) Observation {
-	if o == nil {
-		return Observation{}
-	}
-	return *o
 }
 
 func (j *sequentialJudge) Conclude() Verdict {
@@ -410,6 +432,9 @@ func (j *sequentialJudge) Conclude() Verdict {
 	}
 	if j.dropped > 0 && j.covered == 0 {
 		problems = append(problems, fmt.Sprintf("%d interval(s) had impossible counts", j.dropped))
+	}
+	if len(j.lat) > 0 && j.exposure > 0 && j.latency == 0 {
+		problems = append(problems, "latency could not be judged: the new version's histogram lacks the baseline's bucket bounds")
 	}
 	if share, want, bad := j.mismatch(); bad {
 		problems = append(problems, fmt.Sprintf("the new version got %.3g%% of requests where the step gives it %.3g%% (sample-ratio mismatch: routing or metrics are wrong)", 100*share, want))
@@ -440,6 +465,13 @@ func (j *sequentialJudge) verdict(otherwise Outcome) Verdict {
 	for i, t := range j.tests {
 		crossed := t.check()
 		ms[i] = t.measurement(j.start, j.end)
+		if i == 0 && j.errFloor != nil {
+			// Both tests must have crossed; report the weaker evidence.
+			floor := j.errFloor.check()
+			crossed = crossed && floor
+			ms[i].Failed = crossed
+			ms[i].Evidence = math.Min(ms[i].Evidence, math.Exp(j.errFloor.logEvidence()))
+		}
 		if crossed {
 			failed = append(failed, ms[i].String())
 		}

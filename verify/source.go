@@ -155,23 +155,30 @@ func (h Histogram) Above(bound float64) (float64, bool) {
 	return 0, false
 }
 
-// Snap returns the finite bucket bound closest, as a ratio, to the
-// q-quantile: the latency threshold that counting requests above a quantile
-// can use when the data come as buckets. It returns false when h is empty
-// or has no finite bound.
-func (h Histogram) Snap(q float64) (float64, bool) {
-	v, ok := h.Quantile(q)
-	if !ok {
+// Snap returns the finite bucket bound that best stands for the
+// q-quantile when the data come as buckets: the one above which the share
+// of requests is closest, as a ratio, to 1−q (5% for P95). Choosing by share
+// rather than by distance from an interpolated quantile keeps the bound
+// stable, and its meaning: a P95 rule watches about 5% of requests, not the
+// far tail the next bucket up may hold. It returns false when no finite
+// bound has requests above it.
+func (h Histogram) Snap(q float64) (float64, bool) { return h.snapAbove(q, math.Inf(-1)) }
+
+// snapAbove is Snap among the bounds above floor.
+func (h Histogram) snapAbove(q, floor float64) (float64, bool) {
+	if len(h) == 0 || !(q > 0 && q < 1) {
 		return 0, false
 	}
-	best, found := 0.0, false
+	total := h[len(h)-1].Count
+	best, bestDist := 0.0, math.Inf(1)
 	for _, b := range h {
-		if math.IsInf(b.UpperBound, 1) || b.UpperBound <= 0 {
+		above := total - b.Count
+		if math.IsInf(b.UpperBound, 1) || b.UpperBound <= floor || above <= 0 || total <= 0 {
 			continue
 		}
-		if !found || math.Abs(math.Log(b.UpperBound/v)) < math.Abs(math.Log(best/v)) {
-			best, found = b.UpperBound, true
+		if d := math.Abs(math.Log(above / total / (1 - q))); d < bestDist {
+			best, bestDist = b.UpperBound, d
 		}
 	}
-	return best, found
+	return best, !math.IsInf(bestDist, 1)
 }

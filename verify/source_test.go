@@ -183,3 +183,23 @@ func TestOutcomeString(t *testing.T) {
 
 // approx compares floats to within rounding.
 var approx = cmpopts.EquateApprox(1e-9, 1e-12)
+
+// TestHistogramSnap: a quantile snaps to the bound whose share of slower
+// requests is closest to the quantile's tail, not to the bound nearest an
+// interpolated value.
+func TestHistogramSnap(t *testing.T) {
+	// 8.3% of requests are slower than 100ms, 0.06% slower than 250ms: the
+	// interpolated P95 (~160ms) is nearer 250ms, but P95 means "5% slower".
+	h := verify.Histogram{{UpperBound: 0.05, Count: 5000}, {UpperBound: 0.1, Count: 9170}, {UpperBound: 0.25, Count: 9994}, {UpperBound: math.Inf(1), Count: 10000}}
+	for _, c := range []struct {
+		q    float64
+		want float64
+	}{{0.5, 0.05}, {0.95, 0.1}, {0.999, 0.25}} {
+		if got, ok := h.Snap(c.q); !ok || got != c.want {
+			t.Errorf("Snap(%g) = %g, %v; want %g", c.q, got, ok, c.want)
+		}
+	}
+	if _, ok := (verify.Histogram{{UpperBound: math.Inf(1), Count: 10}}).Snap(0.95); ok {
+		t.Error("Snap found a bound in a histogram with none finite")
+	}
+}

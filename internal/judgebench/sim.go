@@ -270,15 +270,14 @@ func truths(s scenario) []truth {
 		base.latency[i] = 1e6 * latencyModel{scale: 1}.cdf(b)
 	}
 	base.requests = 1e6
-	h := base.observation().Latency
+	// The judge reports the bound each latency rule watches: ask it.
+	j := verify.NewSequentialJudge(p, verify.Baseline{Observation: base.observation()})
 	canary := latencyModel{scale: s.latencyScale(), tail: s.tail}
-	for _, l := range []struct {
-		name     string
-		q, limit float64
-	}{{"latency-p50", 0.5, p.Latency.P50}, {"latency-p95", 0.95, p.Latency.P95}, {"latency-p99", 0.99, p.Latency.P99}} {
-		b, _ := h.Snap(l.q)
-		above := 1 - latencyModel{scale: 1}.cdf(b)
-		ts = append(ts, truth{l.name, (1 - canary.cdf(b)) / above, l.limit})
+	for _, m := range j.Conclude().Measurements {
+		if m.Above > 0 {
+			above := 1 - latencyModel{scale: 1}.cdf(m.Above)
+			ts = append(ts, truth{m.Metric, (1 - canary.cdf(m.Above)) / above, m.Limit})
+		}
 	}
 	return ts
 }

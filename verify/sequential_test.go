@@ -1,0 +1,481 @@
+package verify
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+// Known-value tests of the sequential test's arithmetic: each interval's
+// likelihood ratio, the mixture e-value, the estimate, the interval and the
+// dispersion weight, against numbers computed here by hand from the
+// textbook formulas rather than by the code's own expressions.
+
+// near reports whether got is within tol of want, absolutely or relatively.
+func near(got, want, tol float64) bool {
+	if math.IsInf(want, 0) {
+		return got == want
+	}
+	return math.Abs(got-want) <= tol*math.Max(1, math.Abs(want))
+}
+
+func TestGridRatio(t *testing.T) {
+	for _, c := range []struct {
+		i     int
+		ratio float64
+	}{{0, 1.0 / 32}, {4, 1.0 / 16}, {20, 1}, {22, math.Sqrt2}, {24, 2}, {40, 32}} {
+		r, l := gridRatio(c.i)
+		if !near(r, c.ratio, 1e-15) || !near(l, math.Log(c.ratio), 1e-15) {
+			t.Errorf("gridRatio(%d) = %g, %g; want %g, %g", c.i, r, l, c.ratio, math.Log(c.ratio))
+		}
+	}
+	// Neighbours are 2^¼ apart: about 19%.
+	for i := 1; i < gridN; i++ {
+		a, _ := gridRatio(i - 1)
+		b, _ := gridRatio(i)
+		if !near(b/a, math.Pow(2, 0.25), 1e-14) {
+			t.Fatalf("gridRatio(%d)/gridRatio(%d) = %g, want 2^¼", i, i-1, b/a)
+		}
+	}
+}
+
+// TestRatioTestAlternatives checks which grid ratios the mixture averages
+// over: those strictly beyond the limit, above it for an increase and below
+// it for a decrease; the limit itself, when on the grid, is the null.
+func TestRatioTestAlternatives(t *testing.T) {
+	for _, c := range []struct {
+		limit     float64
+		up        bool
+		alt, altN int
+		first     float64 // the alternative nearest the limit
+	}{
+		{2, true, 25, 16, math.Pow(2, 1.25)},   // the default error limit, on the grid at index 24
+		{1.2, true, 22, 19, math.Sqrt2},        // P50: 2^¼ ≈ 1.19 is not beyond 1.2
+		{3, true, 27, 14, math.Pow(2, 1.75)},   // P99
+		{1, true, 21, 20, math.Pow(2, 0.25)},   // any increase
+		{0.8, false, 0, 19, math.Pow(2, -0.5)}, // business: a drop of more than 20%
+		{1, false, 0, 20, math.Pow(2, -0.25)},  // any decrease
+		{32, true, 0, 0, 0},                    // nothing on the grid beyond the limit
+	} {
+		rt := newRatioTest("m", c.limit, c.up, 0.05, false)
+		if rt.alt != c.alt || rt.altN != c.altN {
+			t.Errorf("limit %g (up %v): alternatives [%d, %d+%d), want [%d, %d+%d)", c.limit, c.up, rt.alt, rt.alt, rt.altN, c.alt, c.alt, c.altN)
+			continue
+		}
+		for i := range gridN {
+			beyond := rt.ratio[i] > c.limit*(1+1e-9)
+			if !c.up {
+				beyond = rt.ratio[i] < c.limit*(1-1e-9)
+			}
+			if in := i >= rt.alt && i < rt.alt+rt.altN; in != beyond {
+				t.Errorf("limit %g (up %v): ratio %g in the mixture = %v, want %v", c.limit, c.up, rt.ratio[i], in, beyond)
+			}
+		}
+		if c.altN == 0 {
+			if e := rt.logEvidence(); !math.IsInf(e, -1) {
+				t.Errorf("limit %g: logEvidence() = %g with no alternatives, want -Inf", c.limit, e)
+			}
+			continue
+		}
+		nearest := rt.ratio[rt.alt]
+		if !c.up {
+			nearest = rt.ratio[rt.alt+rt.altN-1]
+		}
+		if !near(nearest, c.first, 1e-12) {
+			t.Errorf("limit %g (up %v): nearest alternative %g, want %g", c.limit, c.up, nearest, c.first)
+		}
+	}
+}
+
+// An interval of concurrent data: x events in n requests of the new
+// version, y in m of the control.
+type concurrent struct{ x, n, y, m float64 }
+
+// TestRatioTestConcurrentLikelihood: after concurrent intervals, each grid
+// ratio's log-likelihood over the limit's is the conditional binomial one:
+// given x+y events, the new version's share is p = ρr/(1+ρr) with r = n/m,
+// so the log-likelihood ratio is x·log(p/p₀) + y·log((1−p)/(1−p₀)), summed
+// over intervals — including intervals with different traffic splits.
+func TestRatioTestConcurrentLikelihood(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		limit     float64
+		up        bool
+		intervals []concurrent
+	}{
+		{"one interval at 10%", 2, true, []concurrent{{x: 30, n: 1000, y: 100, m: 9000}}},
+		{"one interval at 1%, no canary errors", 2, true, []concurrent{{x: 0, n: 10, y: 5, m: 990}}},
+		{"one interval, no control errors", 2, true, []concurrent{{x: 7, n: 50, y: 0, m: 950}}},
+		{"limit between grid ratios", 1.2, true, []concurrent{{x: 130, n: 500, y: 100, m: 500}}},
+		{"a decrease", 0.8, false, []concurrent{{x: 40, n: 500, y: 50, m: 500}}},
+		{"steps of 1%, 5% and 50%", 2, true, []concurrent{
+			{x: 1, n: 10, y: 10, m: 990}, {x: 2, n: 50, y: 9, m: 950}, {x: 6, n: 500, y: 4, m: 500},
+		}},
+		{"an interval without events", 2, true, []concurrent{{x: 0, n: 100, y: 0, m: 100}, {x: 3, n: 100, y: 1, m: 100}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rt := newRatioTest("m", c.limit, c.up, 0.05, false)
+			want := make([]float64, gridN)
+			for _, iv := range c.intervals {
+				rt.observe(iv.x, iv.n, iv.y, iv.m, 0)
+				r := iv.n / iv.m
+				p0 := c.limit * r / (1 + c.limit*r)
+				for i := range gridN {
+					rho := math.Pow(2, -5+0.25*float64(i))
+					p := rho * r / (1 + rho*r)
+					// 0·log(…) is 0, whatever the log.
+					if iv.x > 0 {
+						want[i] += iv.x * math.Log(p/p0)
+					}
+					if iv.y > 0 {
+						want[i] += iv.y * math.Log((1-p)/(1-p0))
+					}
+				}
+			}
+			for i := range gridN {
+				if got := rt.ll[i] - rt.ll0; !near(got, want[i], 1e-9) {
+					t.Errorf("ratio %g: ll - ll0 = %.12g, want %.12g", rt.ratio[i], got, want[i])
+				}
+			}
+			var x, n, y, m float64
+			for _, iv := range c.intervals {
+				x, n, y, m = x+iv.x, n+iv.n, y+iv.y, m+iv.m
+			}
+			if rt.x != x || rt.n != n || rt.y != y || rt.m != m {
+				t.Errorf("totals %g/%g vs %g/%g, want %g/%g vs %g/%g", rt.x, rt.n, rt.y, rt.m, x, n, y, m)
+			}
+		})
+	}
+}
+
+// TestRatioTestReferenceLikelihood: without a control, the new version's
+// events are Poisson with mean ρ·ref·n, so the log-likelihood ratio is
+// x·log(ρ/ρ₀) − (ρ − ρ₀)·ref·n.
+func TestRatioTestReferenceLikelihood(t *testing.T) {
+	rt := newRatioTest("m", 2, true, 0.05, false)
+	intervals := []struct{ x, n, ref float64 }{{3, 1000, 0.001}, {0, 500, 0.001}, {25, 1200, 0.01}}
+	want := make([]float64, gridN)
+	for _, iv := range intervals {
+		rt.observe(iv.x, iv.n, 0, 0, iv.ref)
+		for i := range gridN {
+			rho := math.Pow(2, -5+0.25*float64(i))
+			want[i] += iv.x*math.Log(rho/2) - (rho-2)*iv.ref*iv.n
+		}
+	}
+	for i := range gridN {
+		if got := rt.ll[i] - rt.ll0; !near(got, want[i], 1e-9) {
+			t.Errorf("ratio %g: ll - ll0 = %.12g, want %.12g", rt.ratio[i], got, want[i])
+		}
+	}
+	// The comparison's totals are the expected events at the reference rate.
+	if wantY := 0.001*1000 + 0.001*500 + 0.01*1200; !near(rt.y, wantY, 1e-12) || rt.m != rt.n || rt.n != 2700 {
+		t.Errorf("totals: y = %g over m = %g (n = %g), want %g over 2700", rt.y, rt.m, rt.n, wantY)
+	}
+}
+
+// TestRatioTestIgnores: intervals without new-version traffic, or without a
+// reference rate, carry no evidence; one without events adds only exposure.
+func TestRatioTestIgnores(t *testing.T) {
+	rt := newRatioTest("m", 2, true, 0.05, true)
+	rt.observe(5, 0, 10, 1000, 0) // no new-version requests
+	rt.observe(5, 100, 0, 0, 0)   // no control and no reference rate
+	rt.observe(0, 100, 0, 900, 0) // no events
+	for i := range gridN {
+		if rt.ll[i] != 0 {
+			t.Fatalf("ll[%d] = %g, want 0", i, rt.ll[i])
+		}
+	}
+	if rt.ll0 != 0 || rt.res != 0 || rt.resN != 0 {
+		t.Errorf("ll0 = %g, residuals %g over %g; want all 0", rt.ll0, rt.res, rt.resN)
+	}
+	if rt.n != 100 || rt.m != 900 {
+		t.Errorf("exposure %g vs %g, want 100 vs 900 (the interval without events)", rt.n, rt.m)
+	}
+	if lo, hi := rt.interval(); lo != 1.0/32 || hi != 32 {
+		t.Errorf("interval() without evidence = [%g, %g], want the whole grid [1/32, 32]", lo, hi)
+	}
+	if e := rt.estimate(); e != 1 {
+		t.Errorf("estimate() without evidence = %g, want 1", e)
+	}
+}
+
+// TestRatioTestEvidence: the e-value is the mean, over the alternatives,
+// of each one's likelihood ratio against the limit; the test crosses when
+// it reaches 1/α and stays crossed.
+func TestRatioTestEvidence(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		limit float64
+		up    bool
+		iv    concurrent
+	}{
+		{"increase, little evidence", 2, true, concurrent{x: 12, n: 500, y: 5, m: 500}},
+		{"increase, against", 2, true, concurrent{x: 5, n: 500, y: 5, m: 500}},
+		{"decrease", 0.8, false, concurrent{x: 30, n: 500, y: 50, m: 500}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rt := newRatioTest("m", c.limit, c.up, 0.05, false)
+			rt.observe(c.iv.x, c.iv.n, c.iv.y, c.iv.m, 0)
+			var sum float64
+			var k int
+			for i := range gridN {
+				beyond := rt.ratio[i] > c.limit
+				if !c.up {
+					beyond = rt.ratio[i] < c.limit
+				}
+				if beyond {
+					sum += math.Exp(rt.ll[i] - rt.ll0)
+					k++
+				}
+			}
+			want := sum / float64(k)
+			if got := math.Exp(rt.logEvidence()); !near(got, want, 1e-9) {
+				t.Errorf("e-value %.12g, want the mean of %d likelihood ratios %.12g", got, k, want)
+			}
+			m := rt.measurement(time.Time{}, time.Time{})
+			if !near(m.Evidence, want, 1e-9) || !near(m.EvidenceBar, 20, 1e-12) || m.Limit != c.limit {
+				t.Errorf("measurement: evidence %g of %g, limit %g; want %g of 20, limit %g", m.Evidence, m.EvidenceBar, m.Limit, want, c.limit)
+			}
+		})
+	}
+
+	rt := newRatioTest("m", 2, true, 0.05, false)
+	for rt.logEvidence() < math.Log(20) {
+		if rt.check() {
+			t.Fatalf("check() = true at e-value %g, below 20", math.Exp(rt.logEvidence()))
+		}
+		rt.observe(5, 100, 10, 900, 0) // 5% against 1.1%: about 4.5×
+	}
+	if !rt.check() {
+		t.Fatalf("check() = false at e-value %g ≥ 20", math.Exp(rt.logEvidence()))
+	}
+	for range 50 {
+		rt.observe(0, 100, 10, 900, 0)
+	}
+	if math.Exp(rt.logEvidence()) >= 20 || !rt.check() || !rt.measurement(time.Time{}, time.Time{}).Failed {
+		t.Errorf("after good data: e-value %g, check() = %v; want below 20 and still crossed", math.Exp(rt.logEvidence()), rt.check())
+	}
+}
+
+// TestRatioTestEstimate: on large data at exactly the expected counts, the
+// estimate recovers the true ratio, on the grid or between its points.
+func TestRatioTestEstimate(t *testing.T) {
+	for _, truth := range []float64{0.5, 1, 1.5, 2, 3, 7} {
+		for _, share := range []float64{0.01, 0.05, 0.5} {
+			rt := newRatioTest("m", 2, true, 0.05, false)
+			ref := newRatioTest("m", 2, true, 0.05, false)
+			n, m := 1e5*share, 1e5*(1-share)
+			for range 20 {
+				rt.observe(truth*0.01*n, n, 0.01*m, m, 0)
+				ref.observe(truth*0.01*n, n, 0, 0, 0.01)
+			}
+			if got := rt.estimate(); !near(got, truth, 0.01) {
+				t.Errorf("concurrent, share %g: estimate() = %g, want %g ± 1%%", share, got, truth)
+			}
+			if got := ref.estimate(); !near(got, truth, 0.01) {
+				t.Errorf("reference, share %g: estimate() = %g, want %g ± 1%%", share, got, truth)
+			}
+		}
+	}
+}
+
+// TestRatioTestInterval: the interval holds the truth and narrows as the
+// data grow; its ends are the grid ratios whose likelihood the mixture over
+// the grid does not beat by 1/α.
+func TestRatioTestInterval(t *testing.T) {
+	const truth = 1.5
+	rt := newRatioTest("m", 2, true, 0.05, false)
+	prev := math.Inf(1)
+	for k := 1; k <= 200; k++ {
+		rt.observe(truth*5, 500, 5, 500, 0) // exactly the expected counts
+		lo, hi := rt.interval()
+		if !(lo <= truth && truth <= hi) {
+			t.Fatalf("after %d intervals: [%g, %g] misses the truth %g", k, lo, hi, truth)
+		}
+		if w := hi / lo; w > prev {
+			t.Fatalf("after %d intervals: [%g, %g] is wider than before (%g > %g)", k, lo, hi, w, prev)
+		} else {
+			prev = w
+		}
+		if k == 1 || k == 20 || k == 200 {
+			// By hand: keep ρᵢ when log(mean_j e^{ll_j}) − ll_i < log 20,
+			// with the log-likelihoods shifted by their largest so that
+			// the exponentials stay in range.
+			top := math.Inf(-1)
+			for _, l := range rt.ll {
+				top = math.Max(top, l)
+			}
+			var sum float64
+			for j := range gridN {
+				sum += math.Exp(rt.ll[j] - top)
+			}
+			total := top + math.Log(sum/gridN)
+			wlo, whi := math.NaN(), math.NaN()
+			for i := range gridN {
+				if total-rt.ll[i] < math.Log(20) {
+					if math.IsNaN(wlo) {
+						wlo = rt.ratio[i]
+					}
+					whi = rt.ratio[i]
+				}
+			}
+			if lo != wlo || hi != whi {
+				t.Errorf("after %d intervals: interval() = [%g, %g], want [%g, %g]", k, lo, hi, wlo, whi)
+			}
+			t.Logf("after %d intervals (%g events): [%.3g, %.3g]", k, rt.x+rt.y, lo, hi)
+		}
+	}
+	// 200 intervals of 12.5 events: the interval is two grid steps either
+	// side of the truth at most.
+	if lo, hi := rt.interval(); hi/lo > math.Pow(2, 5*0.25) {
+		t.Errorf("after 2,500 events: [%g, %g] is wider than five grid steps", lo, hi)
+	}
+}
+
+func TestLogSumExp(t *testing.T) {
+	inf := math.Inf(1)
+	for _, c := range []struct {
+		xs   []float64
+		want float64
+	}{
+		{nil, -inf},
+		{[]float64{-inf, -inf}, -inf},
+		{[]float64{0}, 0},
+		{[]float64{0, 0}, math.Ln2},
+		{[]float64{-inf, 0}, 0},
+		{[]float64{math.Log(1), math.Log(2), math.Log(3)}, math.Log(6)},
+		{[]float64{1000, 1000}, 1000 + math.Ln2},    // exp(1000) overflows
+		{[]float64{-1000, -1000}, -1000 + math.Ln2}, // exp(-1000) underflows
+		{[]float64{0, -800}, 0},
+		{[]float64{inf, 0}, inf},
+	} {
+		if got := logSumExp(c.xs); !near(got, c.want, 1e-15) {
+			t.Errorf("logSumExp(%v) = %g, want %g", c.xs, got, c.want)
+		}
+	}
+}
+
+// exact feeds rt k intervals of concurrent data at exactly the expected
+// counts for ratio: no residual at all.
+func exact(rt *ratioTest, k int, ratio float64) {
+	for range k {
+		rt.observe(ratio*50, 1000, 50, 1000, 0)
+	}
+}
+
+// TestRatioTestWeight: the robust test raises each interval's likelihood
+// ratio to 1/φ, φ the dispersion of the intervals before it. Binomial
+// tests always weigh 1; a robust one starts at 1/1.5 (its prior), reaches
+// 1 without dispersion evidence, and drops below 1 after clearly
+// overdispersed intervals.
+func TestRatioTestWeight(t *testing.T) {
+	plain := newRatioTest("m", 2, true, 0.05, false)
+	if w := plain.weight(); w != 1 {
+		t.Errorf("binomial test: weight() = %g, want 1", w)
+	}
+	overdisperse(plain, 30)
+	if w := plain.weight(); w != 1 {
+		t.Errorf("binomial test after overdispersed data: weight() = %g, want 1", w)
+	}
+
+	rt := newRatioTest("m", 2, true, 0.05, true)
+	// The documented prior: φ = 1.5 before any interval, so the first
+	// intervals weigh ⅔, in case they are noisier than binomial.
+	if w := rt.weight(); !near(w, 2.0/3, 1e-15) {
+		t.Errorf("robust test before data: weight() = %g, want 1/1.5", w)
+	}
+	exact(rt, 5, 1)
+	if w := rt.weight(); w != 1 {
+		t.Errorf("robust test after 5 intervals of exact binomial data: weight() = %g, want 1", w)
+	}
+
+	overdisperse(rt, 30)
+	w := rt.weight()
+	if w >= 0.5 {
+		t.Errorf("robust test after 30 intervals of counts ±50%% off their mean: weight() = %g, want < 0.5", w)
+	}
+	// The weight applies to the next interval's log-likelihood ratio.
+	before := rt.ll
+	before0 := rt.ll0
+	rt.observe(60, 1000, 50, 1000, 0)
+	for i := range gridN {
+		want := w * (60*math.Log(rt.ratio[i]/2) - 110*(math.Log1p(rt.ratio[i])-math.Log1p(2)))
+		if got := (rt.ll[i] - before[i]) - (rt.ll0 - before0); !near(got, want, 1e-9) {
+			t.Errorf("ratio %g: tempered log-likelihood ratio %g, want %g × the binomial one = %g", rt.ratio[i], got, w, want)
+		}
+	}
+}
+
+// overdisperse feeds k intervals whose new-version counts alternate 50%
+// above and below their mean: far more spread than binomial.
+func overdisperse(rt *ratioTest, k int) {
+	for i := range k {
+		x := 75.0
+		if i%2 == 1 {
+			x = 25
+		}
+		rt.observe(x, 1000, 50, 1000, 0)
+	}
+}
+
+// TestRatioTestResidualsIgnoreRegression: only intervals on the harmless
+// side of the local ratio count as dispersion, so a regression that starts
+// mid-deployment does not pass for noise and weaken its own evidence.
+func TestRatioTestResidualsIgnoreRegression(t *testing.T) {
+	t.Run("increase", func(t *testing.T) {
+		rt := newRatioTest("error-rate", 2, true, 0.05, true)
+		exact(rt, 20, 1)
+		res := rt.res
+		for k := range 10 {
+			rt.observe(150, 1000, 50, 1000, 0) // 3×, from the 21st interval
+			if rt.res > res || rt.weight() != 1 {
+				t.Fatalf("regression interval %d: residuals %g (were %g), weight %g; want no dispersion", k+1, rt.res, res, rt.weight())
+			}
+			res = rt.res
+		}
+		// The same test does count shortfalls of the same size.
+		rt.observe(50.0/3, 1000, 50, 1000, 0)
+		if rt.res <= res {
+			t.Errorf("a shortfall added no residual: %g, was %g", rt.res, res)
+		}
+	})
+	t.Run("reference", func(t *testing.T) {
+		rt := newRatioTest("error-rate", 2, true, 0.05, true)
+		for range 20 {
+			rt.observe(50, 1000, 0, 0, 0.05)
+		}
+		res := rt.res
+		for range 10 {
+			rt.observe(150, 1000, 0, 0, 0.05)
+		}
+		if rt.res > res || rt.weight() != 1 {
+			t.Errorf("regression against the baseline: residuals %g (were %g), weight %g; want no dispersion", rt.res, res, rt.weight())
+		}
+	})
+	t.Run("decrease", func(t *testing.T) {
+		rt := newRatioTest("business-rate", 0.8, false, 0.05, true)
+		exact(rt, 20, 1)
+		res := rt.res
+		for k := range 10 {
+			rt.observe(50.0/3, 1000, 50, 1000, 0) // business events down to ⅓, from the 21st interval
+			if rt.res > res || rt.weight() != 1 {
+				t.Fatalf("regression interval %d: residuals %g (were %g), weight %g; want no dispersion", k+1, rt.res, res, rt.weight())
+			}
+			res = rt.res
+		}
+	})
+}
+
+// TestRatioTestObserveAllocs: an update allocates nothing.
+func TestRatioTestObserveAllocs(t *testing.T) {
+	rt := newRatioTest("m", 2, true, 0.05, true)
+	if n := testing.AllocsPerRun(100, func() {
+		rt.observe(3, 100, 10, 900, 0)
+		rt.observe(3, 100, 0, 0, 0.01)
+		rt.check()
+		rt.estimate()
+		rt.interval()
+	}); n != 0 {
+		t.Errorf("observe, check, estimate and interval allocate %g times, want 0", n)
+	}
+}
