@@ -34,8 +34,10 @@ const (
 // change that hits both arms (seasonality, an incident) cancels. Without
 // one it is the Poisson one against a reference rate from the baseline.
 // Both are nonnegative supermartingales under "ratio ≤ ρ₀" (≥ for a
-// decrease), and so is their average over the grid's ratios beyond ρ₀ (the
-// mixture over effect sizes); by Ville's inequality the chance it ever
+// decrease), and so is their weighted average over the grid's ratios beyond
+// ρ₀ (the mixture over effect sizes, the k-th ratio from the limit weighing
+// 1/k, so that effects just beyond the limit, the hardest to see, count
+// most); by Ville's inequality the chance it ever
 // reaches 1/α is at most α, however often it is read. The same grid gives
 // an anytime-valid confidence interval for the ratio.
 //
@@ -59,6 +61,8 @@ type ratioTest struct {
 	alt, altN int // the alternatives: altN grid ratios from index alt
 
 	ratio, log [gridN]float64 // the grid's ratios and their logs
+
+	logw [gridN]float64 // log prior weight of each alternative, nearest the limit first
 
 	ll  [gridN]float64 // log-likelihood of each grid ratio (up to a shared constant)
 	ll0 float64        // log-likelihood of the limit
@@ -91,6 +95,19 @@ func newRatioTest(name string, limit float64, up bool, alpha float64, robust boo
 			}
 			t.altN++
 		}
+	}
+	// Harmonic weights: the k-th ratio beyond the limit weighs 1/k, so
+	// effects just beyond the limit, the hardest to see, get the most.
+	norm := 0.0
+	for k := 1; k <= t.altN; k++ {
+		norm += 1 / float64(k)
+	}
+	for k := 1; k <= t.altN; k++ {
+		i := t.alt + k - 1
+		if !up {
+			i = t.alt + t.altN - k
+		}
+		t.logw[i] = -math.Log(float64(k) * norm)
 	}
 	return t
 }
@@ -184,7 +201,20 @@ func (t *ratioTest) logEvidence() float64 {
 	if t.altN == 0 {
 		return math.Inf(-1)
 	}
-	return logSumExp(t.ll[t.alt:t.alt+t.altN]) - math.Log(float64(t.altN)) - t.ll0
+	m := math.Inf(-1)
+	for i := t.alt; i < t.alt+t.altN; i++ {
+		if v := t.ll[i] + t.logw[i]; v > m || v != v {
+			m = v
+		}
+	}
+	if math.IsInf(m, 0) {
+		return m - t.ll0
+	}
+	sum := 0.0
+	for i := t.alt; i < t.alt+t.altN; i++ {
+		sum += math.Exp(t.ll[i] + t.logw[i] - m)
+	}
+	return m + math.Log(sum) - t.ll0
 }
 
 // check reports whether the evidence has crossed the bar; once crossed, it

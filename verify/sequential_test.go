@@ -199,8 +199,9 @@ func TestRatioTestIgnores(t *testing.T) {
 	}
 }
 
-// TestRatioTestEvidence: the e-value is the mean, over the alternatives,
-// of each one's likelihood ratio against the limit; the test crosses when
+// TestRatioTestEvidence: the e-value is the weighted mean, over the
+// alternatives, of each one's likelihood ratio against the limit, the k-th
+// ratio beyond the limit weighing 1/k (normalised); the test crosses when
 // it reaches 1/α and stays crossed.
 func TestRatioTestEvidence(t *testing.T) {
 	for _, c := range []struct {
@@ -216,21 +217,24 @@ func TestRatioTestEvidence(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			rt := newRatioTest("m", c.limit, c.up, 0.05, false)
 			rt.observe(c.iv.x, c.iv.n, c.iv.y, c.iv.m, 0)
-			var sum float64
-			var k int
+			var beyond []int // grid indexes beyond the limit, nearest first
 			for i := range gridN {
-				beyond := rt.ratio[i] > c.limit
-				if !c.up {
-					beyond = rt.ratio[i] < c.limit
+				if c.up && rt.ratio[i] > c.limit {
+					beyond = append(beyond, i)
 				}
-				if beyond {
-					sum += math.Exp(rt.ll[i] - rt.ll0)
-					k++
+				if !c.up && rt.ratio[gridN-1-i] < c.limit {
+					beyond = append(beyond, gridN-1-i)
 				}
 			}
-			want := sum / float64(k)
+			var sum, norm float64
+			for k, i := range beyond {
+				w := 1 / float64(k+1)
+				sum += w * math.Exp(rt.ll[i]-rt.ll0)
+				norm += w
+			}
+			want := sum / norm
 			if got := math.Exp(rt.logEvidence()); !near(got, want, 1e-9) {
-				t.Errorf("e-value %.12g, want the mean of %d likelihood ratios %.12g", got, k, want)
+				t.Errorf("e-value %.12g, want the weighted mean of %d likelihood ratios %.12g", got, len(beyond), want)
 			}
 			m := rt.measurement(time.Time{}, time.Time{})
 			if !near(m.Evidence, want, 1e-9) || !near(m.EvidenceBar, 20, 1e-12) || m.Limit != c.limit {

@@ -9,7 +9,7 @@ import (
 
 func Example() {
 	// Two minutes before the deploy, then a canary at 5% whose second
-	// interval fails 9 of its 52 requests. 12:03 is missing: a gap.
+	// interval fails 14 of its 52 requests. 12:03 is missing: a gap.
 	const file = `# checkout v2, canary at 5%: 2 pre-deploy minutes, then the canary
 time,arm,requests,errors,business,le=0.05,le=0.1,le=+Inf
 2025-03-01T12:00:00Z,baseline,1000,10,98,510,917,1000
@@ -17,7 +17,7 @@ time,arm,requests,errors,business,le=0.05,le=0.1,le=+Inf
 2025-03-01T12:02:00Z,baseline,951,11,93,478,870,951
 2025-03-01T12:02:00Z,canary,49,1,5,24,45,49
 2025-03-01T12:04:00Z,baseline,948,8,95,470,868,948
-2025-03-01T12:04:00Z,canary,52,9,4,25,46,52
+2025-03-01T12:04:00Z,canary,52,14,4,25,46,52
 `
 	d, err := backtest.Read(strings.NewReader(file))
 	if err != nil {
@@ -47,6 +47,6 @@ time,arm,requests,errors,business,le=0.05,le=0.1,le=+Inf
 	// baseline 12:00–12:02: 2012 requests, 0.94% errors
 	// 12:02 observe
 	// 12:04 rollback
-	// error-rate 9.9% vs baseline 1% (limit 2%), ratio 10.7 [2, 32] vs limit 2, evidence 110 of 80 over 3m0s, 101 requests: FAILED
+	// error-rate 14.9% vs baseline 1% (limit 2%), ratio 16.1 [4, 32] vs limit 2, evidence 1.3e+04 of 80 over 3m0s, 101 requests: FAILED
 	// line 2: column "errors": "x" is not a number
 }
