@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/safedeploy/safedeploy/strategy"
@@ -145,13 +146,16 @@ func (r *run) observe(ctx context.Context, s strategy.Step, from, to time.Time) 
 	if err != nil {
 		return iv, "", fmt.Errorf("%s: %w", p.Version, err)
 	}
+	if len(iv.Canary.Warnings) > 0 {
+		note = fmt.Sprintf(" (metric source warned: %s)", strings.Join(iv.Canary.Warnings, "; "))
+	}
 	if s.Weight < 100 {
 		control, err := p.Metrics.Observe(ctx, verify.Query{Version: p.Previous, Start: from, End: to})
 		switch {
 		case err == nil:
 			iv.Control = &control
 		case !errors.Is(err, verify.ErrNoData):
-			note = fmt.Sprintf(" (no concurrent control: %s: %v)", p.Previous, err)
+			note += fmt.Sprintf(" (no concurrent control: %s: %v)", p.Previous, err)
 		}
 	}
 	return iv, note, nil

@@ -30,6 +30,10 @@ type Observation struct {
 	// Latency is the distribution of request durations, or nil when the
 	// source has none.
 	Latency Histogram `json:"latency,omitempty"`
+	// Warnings are what the source's backend warned about while answering
+	// (Prometheus's query warnings, say): the answer stands, but a person
+	// may want to know.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // ErrorRate returns Errors/Requests, or 0 when there were no requests.
@@ -53,6 +57,9 @@ func (o Observation) Add(p Observation) Observation {
 		Requests: o.Requests + p.Requests,
 		Errors:   o.Errors + p.Errors,
 		Business: o.Business + p.Business,
+	}
+	if len(o.Warnings)+len(p.Warnings) > 0 {
+		sum.Warnings = append(append([]string(nil), o.Warnings...), p.Warnings...)
 	}
 	switch {
 	case len(o.Latency) == 0:

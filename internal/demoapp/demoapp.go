@@ -1,0 +1,164 @@
+// Package demoapp is a small HTTP service instrumented the common way with
+// prometheus/client_golang, for integration tests and the examples: it
+// serves requests with a configured error rate and latency, counts them in
+// http_requests_total{code,version}, times them in
+// http_request_duration_seconds{version} and counts business events in
+// business_events_total{version}, exposed on /metrics.
+package demoapp
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Config says how an App behaves.
+type Config struct {
+	// Version labels every metric.
+	Version string
+	// ErrorRate is the fraction of requests answered 500.
+	ErrorRate float64
+	// Latency is the median request duration; durations are log-normal
+	// with spread 0.5. Zero means 2ms.
+	Latency time.Duration
+	// SlowShare of requests take SlowLatency instead (a slow tail).
+	SlowShare   float64
+	SlowLatency time.Duration
+	// BusinessRate is the fraction of successful requests that complete a
+	// business event (an order).
+	BusinessRate float64
+	// Faulty, if set, is consulted on every request: while it returns
+	// false, the version behaves like a healthy one (ErrorRate and the slow
+	// tail off), as code behind a feature flag that has been turned off.
+	Faulty func() bool
+	// Seed seeds the random draws.
+	Seed uint64
+}
+
+// An App is one running instance of the service.
+type App struct {
+	c        Config
+	registry *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration prometheus.Observer
+	business prometheus.Counter
+	mux      *http.ServeMux
+
+	mu  sync.Mutex
+	rng *rand.Rand
+
+	served, failed atomic.Int64
+	first          atomic.Int64 // unix nanoseconds of the first request, 0 before
+}
+
+// New returns an App configured by c, with a registry of its own.
+func New(c Config) *App {
+	if c.Latency <= 0 {
+		c.Latency = 2 * time.Millisecond
+	}
+	a := &App{c: c, registry: prometheus.NewRegistry(), rng: rand.New(rand.NewPCG(c.Seed, 1))}
+	labels := prometheus.Labels{"version": c.Version}
+	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "http_requests_total", Help: "Requests served, by status code.", ConstLabels: labels,
+	}, []string{"code"})
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "http_request_duration_seconds", Help: "Request durations.", ConstLabels: labels,
+		Buckets: prometheus.DefBuckets,
+	})
+	a.duration = h
+	a.business = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "business_events_total", Help: "Orders completed.", ConstLabels: labels,
+	})
+	a.registry.MustRegister(a.requests, h, a.business)
+	// Zero-initialise the codes, so that a scrape before any error still
+	// shows the error series.
+	a.requests.WithLabelValues("200")
+	a.requests.WithLabelValues("500")
+
+	a.mux = http.NewServeMux()
+	a.mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	a.mux.HandleFunc("/", a.serve)
+	return a
+}
+
+// ServeHTTP implements http.Handler: /metrics, /healthz, and the service on
+// every other path.
+func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+// Served returns how many requests the app has answered, and how many of
+// them with an error.
+func (a *App) Served() (requests, errors int64) { return a.served.Load(), a.failed.Load() }
+
+// FirstRequest returns when the app answered its first request, or the
+// zero time.
+func (a *App) FirstRequest() time.Time {
+	if n := a.first.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
+func (a *App) serve(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	a.first.CompareAndSwap(0, start.UnixNano())
+	faulty := a.c.Faulty == nil || a.c.Faulty()
+	a.mu.Lock()
+	fail := faulty && a.rng.Float64() < a.c.ErrorRate
+	d := time.Duration(float64(a.c.Latency) * math.Exp(0.5*a.rng.NormFloat64()))
+	if faulty && a.rng.Float64() < a.c.SlowShare {
+		d = a.c.SlowLatency
+	}
+	order := a.rng.Float64() < a.c.BusinessRate
+	a.mu.Unlock()
+
+	t := time.NewTimer(d)
+	select {
+	case <-r.Context().Done():
+		t.Stop()
+	case <-t.C:
+	}
+	code := http.StatusOK
+	if fail {
+		code = http.StatusInternalServerError
+	}
+	w.WriteHeader(code)
+	a.requests.WithLabelValues(strconv.Itoa(code)).Inc()
+	a.duration.Observe(time.Since(start).Seconds())
+	a.served.Add(1)
+	if fail {
+		a.failed.Add(1)
+	} else if order {
+		a.business.Inc()
+	}
+}
+
+// Serve runs a on a new listener at 127.0.0.1 on a free port until ctx ends,
+// and returns its base URL ("http://127.0.0.1:41234") once it is accepting
+// connections.
+func Serve(ctx context.Context, h http.Handler) (url string, done <-chan error, err error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	return "http://" + ln.Addr().String(), errc, nil
+}
