@@ -262,13 +262,17 @@ func (t *ratioTest) interval() (lo, hi float64) {
 
 // measurement reports the test's numbers.
 func (t *ratioTest) measurement(start, end time.Time) Measurement {
+	// The interval is on the grid, the estimate between grid points: keep
+	// the estimate inside the interval it is reported with.
+	est := t.estimate()
 	lo, hi := t.interval()
+	lo, hi = math.Min(lo, est), math.Max(hi, est)
 	cr, br := ratio(t.x, t.n), ratio(t.y, t.m)
 	return Measurement{
 		Metric: t.name, Unit: UnitRate, Above: t.above,
 		Value: cr, Baseline: br, Threshold: t.limit * br, Requests: t.n,
 		Start: start, End: end, Failed: t.crossed,
-		Ratio: t.estimate(), Lower: lo, Upper: hi, Limit: t.limit,
+		Ratio: est, Lower: lo, Upper: hi, Limit: t.limit,
 		Evidence: math.Min(math.Exp(t.logEvidence()), math.MaxFloat64), EvidenceBar: t.bar,
 	}
 }

@@ -92,7 +92,9 @@ func New(c Config) *App {
 }
 
 // ServeHTTP implements http.Handler: /metrics, /healthz, and the service on
-// every other path.
+// every other path, whose responses say which version served them
+// (X-Version) and whether the flagged code path did (X-Code-Path: new or
+// old).
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
 // Served returns how many requests the app has answered, and how many of
@@ -131,6 +133,12 @@ func (a *App) serve(w http.ResponseWriter, r *http.Request) {
 	if fail {
 		code = http.StatusInternalServerError
 	}
+	path := "new"
+	if !faulty {
+		path = "old" // the flag is off: the old code path serves
+	}
+	w.Header().Set("X-Version", a.c.Version)
+	w.Header().Set("X-Code-Path", path)
 	w.WriteHeader(code)
 	a.requests.WithLabelValues(strconv.Itoa(code)).Inc()
 	a.duration.Observe(time.Since(start).Seconds())
