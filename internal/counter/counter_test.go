@@ -22,7 +22,7 @@ func TestIncrease(t *testing.T) {
 		want       float64
 		ok         bool
 	}{
-		{"plain growth", series(5, 8, 12, 20), 5, 35, 15, true},          // from 5 (at 0s) to 20 (at 30s)
+		{"plain growth", series(5, 8, 12, 20), 5, 35, 15, true}, // from 5 (at 0s) to 20 (at 30s)
 		{"window start on a sample counts from before", series(5, 8, 12), 10, 25, 7, true},
 		{"restart counts the new value in full", series(5, 8, 2, 6), 5, 35, 3 + 2 + 4, true},
 		{"series born in the window counts from zero", series(4, 9), -5, 15, 9, true},

@@ -1,6 +1,7 @@
-// Package demo runs the example programs: a deployment of a good or a bad
-// v2 to a simulated fleet, with the phases, steps and numbers printed as
-// they happen and the runbook and record at the end.
+// Package demo runs the simulated example programs (examples/bluegreen,
+// examples/rolling, and a simulated canary for tests): a deployment of a
+// good or a bad v2 to a simulated fleet, with the phases, steps and numbers
+// printed as they happen and the runbook at the end.
 package demo
 
 import (
@@ -20,7 +21,9 @@ import (
 	"github.com/safedeploy/safedeploy/verify"
 )
 
-// Canary is examples/canary: 1% → 5% → 25% → 50% → 100% through a router.
+// Canary is a canary on the simulated fleet: 1% → 5% → 25% → 50% → 100%
+// through a router. (examples/canary runs on a real fleet on loopback; this
+// is the simulated variant, kept for tests.)
 func Canary() Example {
 	return Example{
 		Name:     "canary",
