@@ -164,3 +164,22 @@ func CheckRemovals(pending []Migration, u Usage) []Finding {
 func covers(gone, used string) bool {
 	return gone == used || strings.HasPrefix(used, gone+".")
 }
+
+// A Linter reads a migration's SQL and reports what is unsafe about it, and
+// what it removes. The executor lints every pending migration in
+// pre-flight: error findings stop the deployment, and the removals feed the
+// expand/contract check (CheckRemovals) against what the code uses.
+type Linter interface {
+	// Lint analyses m. It returns an error only when it cannot read m's
+	// SQL at all (a syntax error); unsafe SQL is a finding, not an error.
+	Lint(ctx context.Context, m Migration) (Analysis, error)
+}
+
+// An Analysis is what a Linter found in one migration.
+type Analysis struct {
+	// Findings are the unsafe operations, in statement order.
+	Findings []Finding
+	// Removes names the tables ("orders") and columns ("orders.note") the
+	// migration drops or renames away, as Migration.Removes does.
+	Removes []string
+}
