@@ -84,6 +84,11 @@ type Plan struct {
 	// Migrations, if set, holds the schema changes to apply before any code
 	// changes.
 	Migrations migrate.Runner
+	// Linter, if set, lints every pending migration's SQL in pre-flight:
+	// error findings stop the deployment, and the tables and columns it
+	// finds removed are checked against Schema (migrate/pglint for
+	// Postgres).
+	Linter migrate.Linter
 	// Schema declares the tables and columns each version uses, so that
 	// pre-flight refuses a migration that removes what running code needs.
 	Schema migrate.Usage

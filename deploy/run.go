@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -189,7 +190,7 @@ func (r *run) preflight(ctx context.Context) ([]migrate.Migration, error) {
 		var err error
 		pending, err = p.Migrations.Pending(ctx)
 		if err == nil {
-			err = findingsError(migrate.CheckRemovals(pending, p.Schema))
+			err = r.checkMigrations(ctx, pending)
 		}
 		check(fmt.Sprintf("%d pending migration(s) safe for the running version", len(pending)), err)
 	}
@@ -284,6 +285,34 @@ func (r *run) captureBaseline(ctx context.Context) error {
 
 func seconds(s float64) time.Duration {
 	return time.Duration(s * float64(time.Second)).Round(time.Microsecond)
+}
+
+// checkMigrations lints the pending migrations, when the plan has a
+// linter, and checks what they remove against what the code uses. Error
+// findings fail the check; warnings are reported as events.
+func (r *run) checkMigrations(ctx context.Context, pending []migrate.Migration) error {
+	p := r.plan
+	var findings []migrate.Finding
+	var lintErrs []error
+	for i, m := range pending {
+		if p.Linter == nil {
+			break
+		}
+		a, err := p.Linter.Lint(ctx, m)
+		if err != nil {
+			lintErrs = append(lintErrs, fmt.Errorf("lint %s: %w", m.ID, err))
+			continue
+		}
+		findings = append(findings, a.Findings...)
+		pending[i].Removes = append(slices.Clip(m.Removes), a.Removes...)
+	}
+	findings = append(findings, migrate.CheckRemovals(pending, p.Schema)...)
+	for _, f := range findings {
+		if f.Severity != migrate.Error {
+			r.emit(Event{Kind: KindCheck, Phase: PhasePreflight, Message: "migration warning: " + f.String()})
+		}
+	}
+	return errlist.Join(append(lintErrs, findingsError(findings))...)
 }
 
 // findingsError turns error-severity findings into one error.

@@ -485,3 +485,61 @@ func TestPromotion(t *testing.T) {
 		}
 	})
 }
+
+// TestPreflightLintsMigrations: a linter's error findings stop the
+// deployment, its warnings do not, and what it finds removed is checked
+// against what the code uses.
+func TestPreflightLintsMigrations(t *testing.T) {
+	linter := migrate.LinterFunc(func(ctx context.Context, m migrate.Migration) (migrate.Analysis, error) {
+		switch m.ID {
+		case "001_not_null":
+			return migrate.Analysis{Findings: []migrate.Finding{{Rule: "adding-required-field", Severity: migrate.Error, Migration: m.ID, Message: "NOT NULL without a default", Fix: "add a default"}}}, nil
+		case "002_drop_note":
+			return migrate.Analysis{
+				Findings: []migrate.Finding{{Rule: "ban-drop-column", Severity: migrate.Warning, Migration: m.ID, Message: "drops orders.note", Fix: "drop it in a later deployment"}},
+				Removes:  []string{"orders.note"},
+			}, nil
+		}
+		return migrate.Analysis{}, nil
+	})
+	for _, c := range []struct {
+		name    string
+		ids     []string
+		usage   migrate.Usage
+		wantErr []string // empty: pre-flight passes
+	}{
+		{"error finding", []string{"001_not_null"}, migrate.Usage{Running: []string{"orders"}}, []string{"adding-required-field"}},
+		{"removal of a used column", []string{"002_drop_note"}, migrate.Usage{Running: []string{"orders.note"}}, []string{"ban-drop-column", "running version still uses"}},
+		{"removal of an unused column is a warning", []string{"002_drop_note"}, migrate.Usage{Running: []string{"orders.id"}, New: []string{"orders.id"}}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				fleet := newFleet(healthy)
+				p, rec := newPlan(fleet)
+				var ms []migrate.Migration
+				for _, id := range c.ids {
+					ms = append(ms, migrate.Migration{ID: id})
+				}
+				p.Migrations, p.Linter, p.Schema = migrate.NewMemory(ms...), linter, c.usage
+				_, err := deploy.Run(t.Context(), p)
+				if len(c.wantErr) == 0 {
+					if err != nil {
+						t.Fatalf("Run: %v", err)
+					}
+					if rec.index(deploy.KindCheck, "migration warning") < 0 {
+						t.Error("the linter's warning was not reported")
+					}
+					return
+				}
+				if !errors.Is(err, deploy.ErrPreflight) {
+					t.Fatalf("err = %v, want a pre-flight failure", err)
+				}
+				for _, want := range c.wantErr {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("pre-flight error lacks %q:\n%v", want, err)
+					}
+				}
+			})
+		})
+	}
+}

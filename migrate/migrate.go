@@ -175,6 +175,12 @@ type Linter interface {
 	Lint(ctx context.Context, m Migration) (Analysis, error)
 }
 
+// LinterFunc turns a function into a Linter.
+type LinterFunc func(ctx context.Context, m Migration) (Analysis, error)
+
+// Lint calls f(ctx, m).
+func (f LinterFunc) Lint(ctx context.Context, m Migration) (Analysis, error) { return f(ctx, m) }
+
 // An Analysis is what a Linter found in one migration.
 type Analysis struct {
 	// Findings are the unsafe operations, in statement order.
