@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/safedeploy/safedeploy/internal/randx"
+
 	"github.com/safedeploy/safedeploy/verify"
 )
 
@@ -19,73 +21,6 @@ import (
 // requests per minute with a 1% error rate on the old version; counts are
 // Poisson, and the seeds are fixed, so every run of the tests sees the same
 // numbers.
-
-// poisson draws from the Poisson distribution with mean lambda: by
-// multiplying uniforms below 10, by Hörmann's transformed rejection (PTRS,
-// as numpy does) above.
-func poisson(r *rand.Rand, lambda float64) float64 {
-	if lambda <= 0 {
-		return 0
-	}
-	if lambda < 10 {
-		limit, p, k := math.Exp(-lambda), 1.0, 0.0
-		for {
-			p *= r.Float64()
-			if p <= limit {
-				return k
-			}
-			k++
-		}
-	}
-	slam, loglam := math.Sqrt(lambda), math.Log(lambda)
-	b := 0.931 + 2.53*slam
-	a := -0.059 + 0.02483*b
-	invAlpha := 1.1239 + 1.1328/(b-3.4)
-	vr := 0.9277 - 3.6224/(b-2)
-	for {
-		u := r.Float64() - 0.5
-		v := r.Float64()
-		us := 0.5 - math.Abs(u)
-		k := math.Floor((2*a/us+b)*u + lambda + 0.43)
-		if us >= 0.07 && v <= vr {
-			return k
-		}
-		if k < 0 || (us < 0.013 && v > us) {
-			continue
-		}
-		lg, _ := math.Lgamma(k + 1)
-		if math.Log(v)+math.Log(invAlpha)-math.Log(a/(us*us)+b) <= -lambda+k*loglam-lg {
-			return k
-		}
-	}
-}
-
-// TestPoissonSampler guards the simulations' own sampler: a biased or
-// underdispersed sampler would make every simulated rate meaningless.
-func TestPoissonSampler(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	const draws = 40000
-	for _, lambda := range []float64{0.1, 3, 9.9, 10, 47.5, 500} {
-		var sum, sq float64
-		for range draws {
-			k := poisson(r, lambda)
-			if k < 0 || k != math.Floor(k) {
-				t.Fatalf("poisson(%g) drew %g", lambda, k)
-			}
-			sum += k
-			sq += k * k
-		}
-		mean := sum / draws
-		variance := sq/draws - mean*mean
-		if se := math.Sqrt(lambda / draws); math.Abs(mean-lambda) > 5*se {
-			t.Errorf("poisson(%g): mean %g, want %g ± %g", lambda, mean, lambda, 5*se)
-		}
-		// The variance of a sample variance is about (2λ² + λ)/n for a Poisson.
-		if se := math.Sqrt((2*lambda*lambda + lambda) / draws); math.Abs(variance-lambda) > 5*se {
-			t.Errorf("poisson(%g): variance %g, want %g ± %g", lambda, variance, lambda, 5*se)
-		}
-	}
-}
 
 // A scenario is a simulated deployment.
 type scenario struct {
@@ -210,9 +145,9 @@ func (s scenario) deploy(r *rand.Rand, stop bool) outcome {
 			return gamma(r, s.noise)
 		}
 		arm := func(n, errRatio, busRatio float64) verify.Observation {
-			o := verify.Observation{Requests: n, Errors: math.Min(n, poisson(r, n*simErrorRate*errRatio*noise()))}
+			o := verify.Observation{Requests: n, Errors: math.Min(n, randx.Poisson(r, n*simErrorRate*errRatio*noise()))}
 			if s.business {
-				o.Business = poisson(r, n*simBusiness*busRatio)
+				o.Business = randx.Poisson(r, n*simBusiness*busRatio)
 			}
 			return o
 		}
@@ -223,9 +158,9 @@ func (s scenario) deploy(r *rand.Rand, stop bool) outcome {
 		} else {
 			errRatio = s.ratio
 		}
-		iv := verify.Interval{Start: from, End: from.Add(time.Minute), Canary: arm(poisson(r, simTraffic*s.share), errRatio, busRatio)}
+		iv := verify.Interval{Start: from, End: from.Add(time.Minute), Canary: arm(randx.Poisson(r, simTraffic*s.share), errRatio, busRatio)}
 		if !s.reference {
-			ctl := arm(poisson(r, simTraffic*(1-s.share)), 1, 1)
+			ctl := arm(randx.Poisson(r, simTraffic*(1-s.share)), 1, 1)
 			iv.Control = &ctl
 		}
 		if look(i+1, j.Observe(iv)) {

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/safedeploy/safedeploy/internal/randx"
+
 	"github.com/safedeploy/safedeploy/verify"
 )
 
@@ -140,12 +142,12 @@ func draw(r *rand.Rand, requests, errorRate, business float64, lat latencyModel)
 	var c counts
 	total := 0.0
 	for i, p := range lat.masses() {
-		total += poisson(r, requests*p)
+		total += randx.Poisson(r, requests*p)
 		c.latency[i] = total
 	}
 	c.requests = total
-	c.errors = binomial(r, total, math.Min(1, errorRate))
-	c.business = binomial(r, total, math.Min(1, business))
+	c.errors = randx.Binomial(r, total, math.Min(1, errorRate))
+	c.business = randx.Binomial(r, total, math.Min(1, business))
 	return c
 }
 

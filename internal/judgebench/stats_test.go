@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/safedeploy/safedeploy/internal/randx"
 )
 
 func near(got, want, tol float64) bool { return math.Abs(got-want) <= tol }
@@ -89,17 +91,17 @@ func TestSamplers(t *testing.T) {
 		return mean, s2/n - mean*mean
 	}
 	for _, lam := range []float64{0.3, 4, 9.5, 10, 50, 950} {
-		mean, v := moments(func() float64 { return poisson(r, lam) })
+		mean, v := moments(func() float64 { return randx.Poisson(r, lam) })
 		se := math.Sqrt(lam / n)
 		if !near(mean, lam, 5*se) || !near(v/lam, 1, 0.03) {
-			t.Errorf("poisson(%g): mean %g, variance %g", lam, mean, v)
+			t.Errorf("randx.Poisson(%g): mean %g, variance %g", lam, mean, v)
 		}
 	}
 	for _, c := range []struct{ n, p float64 }{{50, 0.01}, {1000, 0.009}, {100, 0.3}, {1000, 0.05}, {40, 0.9}, {3000, 0.5}} {
-		mean, v := moments(func() float64 { return binomial(r, c.n, c.p) })
+		mean, v := moments(func() float64 { return randx.Binomial(r, c.n, c.p) })
 		mu, want := c.n*c.p, c.n*c.p*(1-c.p)
 		if !near(mean, mu, 5*math.Sqrt(want/n)) || !near(v/want, 1, 0.03) {
-			t.Errorf("binomial(%g, %g): mean %g (want %g), variance %g (want %g)", c.n, c.p, mean, mu, v, want)
+			t.Errorf("randx.Binomial(%g, %g): mean %g (want %g), variance %g (want %g)", c.n, c.p, mean, mu, v, want)
 		}
 	}
 	if mean, _ := moments(func() float64 { return noise(r, 0.3) }); !near(mean, 1, 0.005) {

@@ -7,6 +7,7 @@
 package loopback
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -176,23 +177,10 @@ func (f *Fleet) Instances(ctx context.Context) ([]strategy.Instance, error) {
 	for _, in := range f.instances {
 		out = append(out, strategy.Instance{ID: in.id, Version: in.version})
 	}
-	slices.SortFunc(out, func(a, b strategy.Instance) int {
-		if len(a.ID) != len(b.ID) {
-			return len(a.ID) - len(b.ID)
-		}
-		return cmpString(a.ID, b.ID)
+	slices.SortFunc(out, func(a, b strategy.Instance) int { // v1-2 before v1-10
+		return cmp.Or(cmp.Compare(len(a.ID), len(b.ID)), cmp.Compare(a.ID, b.ID))
 	})
 	return out, nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Start implements strategy.Fleet: it starts a server for version and

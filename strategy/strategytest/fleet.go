@@ -11,6 +11,7 @@
 package strategytest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -153,22 +154,10 @@ func (f *Fleet) Instances(ctx context.Context) ([]strategy.Instance, error) {
 	for _, in := range f.instances {
 		out = append(out, strategy.Instance{ID: in.id, Version: in.version})
 	}
-	slices.SortFunc(out, func(a, b strategy.Instance) int { return compareIDs(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b strategy.Instance) int { // v1-2 before v1-10
+		return cmp.Or(cmp.Compare(len(a.ID), len(b.ID)), cmp.Compare(a.ID, b.ID))
+	})
 	return out, nil
-}
-
-// compareIDs orders "v1-2" before "v1-10".
-func compareIDs(a, b string) int {
-	if len(a) != len(b) {
-		return len(a) - len(b)
-	}
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Versions returns how many instances run each version.

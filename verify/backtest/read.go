@@ -1,6 +1,7 @@
 package backtest
 
 import (
+	"cmp"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -283,21 +284,11 @@ func parseHeader(rec []string, line int) (*header, error) {
 	if len(missing) > 0 {
 		return nil, &ParseError{Line: line, Err: fmt.Errorf("missing required column(s) %s in the header", strings.Join(missing, ", "))}
 	}
-	slices.SortFunc(h.buckets, func(a, b bucketColumn) int { return cmpFloat(a.bound, b.bound) })
+	slices.SortFunc(h.buckets, func(a, b bucketColumn) int { return cmp.Compare(a.bound, b.bound) })
 	if n := len(h.buckets); n > 0 && !math.IsInf(h.buckets[n-1].bound, 1) {
 		return nil, &ParseError{Line: line, Err: errors.New(`histogram columns need an "le=+Inf" column (equal to requests)`)}
 	}
 	return h, nil
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // parseRow parses one row.

@@ -1,14 +1,16 @@
-package main
+// Package randx draws from the distributions simulations need beyond
+// math/rand/v2.
+package randx
 
 import (
 	"math"
 	"math/rand/v2"
 )
 
-// poisson draws from the Poisson distribution with mean lam: by
+// Poisson draws from the Poisson distribution with mean lam: by
 // multiplication of uniforms for small means, and by Hörmann's transformed
 // rejection (PTRS, 1993) from 10 up, as NumPy does.
-func poisson(r *rand.Rand, lam float64) float64 {
+func Poisson(r *rand.Rand, lam float64) float64 {
 	switch {
 	case !(lam > 0):
 		return 0
@@ -43,17 +45,17 @@ func poisson(r *rand.Rand, lam float64) float64 {
 	}
 }
 
-// binomial draws the number of successes in n trials of probability p: by
+// Binomial draws the number of successes in n trials of probability p: by
 // inversion when n·min(p, 1−p) < 10, and by Hörmann's transformed rejection
 // (BTRS, 1993) otherwise.
-func binomial(r *rand.Rand, n, p float64) float64 {
+func Binomial(r *rand.Rand, n, p float64) float64 {
 	switch {
 	case n <= 0 || !(p > 0):
 		return 0
 	case p >= 1:
 		return n
 	case p > 0.5:
-		return n - binomial(r, n, 1-p)
+		return n - Binomial(r, n, 1-p)
 	case n*p < 10:
 		// Inversion: walk up the pmf from 0.
 		q := 1 - p
@@ -98,13 +100,4 @@ func binomial(r *rand.Rand, n, p float64) float64 {
 			return k
 		}
 	}
-}
-
-// noise returns a multiplicative log-normal factor with mean 1 and log
-// standard deviation sigma, or 1 when sigma is 0.
-func noise(r *rand.Rand, sigma float64) float64 {
-	if sigma == 0 {
-		return 1
-	}
-	return math.Exp(sigma*r.NormFloat64() - sigma*sigma/2)
 }
