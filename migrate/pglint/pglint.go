@@ -1,5 +1,203 @@
 package pglint
 
-import pg_query "github.com/pganalyze/pg_query_go/v6"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
 
-var _ = pg_query.Parse
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"github.com/pganalyze/pg_query_go/v6/parser"
+
+	"github.com/safedeploy/safedeploy/migrate"
+)
+
+// A Linter checks Postgres migrations with the rules of [Rules]. The zero
+// value runs every rule and assumes the runner sets no lock_timeout.
+// A Linter is safe for concurrent use.
+type Linter struct {
+	// RunnerSetsLockTimeout says the runner sets a lock_timeout for every
+	// migration (as the runners of this module do), which turns the
+	// require-timeout-settings rule off.
+	RunnerSetsLockTimeout bool
+	// Disable names rules not to run (see [Rules] for the names). Unknown
+	// names are ignored; [CheckRuleNames] reports them. Disabling a rule
+	// drops its findings only: Analysis.Removes is filled in regardless.
+	Disable []string
+}
+
+var _ migrate.Linter = Linter{}
+
+// ErrSyntax is matched (errors.Is) by every error Lint returns for a
+// migration it cannot read: SQL Postgres cannot parse, or a malformed goose
+// annotation. The error is a [*SyntaxError].
+var ErrSyntax = errors.New("pglint: syntax error")
+
+// A SyntaxError says where a migration could not be read.
+type SyntaxError struct {
+	// Migration is the ID of the migration.
+	Migration string
+	// Pos is the byte offset in the migration's SQL; Line and Column are
+	// its 1-based line and byte column.
+	Pos, Line, Column int
+	// Msg is the parser's message ("syntax error at or near \"TABEL\"") or
+	// what is wrong with a goose annotation.
+	Msg string
+}
+
+// Error names the migration, the position and the problem.
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("pglint: %s:%d:%d: %s", e.Migration, e.Line, e.Column, e.Msg)
+}
+
+// Is reports whether target is ErrSyntax.
+func (e *SyntaxError) Is(target error) bool { return target == ErrSyntax }
+
+// Lint parses the Up section of m.SQL with the Postgres parser and runs the
+// rules over its statements in order. Findings carry the statement's index
+// in the Up section (from 0) and its byte offset in m.SQL (Pos); Removes
+// names what the migration drops or renames away. Lint returns a
+// [*SyntaxError] (matching [ErrSyntax]) when the SQL does not parse or a
+// goose annotation is malformed, and ctx's error if ctx is done; it never
+// fails on unsafe SQL, which is a finding.
+func (l Linter) Lint(ctx context.Context, m migrate.Migration) (migrate.Analysis, error) {
+	if err := ctx.Err(); err != nil {
+		return migrate.Analysis{}, err
+	}
+	sec, aerr := gooseUp(m.SQL)
+	if aerr != nil {
+		return migrate.Analysis{}, syntaxError(m, aerr.pos, aerr.msg)
+	}
+	rules := l.rules()
+	s := newScope(sec.tx)
+	var a migrate.Analysis
+	index := 0
+	for _, sp := range sec.spans {
+		text := m.SQL[sp.start:sp.end]
+		if strings.TrimSpace(text) == "" {
+			continue
+		}
+		tree, err := pg_query.Parse(text)
+		if err != nil {
+			var perr *parser.Error
+			if errors.As(err, &perr) {
+				return migrate.Analysis{}, syntaxError(m, sp.start+charOffset(text, perr.Cursorpos), perr.Message)
+			}
+			return migrate.Analysis{}, syntaxError(m, sp.start, err.Error())
+		}
+		for _, raw := range tree.GetStmts() {
+			n := raw.GetStmt()
+			pos := sp.start + skipSpace(text, int(raw.GetStmtLocation()))
+			for _, r := range rules {
+				for _, is := range r.check(s, n) {
+					a.Findings = append(a.Findings, migrate.Finding{
+						Rule: r.Name, Severity: r.Severity, Migration: m.ID,
+						Statement: index, Pos: pos, Message: is.msg, Fix: is.fix,
+					})
+				}
+			}
+			for _, gone := range removes(s, n) {
+				if !slices.Contains(a.Removes, gone) {
+					a.Removes = append(a.Removes, gone)
+				}
+			}
+			s.after(n)
+			index++
+		}
+	}
+	return a, nil
+}
+
+// rules returns the rules l runs.
+func (l Linter) rules() []Rule {
+	out := make([]Rule, 0, len(ruleTable))
+	for _, r := range ruleTable {
+		if r.Name == ruleTimeout && l.RunnerSetsLockTimeout || slices.Contains(l.Disable, r.Name) {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// CheckRuleNames returns an error naming every entry of names that is not
+// a rule of [Rules], so that a misspelt Disable entry does not go
+// unnoticed; it returns nil when all are known.
+func CheckRuleNames(names []string) error {
+	var unknown []string
+	for _, n := range names {
+		if !slices.ContainsFunc(ruleTable, func(r Rule) bool { return r.Name == n }) {
+			unknown = append(unknown, fmt.Sprintf("%q", n))
+		}
+	}
+	if unknown != nil {
+		return fmt.Errorf("pglint: unknown rule %s", strings.Join(unknown, ", "))
+	}
+	return nil
+}
+
+func syntaxError(m migrate.Migration, pos int, msg string) *SyntaxError {
+	line, col := Position(m.SQL, pos)
+	return &SyntaxError{Migration: m.ID, Pos: pos, Line: line, Column: col, Msg: msg}
+}
+
+// Position returns the 1-based line and byte column of byte offset pos in
+// sql. A pos outside sql is clamped to it.
+func Position(sql string, pos int) (line, column int) {
+	pos = max(0, min(pos, len(sql)))
+	before := sql[:pos]
+	line = strings.Count(before, "\n") + 1
+	return line, pos - (strings.LastIndexByte(before, '\n') + 1) + 1
+}
+
+// charOffset turns the parser's error position (1-based, in characters;
+// 0 when unknown) into a byte offset in text.
+func charOffset(text string, cursor int) int {
+	off := 0
+	for i := 1; i < cursor && off < len(text); i++ {
+		_, size := utf8.DecodeRuneInString(text[off:])
+		off += size
+	}
+	return off
+}
+
+// skipSpace returns the offset of the first byte at or after i in sql that
+// is not white space or a comment. The parser places a statement right
+// after the semicolon before it, comments and all; the finding should
+// point at the statement itself.
+func skipSpace(sql string, i int) int {
+	for i < len(sql) {
+		switch {
+		case strings.IndexByte(" \t\n\r\f\v", sql[i]) >= 0:
+			i++
+		case strings.HasPrefix(sql[i:], "--"):
+			end := strings.IndexByte(sql[i:], '\n')
+			if end < 0 {
+				return len(sql)
+			}
+			i += end + 1
+		case strings.HasPrefix(sql[i:], "/*"):
+			// Postgres block comments nest.
+			depth := 0
+			for i < len(sql) {
+				if strings.HasPrefix(sql[i:], "/*") {
+					depth++
+					i += 2
+				} else if strings.HasPrefix(sql[i:], "*/") {
+					depth--
+					i += 2
+					if depth == 0 {
+						break
+					}
+				} else {
+					i++
+				}
+			}
+		default:
+			return i
+		}
+	}
+	return i
+}
