@@ -370,7 +370,10 @@ func (j *sequentialJudge) Begin(w Window) {
 
 // usable reports whether o's counts are possible: finite, not negative
 // (counters that went backwards, as after a restart), no more errors than
-// requests, a histogram cumulative and within the requests.
+// requests, and a latency histogram that is cumulative. A histogram may
+// disagree with the request count by a few requests — a scrape is not
+// atomic, so a request can be counted before it is timed — but not by
+// more (see latencyAgrees).
 func usable(o Observation) bool {
 	ok := func(v float64) bool { return v >= 0 && !math.IsInf(v, 1) } // false for NaN too
 	if !ok(o.Requests) || !ok(o.Errors) || !ok(o.Business) || o.Errors > o.Requests {
@@ -383,7 +386,18 @@ func usable(o Observation) bool {
 		}
 		prev = b.Count
 	}
-	return len(o.Latency) == 0 || prev <= o.Requests*(1+1e-9)
+	return true
+}
+
+// latencyAgrees reports whether o's histogram counts the same requests as
+// o.Requests, give or take the few a non-atomic scrape can split: two, or
+// 1%, whichever is more. An interval whose histogram does not agree keeps
+// its counts but is not judged on latency.
+func latencyAgrees(o Observation) bool {
+	if len(o.Latency) == 0 {
+		return true
+	}
+	return math.Abs(o.Latency[len(o.Latency)-1].Count-o.Requests) <= math.Max(2, 0.01*o.Requests)
 }
 
 func (j *sequentialJudge) Observe(iv Interval) Verdict {
@@ -398,6 +412,14 @@ func (j *sequentialJudge) Observe(iv Interval) Verdict {
 	}
 	if ctl != nil && ctl.Requests <= 0 {
 		ctl = nil
+	}
+	if !latencyAgrees(c) {
+		c.Latency = nil
+	}
+	if ctl != nil && !latencyAgrees(*ctl) {
+		cc := *ctl
+		cc.Latency = nil
+		ctl = &cc
 	}
 	if j.start.IsZero() {
 		j.start = iv.Start

@@ -522,3 +522,35 @@ func TestSequentialJudgeNonFinite(t *testing.T) {
 		t.Errorf("50%% errors for 9 minutes after a NaN count: %v (%s), want Fail", v.Outcome, v.Reason)
 	}
 }
+
+// TestSequentialJudgeLatencyDisagreement: a histogram a non-atomic scrape
+// left a request or two off the request count is still judged; one far off
+// is not judged on latency, but the interval's errors still count.
+func TestSequentialJudgeLatencyDisagreement(t *testing.T) {
+	off := func(o verify.Observation, by float64) verify.Observation {
+		o.Latency = append(verify.Histogram(nil), o.Latency...)
+		o.Latency[len(o.Latency)-1].Count += by
+		return o
+	}
+	for _, c := range []struct {
+		name    string
+		by      float64
+		latency bool // the latency rules saw the interval
+	}{{"one request off", 1, true}, {"far off", 200, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			d := newDriver(verify.Policy{}, full)
+			d.begin(1, 100)
+			v := d.observe(off(obs(1000, 0.01, 0.1, 0.05), c.by), nil)
+			if strings.Contains(v.Reason, "dropped") {
+				t.Fatalf("interval dropped: %s", v.Reason)
+			}
+			p95 := measured(t, v, "latency-p95")
+			if got := p95.Requests > 0; got != c.latency {
+				t.Errorf("latency judged on %g requests; want judged = %v", p95.Requests, c.latency)
+			}
+			if errs := measured(t, v, "error-rate"); errs.Requests != 1000 {
+				t.Errorf("error rate judged on %g requests, want 1000", errs.Requests)
+			}
+		})
+	}
+}
