@@ -24,8 +24,9 @@ type ApplyError struct {
 	// migration's Up statements, and SQL is its text; -1 and "" when not
 	// known (a Go migration, or a failure before the first statement).
 	// Goose announces each statement before running it, so a failure after
-	// the last statement ran (recording the version, committing) is
-	// attributed to the last statement.
+	// the last statement ran (committing) is attributed to the last
+	// statement — except a failure to record the version outside a
+	// transaction, which is Unrecorded.
 	Statement int
 	SQL       string
 	// Statements is how many Up statements the migration has; 0 when not
@@ -39,6 +40,11 @@ type ApplyError struct {
 	// failed statement left behind (Config.Guard), or why it could not;
 	// empty when there was nothing to do.
 	Cleanup string
+	// Unrecorded says that every statement ran outside a transaction and
+	// stays applied, but goose could not record the migration in its
+	// version table: record the version by hand; running the migration
+	// again would run its statements twice.
+	Unrecorded bool
 	// Err is the error from goose.
 	Err error
 
@@ -58,6 +64,8 @@ func (e *ApplyError) Error() string {
 		fmt.Fprintf(&b, " (%s)", short(e.SQL))
 	}
 	switch {
+	case e.Unrecorded:
+		b.WriteString(" ran outside a transaction, but goose could not record it as applied: record the version by hand rather than run it again")
 	case e.InTransaction:
 		b.WriteString(" failed; the migration was rolled back")
 	case e.Statement == 1:

@@ -315,6 +315,11 @@ func (r *Runner) Apply(ctx context.Context, m migrate.Migration) error {
 		e.Statements, e.InTransaction = len(p.statements), p.tx
 		before := ran[:max(e.Statement, 0)]
 		e.retry = r.isLockTimeout(err) && (p.tx || !slices.ContainsFunc(before, func(s string) bool { return !sessionOnly(s) }))
+		if !p.tx && recordingFailed(err) {
+			// Every statement ran; goose could not record the version.
+			// Running the migration again would run them twice.
+			e.Statement, e.SQL, e.retry, e.Unrecorded = -1, "", false, true
+		}
 	}
 	if undo != nil {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
@@ -384,4 +389,12 @@ func join(errs []error) error {
 		args[i] = e
 	}
 	return fmt.Errorf(strings.Repeat("%w; ", len(errs)-1)+"%w", args...)
+}
+
+// recordingFailed reports whether err is goose failing to record an applied
+// version in its table, after the migration's statements ran. goose wraps
+// only that error with this text (database.Store.Insert); the statements'
+// own errors come back unwrapped. TestNoTransactionRecordingFailure pins it.
+func recordingFailed(err error) bool {
+	return strings.Contains(err.Error(), "failed to insert version")
 }

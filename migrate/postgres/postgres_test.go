@@ -504,3 +504,37 @@ func TestOpenRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestNoTransactionRecordingFailure: when a migration outside a transaction
+// has run but goose cannot record it (its version table is locked), the
+// failure is not retryable — a retry would run its statements twice.
+func TestNoTransactionRecordingFailure(t *testing.T) {
+	fsys := fstest.MapFS{
+		"00001_t.sql":   file("-- +goose Up\nCREATE TABLE audit (id int);\n"),
+		"00002_ins.sql": file("-- +goose NO TRANSACTION\n-- +goose Up\nINSERT INTO audit VALUES (1);\n"),
+	}
+	r, db := setup(t, fsys, postgres.Config{LockTimeout: 300 * time.Millisecond})
+	ms := pending(t, r)
+	if err := r.Apply(t.Context(), ms[0]); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("LOCK TABLE goose_db_version IN SHARE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	err = r.Apply(t.Context(), ms[1])
+	tx.Rollback()
+	if err == nil || errors.Is(err, migrate.ErrLockTimeout) {
+		t.Fatalf("Apply = %v, want a failure that is not retryable", err)
+	}
+	if !strings.Contains(err.Error(), "record the version by hand") {
+		t.Errorf("Apply error does not say what to do: %v", err)
+	}
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM audit").Scan(&n); err != nil || n != 1 {
+		t.Errorf("audit has %d rows (%v), want the migration's one", n, err)
+	}
+}
