@@ -39,7 +39,7 @@ func (r *run) check(ctx context.Context, s strategy.Step) error {
 	start := time.Now()
 	deadline := start.Add(window)
 	if metrics {
-		r.judge.Begin(verify.Window{Name: s.Name, Start: start, Length: window, Weight: s.Weight})
+		r.judge.Begin(verify.Window{Name: s.Name, Start: start, Length: window, Weight: s.Weight, Final: s.Final})
 	}
 	var failures, inARow, gaps int
 	timer := time.NewTimer(interval)

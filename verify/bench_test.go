@@ -41,7 +41,7 @@ func BenchmarkRatioTestObserve(b *testing.B) {
 				if i%benchDeployment == 0 {
 					*rt = fresh
 				}
-				rt.observe(c.x, c.n, c.y, c.m, c.ref)
+				rt.observe(c.x, c.n, c.y, c.m, c.ref, c.ref)
 				rt.check()
 				if c.measurement {
 					sink = rt.measurement(time.Time{}, time.Time{})

@@ -39,6 +39,9 @@ type Window struct {
 	// Weight is the percentage of traffic the new version is meant to serve
 	// during the window.
 	Weight float64
+	// Final marks the window that completes the rollout (strategy.Step's
+	// Final): the last one before the old version is retired.
+	Final bool
 }
 
 // A Judge turns observations into verdicts for one deployment. It is pure:

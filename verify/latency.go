@@ -13,6 +13,7 @@ type latencyRule struct {
 	limit float64 // largest allowed ratio
 	bound float64 // seconds
 	rate  float64 // the baseline's share of requests above bound
+	ref   float64 // its upper confidence bound, set by the sequential judge
 }
 
 // latencyRules returns the latency rules p sets for baseline b, leaving out

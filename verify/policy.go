@@ -52,7 +52,8 @@ const (
 // is crossed; however often it looks. A window ends Pass only when no limit
 // was crossed and the data were good enough to judge: some new-version
 // traffic, MinRequests since the deployment began, at least 80% of the
-// window covered by data, and the traffic split close to the step's weight.
+// window covered by data, and the traffic split close to the step's weight
+// (MinRequests is checked at the final window only).
 // Otherwise it is Inconclusive, which rolls back unless Escalate says to go
 // on.
 type Policy struct {
@@ -68,7 +69,9 @@ type Policy struct {
 	// business events per request. Set it to 1 to disable the rule.
 	MaxBusinessDrop float64
 	// MinRequests is the exposure the new version needs, since the
-	// deployment began, before a window can pass.
+	// deployment began, before the final window can pass (earlier windows,
+	// such as a 1% canary step on a quiet service, may pass with less:
+	// their evidence carries into the later ones).
 	MinRequests float64
 	// Alpha bounds the probability that a deployment whose every metric is
 	// within its limits is rolled back anyway (the family-wise false-rollback

@@ -71,6 +71,7 @@ type ratioTest struct {
 	loc       [4]float64 // recent events and exposure of both arms, for a local ratio
 
 	x, n, y, m float64 // totals: new version's events and exposure, comparison's
+	yRef       float64 // the comparison's events as tested: y, with reference rates at their bound
 	crossed    bool
 }
 
@@ -123,14 +124,16 @@ func (t *ratioTest) weight() float64 {
 
 // observe adds one interval: x events in n requests of the new version, and
 // either the concurrent control's y events in m requests (m > 0) or, with
-// m == 0, a reference rate ref per request.
-func (t *ratioTest) observe(x, n, y, m, ref float64) {
+// m == 0, a reference rate ref per request to test against — a confidence
+// bound on the baseline's rate — and the baseline's measured rate, point,
+// to report against.
+func (t *ratioTest) observe(x, n, y, m, ref, point float64) {
 	if n <= 0 {
 		return
 	}
 	w := t.weight()
 	if m > 0 {
-		t.x, t.n, t.y, t.m = t.x+x, t.n+n, t.y+y, t.m+m
+		t.x, t.n, t.y, t.m, t.yRef = t.x+x, t.n+n, t.y+y, t.m+m, t.yRef+y
 		events := x + y
 		if events == 0 {
 			return
@@ -151,7 +154,7 @@ func (t *ratioTest) observe(x, n, y, m, ref float64) {
 		return
 	}
 	mu := ref * n
-	t.x, t.n, t.y, t.m = t.x+x, t.n+n, t.y+mu, t.m+n
+	t.x, t.n, t.y, t.m, t.yRef = t.x+x, t.n+n, t.y+point*n, t.m+n, t.yRef+mu
 	for i := range gridN {
 		t.ll[i] += w * (x*t.log[i] - t.ratio[i]*mu)
 	}
@@ -243,21 +246,25 @@ func (t *ratioTest) estimate() float64 {
 	return math.Exp2(gridLow + gridStep*pos)
 }
 
-// interval returns the anytime-valid confidence interval for the ratio: the
-// grid ratios the data have not ruled out at the test's level, clamped to
-// the grid's range [1/32, 32].
+// interval returns the anytime-valid confidence interval for the ratio:
+// the grid ratios the data have not ruled out at the test's level, widened
+// by one grid step (19%) on each side, since the truth may lie between two
+// grid points, and clamped to the grid's range [1/32, 32].
 func (t *ratioTest) interval() (lo, hi float64) {
 	total := logSumExp(t.ll[:]) - math.Log(gridN)
-	lo, hi = math.NaN(), math.NaN()
+	first, last := -1, -1
 	for i := range gridN {
 		if total-t.ll[i] < t.logBar {
-			if math.IsNaN(lo) {
-				lo = t.ratio[i]
+			if first < 0 {
+				first = i
 			}
-			hi = t.ratio[i]
+			last = i
 		}
 	}
-	return lo, hi
+	if first < 0 {
+		return math.NaN(), math.NaN()
+	}
+	return t.ratio[max(first-1, 0)], t.ratio[min(last+1, gridN-1)]
 }
 
 // measurement reports the test's numbers.
@@ -267,12 +274,19 @@ func (t *ratioTest) measurement(start, end time.Time) Measurement {
 	est := t.estimate()
 	lo, hi := t.interval()
 	lo, hi = math.Min(lo, est), math.Max(hi, est)
+	// The test weighs ratios to the comparison as tested (a reference
+	// rate at its confidence bound); report them to the comparison as
+	// measured, and the threshold as applied.
+	scale := 1.0
+	if t.y > 0 {
+		scale = t.yRef / t.y
+	}
 	cr, br := ratio(t.x, t.n), ratio(t.y, t.m)
 	return Measurement{
 		Metric: t.name, Unit: UnitRate, Above: t.above,
-		Value: cr, Baseline: br, Threshold: t.limit * br, Requests: t.n,
+		Value: cr, Baseline: br, Threshold: t.limit * ratio(t.yRef, t.m), Requests: t.n,
 		Start: start, End: end, Failed: t.crossed,
-		Ratio: est, Lower: lo, Upper: hi, Limit: t.limit,
+		Ratio: est * scale, Lower: lo * scale, Upper: hi * scale, Limit: t.limit,
 		Evidence: math.Min(math.Exp(t.logEvidence()), math.MaxFloat64), EvidenceBar: t.bar,
 	}
 }
@@ -325,28 +339,54 @@ func NewSequentialJudge(p Policy, b Baseline) Judge {
 	if business {
 		n++
 	}
+	// Each metric's α: a tenth for the baseline's own sampling error (the
+	// reference rates below are one-sided confidence bounds, so that an
+	// interval without a control does not treat a 15-minute sample as the
+	// truth), the rest for the test.
 	alpha := p.Alpha / float64(n)
+	refAlpha, alpha := alpha/10, alpha*9/10
 	robust := !p.Binomial
-	j.errRef = math.Max(b.ErrorRate(), p.MinErrorRate)
+	j.errRef = math.Max(rateBound(b.Errors, b.Requests, refAlpha, true), p.MinErrorRate)
 	j.tests = append(j.tests, newRatioTest("error-rate", p.MaxErrorRatio, true, alpha, robust))
 	if b.ErrorRate() < p.MinErrorRate {
 		j.errFloor = newRatioTest("error-rate", p.MaxErrorRatio, true, alpha, robust)
 	}
-	for _, r := range j.lat {
+	for i, r := range j.lat {
 		t := newRatioTest(r.name, r.limit, true, alpha, robust)
 		t.above = r.bound
 		j.tests = append(j.tests, t)
+		j.lat[i].ref = rateBound(r.rate*b.Requests, b.Requests, refAlpha, true)
 	}
 	if business {
 		j.tests = append(j.tests, newRatioTest("business-rate", 1-p.MaxBusinessDrop, false, alpha, robust))
+		j.bizRef = rateBound(b.Business, b.Requests, refAlpha, false)
 	}
 	return j
+}
+
+// rateBound returns a one-sided 1−a confidence bound for a Poisson rate
+// seen as x events in n requests — the upper bound when up, else the lower
+// — by the Wilson–Hilferty approximation to the Poisson–χ² relation.
+func rateBound(x, n, a float64, up bool) float64 {
+	if n <= 0 {
+		return 0
+	}
+	z := math.Sqrt2 * math.Erfinv(1-2*a)
+	if up {
+		k := x + 1
+		return k * math.Pow(1-1/(9*k)+z/(3*math.Sqrt(k)), 3) / n
+	}
+	if x <= 0 {
+		return 0
+	}
+	return x * math.Pow(math.Max(0, 1-1/(9*x)-z/(3*math.Sqrt(x))), 3) / n
 }
 
 type sequentialJudge struct {
 	p        Policy
 	base     Baseline
-	errRef   float64    // reference error rate without a control: the baseline's, floored
+	errRef   float64    // reference error rate without a control: the baseline's upper bound, floored
+	bizRef   float64    // reference business rate without a control: the baseline's lower bound
 	errFloor *ratioTest // the error rate against the floor, when the baseline is below it
 	lat      []latencyRule
 	tests    []*ratioTest // error rate, latency rules in order, business
@@ -435,12 +475,12 @@ func (j *sequentialJudge) Observe(iv Interval) Verdict {
 
 	errs := j.tests[0]
 	if ctl != nil {
-		errs.observe(c.Errors, c.Requests, ctl.Errors, ctl.Requests, 0)
+		errs.observe(c.Errors, c.Requests, ctl.Errors, ctl.Requests, 0, 0)
 	} else {
-		errs.observe(c.Errors, c.Requests, 0, 0, j.errRef)
+		errs.observe(c.Errors, c.Requests, 0, 0, j.errRef, j.base.ErrorRate())
 	}
 	if j.errFloor != nil {
-		j.errFloor.observe(c.Errors, c.Requests, 0, 0, j.p.MinErrorRate)
+		j.errFloor.observe(c.Errors, c.Requests, 0, 0, j.p.MinErrorRate, j.p.MinErrorRate)
 	}
 	measured := false
 	for i, r := range j.lat {
@@ -452,11 +492,11 @@ func (j *sequentialJudge) Observe(iv Interval) Verdict {
 		measured = true
 		if ctl != nil {
 			if y, ok := r.above(*ctl); ok {
-				t.observe(x, c.Requests, y, ctl.Requests, 0)
+				t.observe(x, c.Requests, y, ctl.Requests, 0, 0)
 				continue
 			}
 		}
-		t.observe(x, c.Requests, 0, 0, r.rate)
+		t.observe(x, c.Requests, 0, 0, r.ref, r.rate)
 	}
 	if measured {
 		j.latency++
@@ -464,9 +504,9 @@ func (j *sequentialJudge) Observe(iv Interval) Verdict {
 	if len(j.tests) > 1+len(j.lat) {
 		business := j.tests[len(j.tests)-1]
 		if ctl != nil {
-			business.observe(c.Business, c.Requests, ctl.Business, ctl.Requests, 0)
+			business.observe(c.Business, c.Requests, ctl.Business, ctl.Requests, 0, 0)
 		} else {
-			business.observe(c.Business, c.Requests, 0, 0, j.base.BusinessRate())
+			business.observe(c.Business, c.Requests, 0, 0, j.bizRef, j.base.BusinessRate())
 		}
 	}
 	return j.verdict(Continue)
@@ -480,7 +520,7 @@ func (j *sequentialJudge) Conclude() Verdict {
 	var problems []string
 	if j.exposure <= 0 {
 		problems = append(problems, "the new version served no requests in this window")
-	} else if j.requests < j.p.MinRequests {
+	} else if j.w.Final && j.requests < j.p.MinRequests {
 		problems = append(problems, fmt.Sprintf("only %.0f of the %.0f requests needed since the deployment began", j.requests, j.p.MinRequests))
 	}
 	if j.w.Length > 0 && j.covered < j.w.Length*8/10 {

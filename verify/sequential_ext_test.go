@@ -118,8 +118,8 @@ func TestSequentialJudgeFailVerdict(t *testing.T) {
 		t.Errorf("metrics (-want +got):\n%s", diff)
 	}
 	m := measured(t, v, "error-rate")
-	if !m.Failed || math.Abs(m.EvidenceBar-100) > 1e-9 || m.Evidence < m.EvidenceBar || m.Limit != 2 {
-		t.Errorf("error-rate: failed %v, evidence %g of %g, limit %g; want failed, evidence ≥ 100 = 5 metrics / 5%%, limit 2", m.Failed, m.Evidence, m.EvidenceBar, m.Limit)
+	if !m.Failed || math.Abs(m.EvidenceBar-bar(5, 0.05)) > 1e-9 || m.Evidence < m.EvidenceBar || m.Limit != 2 {
+		t.Errorf("error-rate: failed %v, evidence %g of %g, limit %g; want failed, evidence ≥ %g, limit 2", m.Failed, m.Evidence, m.EvidenceBar, m.Limit, bar(5, 0.05))
 	}
 	if !(m.Lower <= 5 && 5 <= m.Upper) || math.Abs(m.Ratio/5-1) > 0.02 || m.Upper <= m.Limit {
 		t.Errorf("error-rate: ratio %g [%g, %g], want about 5 inside the interval, which reaches beyond the limit", m.Ratio, m.Lower, m.Upper)
@@ -131,22 +131,23 @@ func TestSequentialJudgeFailVerdict(t *testing.T) {
 		t.Errorf("reason %q does not name the failed metric", v.Reason)
 	}
 	for _, m := range v.Measurements[1:] {
-		if m.Failed || strings.Contains(v.Reason, m.Metric) || math.Abs(m.EvidenceBar-100) > 1e-9 || m.Evidence >= 100 {
-			t.Errorf("%s: failed %v, evidence %g of %g; want not failed, bar 100, and absent from the reason", m.Metric, m.Failed, m.Evidence, m.EvidenceBar)
+		if m.Failed || strings.Contains(v.Reason, m.Metric) || math.Abs(m.EvidenceBar-bar(5, 0.05)) > 1e-9 || m.Evidence >= m.EvidenceBar {
+			t.Errorf("%s: failed %v, evidence %g of %g; want not failed, bar %g, and absent from the reason", m.Metric, m.Failed, m.Evidence, m.EvidenceBar, bar(5, 0.05))
 		}
 	}
 
-	// The bar is (number of metrics)/α.
+	// The bar is (number of metrics)/α, with a tenth of each metric's α
+	// kept for the baseline's confidence bound.
 	for _, c := range []struct {
 		name   string
 		policy verify.Policy
 		base   verify.Observation
 		want   float64
 	}{
-		{"errors only", verify.Policy{}, obs(15000, 0.01, 0, -1), 20},
-		{"errors and business, α 1%", verify.Policy{Alpha: 0.01}, obs(15000, 0.01, 0.1, -1), 200},
-		{"P50 disabled", verify.Policy{Latency: verify.LatencyLimits{P50: math.Inf(1)}}, full, 80},
-		{"business disabled", verify.Policy{MaxBusinessDrop: 1}, full, 80},
+		{"errors only", verify.Policy{}, obs(15000, 0.01, 0, -1), bar(1, 0.05)},
+		{"errors and business, α 1%", verify.Policy{Alpha: 0.01}, obs(15000, 0.01, 0.1, -1), bar(2, 0.01)},
+		{"P50 disabled", verify.Policy{Latency: verify.LatencyLimits{P50: math.Inf(1)}}, full, bar(4, 0.05)},
+		{"business disabled", verify.Policy{MaxBusinessDrop: 1}, full, bar(4, 0.05)},
 	} {
 		d := newDriver(c.policy, c.base)
 		v := d.observe(obs(100, 0.01, 0.1, 0.05), ptr(obs(100, 0.01, 0.1, 0.05)))
@@ -223,15 +224,21 @@ func TestSequentialJudgeConclude(t *testing.T) {
 				d.observe(verify.Observation{}, ptr(obs(1000, 0.01, 0, -1)))
 			}
 		}, verify.Inconclusive, "served no requests"},
-		{"fewer than MinRequests since the start", func(d *driver) {
-			d.begin(5, 1)
+		{"fewer than MinRequests since the start, final window", func(d *driver) {
+			d.j.Begin(verify.Window{Name: "step", Start: d.next, Length: 5 * time.Minute, Weight: 1, Final: true})
 			for range 5 {
 				d.observe(obs(10, 0, 0, -1), ptr(obs(990, 0.01, 0, -1)))
 			}
 		}, verify.Inconclusive, "only 50 of the 100 requests"},
+		{"fewer than MinRequests, but not the final window", func(d *driver) {
+			d.begin(5, 1)
+			for range 5 {
+				d.observe(obs(10, 0, 0, -1), ptr(obs(990, 0.01, 0, -1)))
+			}
+		}, verify.Pass, "no limit crossed"},
 		{"MinRequests counts earlier windows", func(d *driver) {
 			d.window(5, 1, obs(10, 0, 0, -1), ptr(obs(990, 0.01, 0, -1)))
-			d.begin(5, 1)
+			d.j.Begin(verify.Window{Name: "step", Start: d.next, Length: 5 * time.Minute, Weight: 1, Final: true})
 			for range 5 {
 				d.observe(obs(10, 0, 0, -1), ptr(obs(990, 0.01, 0, -1)))
 			}
@@ -354,8 +361,8 @@ func TestSequentialJudgeBusiness(t *testing.T) {
 	if v.Outcome != verify.Fail || !measured(t, v, "business-rate").Failed || measured(t, v, "error-rate").Failed {
 		t.Fatalf("business down 60%%: %v (%s), want Fail on business-rate alone", v.Outcome, v.Reason)
 	}
-	if m := measured(t, v, "business-rate"); m.Limit != 0.8 || !(m.Lower <= 0.4 && 0.4 <= m.Upper) || m.Upper >= 1 || math.Abs(m.Threshold-0.08) > 1e-12 {
-		t.Errorf("business-rate: ratio %g [%g, %g] vs limit %g, threshold %g; want 0.4 inside, below 1, limit 0.8, threshold 8%%", m.Ratio, m.Lower, m.Upper, m.Limit, m.Threshold)
+	if m := measured(t, v, "business-rate"); m.Limit != 0.8 || !(m.Lower <= 0.4 && 0.4 <= m.Upper) || m.Upper > 1 || math.Abs(m.Threshold-0.08) > 1e-12 {
+		t.Errorf("business-rate: ratio %g [%g, %g] vs limit %g, threshold %g; want 0.4 inside, at most 1, limit 0.8, threshold 8%%", m.Ratio, m.Lower, m.Upper, m.Limit, m.Threshold)
 	}
 
 	d = newDriver(verify.Policy{}, base)
@@ -461,7 +468,9 @@ func TestSequentialJudgeReference(t *testing.T) {
 		{"1% baseline, 1.5% errors, limit 1.2×", verify.Policy{MaxErrorRatio: 1.2}, 0.01, 0.015, verify.Fail, 0.01, 0.012},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			d := newDriver(c.policy, obs(15000, c.base, 0, -1))
+			// A large baseline, so that its confidence bound, which the
+			// threshold uses, is within a few percent of its rate.
+			d := newDriver(c.policy, obs(1.5e6, c.base, 0, -1))
 			var v verify.Verdict
 			for range 6 {
 				if v = d.window(10, 100, obs(1000, c.canary, 0, -1), nil); v.Outcome == verify.Fail {
@@ -469,8 +478,11 @@ func TestSequentialJudgeReference(t *testing.T) {
 				}
 			}
 			m := measured(t, v, "error-rate")
-			if v.Outcome != c.want || math.Abs(m.Baseline-c.baseline) > 1e-12 || math.Abs(m.Threshold-c.thresh) > 1e-12 {
-				t.Errorf("%v: baseline %g, threshold %g (%s); want %v against %g, threshold %g", v.Outcome, m.Baseline, m.Threshold, v.Reason, c.want, c.baseline, c.thresh)
+			// Baseline is the rate measured; the threshold is applied to
+			// the comparison rate (floored) at its upper bound: at most a
+			// few percent above it with this baseline.
+			if v.Outcome != c.want || math.Abs(m.Baseline-c.base) > 1e-12 || m.Threshold < c.thresh*(1-1e-12) || m.Threshold > c.thresh*1.03 {
+				t.Errorf("%v: baseline %g, threshold %g (%s); want %v against %g, threshold %g (+3%%)", v.Outcome, m.Baseline, m.Threshold, v.Reason, c.want, c.base, c.thresh)
 			}
 			if r := c.canary / c.baseline; !(m.Lower <= r*1.0001 && r <= m.Upper*1.0001) {
 				t.Errorf("ratio %g [%g, %g] misses %g", m.Ratio, m.Lower, m.Upper, r)
@@ -554,3 +566,7 @@ func TestSequentialJudgeLatencyDisagreement(t *testing.T) {
 		})
 	}
 }
+
+// bar is the evidence a metric needs with n metrics at family-wise α: each
+// metric gets α/n, of which nine tenths go to its test.
+func bar(n int, alpha float64) float64 { return float64(n) / (0.9 * alpha) }

@@ -34,6 +34,10 @@ type scenario struct {
 	// reference drops the concurrent control: the judge compares with
 	// the baseline alone.
 	reference bool
+	// sampled draws the baseline's errors at random (Poisson) rather than
+	// giving it exactly its expected count: a 15-minute baseline is itself
+	// a sample.
+	sampled bool
 	// business moves the change from errors (then at the old version's
 	// rate) to business events, 10 per 100 requests on the old version.
 	business bool
@@ -60,6 +64,9 @@ func (s scenario) String() string {
 	}
 	if s.reference {
 		name += "/reference"
+	}
+	if s.sampled {
+		name += "/sampled-baseline"
 	}
 	if s.business {
 		name += "/business"
@@ -108,6 +115,9 @@ func (s scenario) deploy(r *rand.Rand, stop bool) outcome {
 	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	base := verify.Baseline{Version: "v1", Start: start.Add(-15 * time.Minute), End: start,
 		Observation: verify.Observation{Requests: 15 * simTraffic, Errors: 15 * simTraffic * simErrorRate}}
+	if s.sampled {
+		base.Errors = randx.Poisson(r, base.Errors)
+	}
 	errRatio, busRatio, metric := 1.0, 1.0, 0
 	if s.business {
 		base.Business = 15 * simTraffic * simBusiness
@@ -249,6 +259,10 @@ func TestSequentialJudgeNull(t *testing.T) {
 		// Against the baseline alone (a direct deploy), at the limit.
 		scenario{share: 0.5, ratio: 2, reference: true, policy: verify.Policy{Binomial: true}},
 		scenario{share: 0.05, ratio: 2, reference: true},
+		// The same with a baseline that is itself a sample: its rate is
+		// only known to a confidence bound.
+		scenario{share: 0.5, ratio: 2, reference: true, sampled: true},
+		scenario{share: 0.5, ratio: 2, reference: true, sampled: true, policy: verify.Policy{Binomial: true}},
 		// Business events down exactly 20%, the limit of a decrease test,
 		// with the error rate unchanged: two metrics share α.
 		scenario{share: 0.05, ratio: 0.8, business: true},

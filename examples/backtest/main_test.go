@@ -172,7 +172,7 @@ func TestText(t *testing.T) {
 	}{
 		{"good canary", backtesttest.Scenario{Before: 15, Intervals: 20}, 20,
 			"verdict: complete at the end of the window, after 20 interval(s): no limit crossed: 4 metric(s)"},
-		{"5× errors", backtesttest.Scenario{Before: 15, ErrorRatio: 5}, 0, "verdict: rollback at 2025-03-01T12:27:00Z, after 13 interval(s)"},
+		{"5× errors", backtesttest.Scenario{Before: 15, ErrorRatio: 5}, 0, "verdict: rollback at 2025-03-01T12:28:00Z, after 14 interval(s)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

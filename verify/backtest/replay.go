@@ -153,7 +153,8 @@ func Replay(d *Data, o Options) (*Result, error) {
 		Baseline: base,
 		Window: verify.Window{
 			Name: "backtest", Start: replayed[0].Time, Length: last.End.Sub(replayed[0].Time),
-			Weight: o.Weight,
+			Weight: o.Weight, Final: true, // the file is the whole deployment
+
 		},
 	}
 	if res.Window.Weight == 0 {
