@@ -36,7 +36,8 @@
 //     without a scan) and drop the check. SET NOT NULL is not flagged
 //     after such a VALIDATE in the same migration; after a VALIDATE of a
 //     constraint added by an earlier migration, whose expression the
-//     linter cannot see, it is trusted.
+//     linter cannot see, it is trusted when the constraint's name mentions
+//     the column (orders_status_not_null).
 //   - adding-field-with-default (error): ADD COLUMN with a volatile default
 //     rewrites the table under an ACCESS EXCLUSIVE lock: a default calling a
 //     VOLATILE function (random, random_normal, setseed, gen_random_uuid,

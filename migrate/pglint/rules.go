@@ -137,7 +137,7 @@ func checkNotNullableField(s *scope, n *pg_query.Node) []issue {
 	var out []issue
 	for _, c := range alterCmds(a) {
 		col := strings.ToLower(c.GetName())
-		if c.GetSubtype() != pg_query.AlterTableType_AT_SetNotNull || s.notNull[key+"."+col] || s.validated[key] {
+		if c.GetSubtype() != pg_query.AlterTableType_AT_SetNotNull || s.notNull[key+"."+col] || s.validatedFor(key, col) {
 			continue
 		}
 		check := fmt.Sprintf("%s_%s_not_null", a.GetRelation().GetRelname(), col)
@@ -312,10 +312,15 @@ func checkUniqueConstraint(s *scope, n *pg_query.Node) []issue {
 	table := display(a.GetRelation())
 	var out []issue
 	add := func(con *pg_query.Constraint, cols []string) {
+		if con.GetIndexname() != "" {
+			return // ADD CONSTRAINT … USING INDEX: the index was built beforehand
+		}
 		kind := "UNIQUE"
-		if con.GetContype() == pg_query.ConstrType_CONSTR_PRIMARY {
+		switch con.GetContype() {
+		case pg_query.ConstrType_CONSTR_PRIMARY:
 			kind = "PRIMARY KEY"
-		} else if con.GetContype() != pg_query.ConstrType_CONSTR_UNIQUE || con.GetIndexname() != "" {
+		case pg_query.ConstrType_CONSTR_UNIQUE:
+		default:
 			return
 		}
 		name := con.GetConname()
