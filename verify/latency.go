@@ -17,10 +17,11 @@ type latencyRule struct {
 }
 
 // latencyRules returns the latency rules p sets for baseline b, leaving out
-// disabled limits and quantiles b cannot place. Each quantile watches its
-// own bound, above the lower quantiles' (with coarse buckets P95 and P99 may
-// both be closest to the same one; P99 then watches the next bound up, the
-// tail), so no requests are judged twice.
+// disabled limits and quantiles b cannot place. Each quantile watches a
+// bound of its own, above the lower quantiles' (with coarse buckets P95 and
+// P99 may both be closest to the same one; P99 then watches the next bound
+// up, the tail), so no two rules test the same share. A slow request still
+// counts in every share it is slower than.
 func latencyRules(p Policy, b Observation) []latencyRule {
 	var rules []latencyRule
 	floor := math.Inf(-1)

@@ -562,11 +562,13 @@ func (j *sequentialJudge) verdict(otherwise Outcome) Verdict {
 		crossed := t.check()
 		ms[i] = t.measurement(j.start, j.end)
 		if i == 0 && j.errFloor != nil {
-			// Both tests must have crossed; report the weaker evidence.
+			// Both tests must have crossed; report the weaker evidence,
+			// and the threshold both impose.
 			floor := j.errFloor.check()
 			crossed = crossed && floor
 			ms[i].Failed = crossed
 			ms[i].Evidence = math.Min(ms[i].Evidence, math.Exp(j.errFloor.logEvidence()))
+			ms[i].Threshold = math.Max(ms[i].Threshold, t.limit*j.p.MinErrorRate)
 		}
 		if crossed {
 			failed = append(failed, ms[i].String())

@@ -98,7 +98,12 @@ func run(ctx context.Context, args []string, w io.Writer) int {
 	defer load.Wait()
 	defer cancel()
 	metrics := &scrape.Source{Targets: fleet.Targets, BusinessMetric: "business_events_total"}
-	go metrics.Run(ctx, *interval/2)
+	scraping := make(chan struct{})
+	go func() {
+		defer close(scraping)
+		metrics.Run(ctx, *interval/2)
+	}()
+	defer func() { cancel(); <-scraping }()
 
 	baseline := 8 * *interval
 	fmt.Fprintf(w, "Serving v1 on %d instances at %s behind a proxy at %s, %.0f req/s; scraping /metrics every %s.\n",

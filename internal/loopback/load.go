@@ -16,16 +16,22 @@ type Load struct {
 }
 
 // Drive sends rps requests per second to url until ctx ends, at most 64 at
-// a time. Wait for it to finish with Wait.
+// a time. Wait for it to finish with Wait. A rate that is not positive
+// sends nothing.
 func Drive(ctx context.Context, url string, rps float64) *Load {
 	l := &Load{}
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	if !(rps > 0) || rps > 1e6 {
+		return l
+	}
+	transport := &http.Transport{MaxIdleConnsPerHost: 64}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: transport}
 	sem := make(chan struct{}, 64)
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rps))
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
 		defer tick.Stop()
+		defer transport.CloseIdleConnections()
 		for {
 			select {
 			case <-ctx.Done():
