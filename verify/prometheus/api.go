@@ -147,9 +147,12 @@ func (c *config) do(ctx context.Context, promql string, at time.Time) (model.Val
 		return nil, nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the response: %w", err)
+	}
+	if len(body) > maxResponse {
+		return nil, nil, fmt.Errorf("%w: the response exceeds %d MiB: narrow the query (Labels) or the window", ErrBadQuery, maxResponse>>20)
 	}
 	var r response
 	jsonErr := json.Unmarshal(body, &r)
@@ -208,3 +211,7 @@ func excerpt(body []byte) string {
 	}
 	return s
 }
+
+// maxResponse bounds how much of a response is read: raw samples over a
+// long window across many series can run to gigabytes.
+const maxResponse = 256 << 20
