@@ -28,12 +28,10 @@
 package pgtest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -46,6 +44,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/safedeploy/safedeploy/internal/proctest"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -142,7 +142,7 @@ func Start(tb testing.TB) *Server {
 				tb.Errorf("pgtest: %v", err)
 			}
 			if tb.Failed() {
-				tb.Logf("pgtest: the end of the server's log (%s):\n%s", s.logPath, tail(s.logPath, 30))
+				tb.Logf("pgtest: the end of the server's log (%s):\n%s", s.logPath, proctest.Tail(s.logPath, 30))
 			}
 		})
 	}
@@ -205,7 +205,7 @@ func start(bin, base string) (_ *Server, err error) {
 	initdb := exec.Command(filepath.Join(bin, "initdb"),
 		"-D", s.Dir, "-U", User, "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C")
 	if err := run(initdb, base, cred, s.logPath); err != nil {
-		return nil, fmt.Errorf("initdb: %w:\n%s", err, tail(s.logPath, 20))
+		return nil, fmt.Errorf("initdb: %w:\n%s", err, proctest.Tail(s.logPath, 20))
 	}
 	for attempt := 1; ; attempt++ {
 		err := s.run(bin, base, cred)
@@ -251,7 +251,7 @@ func env() []string {
 // run starts postgres on a free port and waits until it accepts
 // connections.
 func (s *Server) run(bin, base string, cred *syscall.Credential) error {
-	port, err := freePort()
+	port, err := proctest.FreePort()
 	if err != nil {
 		return err
 	}
@@ -287,7 +287,7 @@ func (s *Server) run(bin, base string, cred *syscall.Credential) error {
 		select {
 		case err := <-s.exited:
 			s.stopped = true
-			out := tail(s.logPath, 20)
+			out := proctest.Tail(s.logPath, 20)
 			if strings.Contains(out, "could not bind") || strings.Contains(out, "already in use") {
 				return fmt.Errorf("%w: postgres exited at start (%v):\n%s", errPortTaken, err, out)
 			}
@@ -297,7 +297,7 @@ func (s *Server) run(bin, base string, cred *syscall.Credential) error {
 		if err := s.ping(); err == nil {
 			return nil
 		} else if time.Now().After(deadline) {
-			return fmt.Errorf("postgres not ready after 30s: %v:\n%s", err, tail(s.logPath, 20))
+			return fmt.Errorf("postgres not ready after 30s: %v:\n%s", err, proctest.Tail(s.logPath, 20))
 		}
 	}
 }
@@ -474,7 +474,7 @@ func Run(m *testing.M) int {
 			}
 		}
 		if code != 0 {
-			fmt.Fprintf(os.Stderr, "pgtest: the end of the server's log (%s):\n%s\n", shared.s.logPath, tail(shared.s.logPath, 30))
+			fmt.Fprintf(os.Stderr, "pgtest: the end of the server's log (%s):\n%s\n", shared.s.logPath, proctest.Tail(shared.s.logPath, 30))
 		}
 	}
 	if shared.dir != "" {
@@ -528,31 +528,4 @@ func credential() (*syscall.Credential, error) {
 		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 	}
 	return nil, fmt.Errorf("running as root, which postgres refuses, and no user to run it as: %w", errors.Join(errs...))
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// tail returns the last n lines of the file at path.
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	var lines []string
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -10,8 +10,6 @@
 package promtest
 
 import (
-	"bufio"
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -28,6 +26,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/safedeploy/safedeploy/internal/proctest"
 
 	"github.com/prometheus/common/model"
 )
@@ -110,7 +110,7 @@ func Start(t testing.TB, c Config) *Server {
 
 // start runs the binary once; retry says whether another port may help.
 func start(t testing.TB, bin, dir, config string, c Config) (s *Server, retry bool, err error) {
-	port, err := freePort()
+	port, err := proctest.FreePort()
 	if err != nil {
 		return nil, false, err
 	}
@@ -154,7 +154,7 @@ func start(t testing.TB, bin, dir, config string, c Config) (s *Server, retry bo
 	t.Cleanup(func() {
 		stop()
 		if t.Failed() {
-			t.Logf("promtest: the end of Prometheus's log (%s):\n%s", logPath, tail(logPath, 40))
+			t.Logf("promtest: the end of Prometheus's log (%s):\n%s", logPath, proctest.Tail(logPath, 40))
 		}
 	})
 
@@ -167,11 +167,11 @@ func start(t testing.TB, bin, dir, config string, c Config) (s *Server, retry bo
 		select {
 		case err := <-exited:
 			stopped = true
-			log := tail(logPath, 20)
+			log := proctest.Tail(logPath, 20)
 			return nil, strings.Contains(log, "address already in use"), fmt.Errorf("prometheus exited at start (%v):\n%s", err, log)
 		case <-deadline:
 			stop()
-			return nil, false, fmt.Errorf("prometheus not ready after 30s:\n%s", tail(logPath, 20))
+			return nil, false, fmt.Errorf("prometheus not ready after 30s:\n%s", proctest.Tail(logPath, 20))
 		case <-tick.C:
 		}
 		resp, err := s.client.Get(s.URL + "/-/ready")
@@ -200,33 +200,6 @@ scrape_configs:
     static_configs:
       - targets: [%s]
 `, d, d, strconv.Quote(c.Job), strings.Join(targets, ", "))
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// tail returns the last n lines of the file at path.
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	var lines []string
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // Query evaluates promql as an instant query now and returns its

@@ -88,19 +88,19 @@ var ruleTable = []Rule{
 	{ruleDropColumn, migrate.Warning,
 		"DROP COLUMN breaks the running version if it still uses the column; the deploy's expand/contract check makes that an error.",
 		"Drop it in a later deployment than the one whose code stops using it.",
-		checkDropColumn},
+		checkRemoval(ruleDropColumn)},
 	{ruleDropTable, migrate.Warning,
 		"DROP TABLE breaks the running version if it still uses the table; the deploy's expand/contract check makes that an error.",
 		"Drop it in a later deployment than the one whose code stops using it.",
-		checkDropTable},
+		checkRemoval(ruleDropTable)},
 	{ruleRenameColumn, migrate.Warning,
 		"RENAME COLUMN breaks the running version, which uses the old name.",
 		"Add the new column, write both, backfill, switch reads, and drop the old one in a later deployment.",
-		checkRenameColumn},
+		checkRemoval(ruleRenameColumn)},
 	{ruleRenameTable, migrate.Warning,
 		"RENAME TO breaks the running version, which uses the old table name.",
 		"Create the table under its new name and write both (or a view under one name), switch, and drop the old name in a later deployment.",
-		checkRenameTable},
+		checkRemoval(ruleRenameTable)},
 	{ruleTimeout, migrate.Error,
 		"A schema change that waits for a lock without lock_timeout blocks every query queued behind it for as long as it waits.",
 		"Start the migration with SET LOCAL lock_timeout = '2s' (SET lock_timeout in a NO TRANSACTION migration) and retry on timeout, or set RunnerSetsLockTimeout if the runner does.",
@@ -359,56 +359,29 @@ func checkUniqueConstraint(s *scope, n *pg_query.Node) []issue {
 	return out
 }
 
-// checkDropColumn: ALTER TABLE … DROP COLUMN.
-func checkDropColumn(s *scope, n *pg_query.Node) []issue {
-	return forRemovals(s, n, func(r removal) []issue {
-		if r.rule != ruleDropColumn {
-			return nil
-		}
-		return []issue{{
-			fmt.Sprintf("drops column %s: the running version breaks if it still reads or writes it", r.name),
-			expandContractRemoval,
-		}}
-	})
-}
-
-// checkDropTable: DROP TABLE.
-func checkDropTable(s *scope, n *pg_query.Node) []issue {
-	return forRemovals(s, n, func(r removal) []issue {
-		if r.rule != ruleDropTable {
-			return nil
-		}
-		return []issue{{
-			fmt.Sprintf("drops table %s: the running version breaks if it still uses it", r.name),
-			expandContractRemoval,
-		}}
-	})
-}
-
-// checkRenameColumn: ALTER TABLE … RENAME COLUMN.
-func checkRenameColumn(s *scope, n *pg_query.Node) []issue {
-	return forRemovals(s, n, func(r removal) []issue {
-		if r.rule != ruleRenameColumn {
-			return nil
-		}
-		return []issue{{
-			fmt.Sprintf("renames column %s to %s: the running version, which uses the old name, breaks", r.name, r.to),
-			expandContractRenaming,
-		}}
-	})
-}
-
-// checkRenameTable: ALTER TABLE … RENAME TO.
-func checkRenameTable(s *scope, n *pg_query.Node) []issue {
-	return forRemovals(s, n, func(r removal) []issue {
-		if r.rule != ruleRenameTable {
-			return nil
-		}
-		return []issue{{
-			fmt.Sprintf("renames table %s to %s: the running version, which uses the old name, breaks", r.name, r.to),
-			expandContractRenaming + " (a view under one of the names can stand in meanwhile)",
-		}}
-	})
+// checkRemoval returns the check for one kind of removal (ruleDropColumn,
+// ruleDropTable, ruleRenameColumn, ruleRenameTable): one finding per such
+// removal, saying what breaks and how to do it in steps.
+func checkRemoval(rule string) func(*scope, *pg_query.Node) []issue {
+	return func(s *scope, n *pg_query.Node) []issue {
+		return forRemovals(s, n, func(r removal) []issue {
+			var msg, fix string
+			switch {
+			case r.rule != rule:
+				return nil
+			case rule == ruleDropColumn:
+				msg, fix = fmt.Sprintf("drops column %s: the running version breaks if it still reads or writes it", r.name), expandContractRemoval
+			case rule == ruleDropTable:
+				msg, fix = fmt.Sprintf("drops table %s: the running version breaks if it still uses it", r.name), expandContractRemoval
+			case rule == ruleRenameColumn:
+				msg, fix = fmt.Sprintf("renames column %s to %s: the running version, which uses the old name, breaks", r.name, r.to), expandContractRenaming
+			default:
+				msg = fmt.Sprintf("renames table %s to %s: the running version, which uses the old name, breaks", r.name, r.to)
+				fix = expandContractRenaming + " (a view under one of the names can stand in meanwhile)"
+			}
+			return []issue{{msg, fix}}
+		})
+	}
 }
 
 // checkTimeout: the first statement that can queue for a lock while no
