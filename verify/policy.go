@@ -80,7 +80,9 @@ type Policy struct {
 	// Binomial turns off the sequential judge's correction for
 	// overdispersion (per-interval noise beyond binomial, such as one
 	// canary pod hiccuping). Leave it off unless your counts are truly
-	// binomial: without the correction, noise can exceed Alpha.
+	// binomial: without the correction, noise can exceed Alpha. With it,
+	// Alpha holds up to about 30% per-minute noise per version; much more
+	// (50%) exceeds it too (docs/judges.md).
 	Binomial bool
 	// Probes are critical user paths, checked at the end of every interval
 	// (and once for a step that is not observed); any failure fails the
