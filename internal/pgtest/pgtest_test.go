@@ -4,11 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/safedeploy/safedeploy/internal/proctest"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -87,33 +88,14 @@ func TestDatabasesAreFreshAndShared(t *testing.T) {
 	}
 }
 
-// recorder is a testing.TB that records Skip and Fatalf, and stops the
-// goroutine as they do.
-type recorder struct {
-	testing.TB
-	skipped, failed string
-}
-
-func (r *recorder) Helper() {}
-
-func (r *recorder) Skip(args ...any) {
-	r.skipped = fmt.Sprint(args...)
-	runtime.Goexit()
-}
-
-func (r *recorder) Fatalf(format string, args ...any) {
-	r.failed = fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-
 func TestMissingBinaries(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	defer func(dirs string) { searchDirs = dirs }(searchDirs)
 	searchDirs = filepath.Join(t.TempDir(), "*", "bin")
 
-	start := func(require string) *recorder {
+	start := func(require string) *proctest.Recorder {
 		t.Setenv(Require, require)
-		r := &recorder{TB: t}
+		r := &proctest.Recorder{TB: t}
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -123,10 +105,10 @@ func TestMissingBinaries(t *testing.T) {
 		return r
 	}
 	const advice = "install the Debian package postgresql"
-	if r := start(""); !strings.Contains(r.skipped, advice) || r.failed != "" {
-		t.Errorf("without %s: skipped %q, failed %q; want a skip saying to %s", Require, r.skipped, r.failed, advice)
+	if r := start(""); !strings.Contains(r.SkipMsg, advice) || r.FatalMsg != "" {
+		t.Errorf("without %s: skipped %q, failed %q; want a skip saying to %s", Require, r.SkipMsg, r.FatalMsg, advice)
 	}
-	if r := start("1"); !strings.Contains(r.failed, advice) || !strings.Contains(r.failed, Require+"=1") || r.skipped != "" {
-		t.Errorf("with %s=1: skipped %q, failed %q; want a failure saying to %s", Require, r.skipped, r.failed, advice)
+	if r := start("1"); !strings.Contains(r.FatalMsg, advice) || !strings.Contains(r.FatalMsg, Require+"=1") || r.SkipMsg != "" {
+		t.Errorf("with %s=1: skipped %q, failed %q; want a failure saying to %s", Require, r.SkipMsg, r.FatalMsg, advice)
 	}
 }

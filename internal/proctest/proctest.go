@@ -5,9 +5,12 @@ package proctest
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"strings"
+	"testing"
 )
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. A
@@ -38,4 +41,28 @@ func Tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// A Recorder is a testing.TB that records Skip and Fatalf instead of acting
+// on them, and ends the calling goroutine as they do: for testing helpers
+// that must skip without a binary and fail when SAFEDEPLOY_INTEGRATION=1.
+// Run the helper in a goroutine of its own.
+type Recorder struct {
+	testing.TB
+	SkipMsg, FatalMsg string
+}
+
+// Helper does nothing.
+func (r *Recorder) Helper() {}
+
+// Skip records the message and ends the goroutine.
+func (r *Recorder) Skip(args ...any) {
+	r.SkipMsg = fmt.Sprint(args...)
+	runtime.Goexit()
+}
+
+// Fatalf records the message and ends the goroutine.
+func (r *Recorder) Fatalf(format string, args ...any) {
+	r.FatalMsg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
 }

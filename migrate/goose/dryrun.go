@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing/fstest"
 
+	"github.com/safedeploy/safedeploy/internal/sqltext"
+
 	pressly "github.com/pressly/goose/v3"
 )
 
@@ -117,46 +119,14 @@ func sessionOnly(stmt string) bool {
 // comments ("-- …" to the end of the line, "/* … */", nested as in
 // Postgres).
 func firstWord(stmt string) string {
-	s := stmt
-	for {
-		s = strings.TrimLeft(s, " \t\r\n\f\v")
-		switch {
-		case strings.HasPrefix(s, "--"):
-			i := strings.IndexByte(s, '\n')
-			if i < 0 {
-				return ""
-			}
-			s = s[i+1:]
-		case strings.HasPrefix(s, "/*"):
-			depth, i := 0, 0
-			for i < len(s) {
-				if strings.HasPrefix(s[i:], "/*") {
-					depth++
-					i += 2
-				} else if strings.HasPrefix(s[i:], "*/") {
-					depth--
-					i += 2
-					if depth == 0 {
-						break
-					}
-				} else {
-					i++
-				}
-			}
-			if depth != 0 {
-				return ""
-			}
-			s = s[i:]
-		default:
-			end := strings.IndexFunc(s, func(r rune) bool {
-				return !(r == '_' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z')
-			})
-			if end < 0 {
-				return s
-			}
-			return s[:end]
-		}
+	s := stmt[sqltext.SkipSpace(stmt, 0):]
+	end := strings.IndexFunc(s, func(r rune) bool {
+		return !(r == '_' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z')
+	})
+	if end < 0 {
+		return s
 	}
+	return s[:end]
 }
 
 // The recorder implements what database/sql needs from a driver.

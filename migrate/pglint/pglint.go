@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/safedeploy/safedeploy/internal/sqltext"
+
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"github.com/pganalyze/pg_query_go/v6/parser"
 
@@ -89,7 +91,9 @@ func (l Linter) Lint(ctx context.Context, m migrate.Migration) (migrate.Analysis
 		}
 		for _, raw := range tree.GetStmts() {
 			n := raw.GetStmt()
-			pos := sp.start + skipSpace(text, int(raw.GetStmtLocation()))
+			// The parser places a statement right after the semicolon before
+			// it, comments and all: point at the statement itself.
+			pos := sp.start + sqltext.SkipSpace(text, int(raw.GetStmtLocation()))
 			for _, r := range rules {
 				for _, is := range r.check(s, n) {
 					a.Findings = append(a.Findings, migrate.Finding{
@@ -161,43 +165,4 @@ func charOffset(text string, cursor int) int {
 		off += size
 	}
 	return off
-}
-
-// skipSpace returns the offset of the first byte at or after i in sql that
-// is not white space or a comment. The parser places a statement right
-// after the semicolon before it, comments and all; the finding should
-// point at the statement itself.
-func skipSpace(sql string, i int) int {
-	for i < len(sql) {
-		switch {
-		case strings.IndexByte(" \t\n\r\f\v", sql[i]) >= 0:
-			i++
-		case strings.HasPrefix(sql[i:], "--"):
-			end := strings.IndexByte(sql[i:], '\n')
-			if end < 0 {
-				return len(sql)
-			}
-			i += end + 1
-		case strings.HasPrefix(sql[i:], "/*"):
-			// Postgres block comments nest.
-			depth := 0
-			for i < len(sql) {
-				if strings.HasPrefix(sql[i:], "/*") {
-					depth++
-					i += 2
-				} else if strings.HasPrefix(sql[i:], "*/") {
-					depth--
-					i += 2
-					if depth == 0 {
-						break
-					}
-				} else {
-					i++
-				}
-			}
-		default:
-			return i
-		}
-	}
-	return i
 }
