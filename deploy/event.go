@@ -71,22 +71,26 @@ type Event struct {
 }
 
 // An Observer receives the events of a run. The executor delivers events one
-// at a time, in order, so an Observer need not be safe for concurrent use;
-// it should return quickly.
+// at a time, in order, so an Observer need not be safe for concurrent use.
+// ctx is the context of the work that produced the event (carrying, for
+// example, its trace), as slog.Handler.Handle receives one; it is not
+// cancelled when the run is, so that the events of an undo are delivered
+// too. An Observer should return quickly: the executor waits for it.
+// Delivery that can be slow belongs off the run's path (see Flusher).
 type Observer interface {
-	Observe(e Event)
+	Observe(ctx context.Context, e Event)
 }
 
 // ObserverFunc turns a function into an Observer.
-type ObserverFunc func(e Event)
+type ObserverFunc func(ctx context.Context, e Event)
 
-// Observe calls f(e).
-func (f ObserverFunc) Observe(e Event) { f(e) }
+// Observe calls f(ctx, e).
+func (f ObserverFunc) Observe(ctx context.Context, e Event) { f(ctx, e) }
 
 // SlogObserver returns an Observer that logs each event to l: errors and
 // failed verdicts at Warn, everything else at Info.
 func SlogObserver(l *slog.Logger) Observer {
-	return ObserverFunc(func(e Event) {
+	return ObserverFunc(func(ctx context.Context, e Event) {
 		level := slog.LevelInfo
 		if e.Err != nil || (e.Verdict != nil && e.Verdict.Outcome == verify.Fail) {
 			level = slog.LevelWarn
@@ -106,7 +110,7 @@ func SlogObserver(l *slog.Logger) Observer {
 		if e.Err != nil {
 			attrs = append(attrs, slog.Any("err", e.Err))
 		}
-		l.LogAttrs(context.Background(), level, e.Message, attrs...)
+		l.LogAttrs(ctx, level, e.Message, attrs...)
 	})
 }
 
@@ -119,7 +123,7 @@ func Printer(w io.Writer) Observer {
 		mu    sync.Mutex
 		start time.Time
 	)
-	return ObserverFunc(func(e Event) {
+	return ObserverFunc(func(_ context.Context, e Event) {
 		mu.Lock()
 		defer mu.Unlock()
 		if e.Kind == KindMeasurement && e.Verdict != nil && e.Verdict.Outcome == verify.Fail {

@@ -30,7 +30,7 @@ func (r *run) check(ctx context.Context, s strategy.Step) error {
 	if !metrics {
 		what = "probing"
 	}
-	r.emit(Event{Kind: KindStep, Phase: PhaseDeploy, Step: s.Name, Message: fmt.Sprintf("%g%% on %s; %s for %s", s.Weight, p.Version, what, window)})
+	r.emit(ctx, Event{Kind: KindStep, Phase: PhaseDeploy, Step: s.Name, Message: fmt.Sprintf("%g%% on %s; %s for %s", s.Weight, p.Version, what, window)})
 	if window == 0 {
 		return r.probe(ctx, s, time.Now(), time.Now())
 	}
@@ -68,11 +68,11 @@ func (r *run) check(ctx context.Context, s strategy.Step) error {
 			return context.Cause(ctx)
 		case errors.Is(err, verify.ErrNoData):
 			gaps++
-			r.emit(Event{Kind: KindMeasurement, Phase: PhaseVerify, Step: s.Name, Message: "no data for this interval", Err: err})
+			r.emit(ctx, Event{Kind: KindMeasurement, Phase: PhaseVerify, Step: s.Name, Message: "no data for this interval", Err: err})
 		case err != nil:
 			failures++
 			inARow++
-			r.emit(Event{Kind: KindMeasurement, Phase: PhaseVerify, Step: s.Name, Message: fmt.Sprintf("metric source failed (%d of %d in a row)", inARow, r.policy.MaxConsecutiveErrors), Err: err})
+			r.emit(ctx, Event{Kind: KindMeasurement, Phase: PhaseVerify, Step: s.Name, Message: fmt.Sprintf("metric source failed (%d of %d in a row)", inARow, r.policy.MaxConsecutiveErrors), Err: err})
 			if inARow >= r.policy.MaxConsecutiveErrors {
 				return r.verdict(ctx, s, &verify.Verdict{Outcome: verify.Fail, Reason: fmt.Sprintf("metric source failed %d times in a row, last: %v", inARow, err),
 					Measurements: []verify.Measurement{{Metric: "metric-source", Start: from, End: to, Failed: true}}})
@@ -80,7 +80,7 @@ func (r *run) check(ctx context.Context, s strategy.Step) error {
 		default:
 			inARow = 0
 			v := r.judge.Observe(iv)
-			r.emit(Event{Kind: KindMeasurement, Phase: PhaseVerify, Step: s.Name, Message: fmt.Sprintf("%s: %s%s", v.Outcome, v.Reason, note), Verdict: &v})
+			r.emit(ctx, Event{Kind: KindMeasurement, Phase: PhaseVerify, Step: s.Name, Message: fmt.Sprintf("%s: %s%s", v.Outcome, v.Reason, note), Verdict: &v})
 			if v.Outcome == verify.Fail {
 				return r.verdict(ctx, s, &v)
 			}
@@ -102,7 +102,7 @@ func (r *run) verdict(ctx context.Context, s strategy.Step, v *verify.Verdict) e
 	r.mu.Lock()
 	r.report.Verdict = v
 	r.mu.Unlock()
-	r.emit(Event{Kind: KindVerdict, Phase: PhaseVerify, Step: s.Name, Message: fmt.Sprintf("%s: %s", v.Outcome, v.Reason), Verdict: v})
+	r.emit(ctx, Event{Kind: KindVerdict, Phase: PhaseVerify, Step: s.Name, Message: fmt.Sprintf("%s: %s", v.Outcome, v.Reason), Verdict: v})
 	switch v.Outcome {
 	case verify.Pass:
 		return nil
@@ -113,7 +113,7 @@ func (r *run) verdict(ctx context.Context, s strategy.Step, v *verify.Verdict) e
 		if err := r.policy.Escalate(ctx, v); err != nil {
 			return fmt.Errorf("escalated inconclusive verdict, answer: %w (%w)", err, v)
 		}
-		r.emit(Event{Kind: KindVerdict, Phase: PhaseVerify, Step: s.Name, Message: "inconclusive verdict escalated; told to go on"})
+		r.emit(ctx, Event{Kind: KindVerdict, Phase: PhaseVerify, Step: s.Name, Message: "inconclusive verdict escalated; told to go on"})
 		return nil
 	}
 	return v
@@ -181,8 +181,8 @@ type observed struct {
 	t strategy.Target
 }
 
-func (o observed) action(msg string, err error) {
-	o.r.emit(Event{Kind: KindAction, Message: msg, Err: err}) // in the phase under way
+func (o observed) action(ctx context.Context, msg string, err error) {
+	o.r.emit(ctx, Event{Kind: KindAction, Message: msg, Err: err}) // in the phase under way
 }
 
 func (o observed) Instances(ctx context.Context) ([]strategy.Instance, error) {
@@ -192,45 +192,45 @@ func (o observed) Instances(ctx context.Context) ([]strategy.Instance, error) {
 func (o observed) Start(ctx context.Context, version string) (string, error) {
 	id, err := o.t.Fleet.Start(ctx, version)
 	if err != nil {
-		o.action(fmt.Sprintf("instance %q of %s did not become ready", id, version), err)
+		o.action(ctx, fmt.Sprintf("instance %q of %s did not become ready", id, version), err)
 		return id, err
 	}
 	// Without a router or switch, a ready instance takes its share of
 	// traffic at once.
 	o.exposeIf(version == o.r.plan.Version && o.t.Router == nil && o.t.Switch == nil)
-	o.action(fmt.Sprintf("started instance %s (%s)", id, version), nil)
+	o.action(ctx, fmt.Sprintf("started instance %s (%s)", id, version), nil)
 	return id, nil
 }
 
 func (o observed) Stop(ctx context.Context, id string) error {
 	err := o.t.Fleet.Stop(ctx, id)
 	if err != nil {
-		o.action("could not stop instance "+id, err)
+		o.action(ctx, "could not stop instance "+id, err)
 		return err
 	}
-	o.action("stopped instance "+id, nil)
+	o.action(ctx, "stopped instance "+id, nil)
 	return nil
 }
 
 func (o observed) Route(ctx context.Context, stable, canary string, weight float64) error {
 	err := o.t.Router.Route(ctx, stable, canary, weight)
 	if err != nil {
-		o.action(fmt.Sprintf("could not route %g%% of traffic to %s", weight, canary), err)
+		o.action(ctx, fmt.Sprintf("could not route %g%% of traffic to %s", weight, canary), err)
 		return err
 	}
 	o.exposeIf(canary == o.r.plan.Version && weight > 0)
-	o.action(fmt.Sprintf("routed %g%% of traffic to %s, the rest to %s", weight, canary, stable), nil)
+	o.action(ctx, fmt.Sprintf("routed %g%% of traffic to %s, the rest to %s", weight, canary, stable), nil)
 	return nil
 }
 
 func (o observed) Switch(ctx context.Context, version string) error {
 	err := o.t.Switch.Switch(ctx, version)
 	if err != nil {
-		o.action("could not switch traffic to "+version, err)
+		o.action(ctx, "could not switch traffic to "+version, err)
 		return err
 	}
 	o.exposeIf(version == o.r.plan.Version)
-	o.action("switched all traffic to "+version, nil)
+	o.action(ctx, "switched all traffic to "+version, nil)
 	return nil
 }
 

@@ -21,7 +21,7 @@ type recorder struct {
 	events []deploy.Event
 }
 
-func (r *recorder) Observe(e deploy.Event) {
+func (r *recorder) Observe(_ context.Context, e deploy.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, e)

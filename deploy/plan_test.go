@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -224,4 +225,42 @@ func TestFilePromotions(t *testing.T) {
 	if err := b.Record(t.Context(), want); err == nil {
 		t.Error("Record overwrote a corrupt history")
 	}
+}
+
+// traceKey marks a context the way a tracing library would.
+type traceKey struct{}
+
+// traceHandler is a slog.Handler that records the trace found in each
+// record's context.
+type traceHandler struct {
+	slog.Handler
+	traces *[]any
+}
+
+func (traceHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
+	*h.traces = append(*h.traces, ctx.Value(traceKey{}))
+	return nil
+}
+
+func TestObserversGetTheRunsContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, _ := newPlan(newFleet(healthy))
+		var traces []any
+		p.Observers = append(p.Observers, deploy.SlogObserver(slog.New(traceHandler{slog.DiscardHandler, &traces})))
+		ctx, cancel := context.WithCancel(context.WithValue(t.Context(), traceKey{}, "trace-1"))
+		defer cancel()
+		if _, err := deploy.Run(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if len(traces) == 0 {
+			t.Fatal("no events logged")
+		}
+		for i, tr := range traces {
+			if tr != "trace-1" {
+				t.Fatalf("event %d logged with trace %v, want the caller's trace-1", i, tr)
+			}
+		}
+	})
 }

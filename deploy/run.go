@@ -100,19 +100,19 @@ func Run(ctx context.Context, p *Plan) (*Report, error) {
 		r.plan = &Plan{}
 	}
 	if err := p.Validate(); err != nil {
-		return r.finish(Aborted, "the plan is invalid", err)
+		return r.finish(ctx, Aborted, "the plan is invalid", err)
 	}
 	r.policy = p.Verify.WithDefaults()
 	r.report.Record.Runbook = p.Runbook(r.report.Record.Started)
 
 	pending, err := r.preflight(ctx)
 	if err != nil {
-		r.decide(Failure{Phase: PhasePreflight}, nil)
-		return r.finish(Aborted, "pre-flight failed; nothing was changed", err)
+		r.decide(ctx, Failure{Phase: PhasePreflight}, nil)
+		return r.finish(ctx, Aborted, "pre-flight failed; nothing was changed", err)
 	}
 	if err := r.migrate(ctx, pending); err != nil {
-		d := r.decide(Failure{Phase: PhaseDatabase}, nil)
-		return r.finish(FixForwardRequired, d.Reason, err)
+		d := r.decide(ctx, Failure{Phase: PhaseDatabase}, nil)
+		return r.finish(ctx, FixForwardRequired, d.Reason, err)
 	}
 	undo, err := r.deploy(ctx)
 	if err != nil {
@@ -128,16 +128,21 @@ type run struct {
 	report *Report
 	judge  verify.Judge
 
-	mu      sync.Mutex // serializes events
+	deliver sync.Mutex // serializes events, so observers see them in order
+	mu      sync.Mutex // guards the fields below and the report
 	current Phase      // the phase under way; guarded by mu
 	exposed bool       // the new version has served traffic; guarded by mu
 	skipped string     // why the version skipped staging, if it did
 }
 
-// emit delivers an event to the observers and the record.
-func (r *run) emit(e Event) {
+// emit records an event and delivers it to the observers. The record is
+// updated under mu; observers are called under deliver only, in the order
+// the events were recorded, so that a slow observer holds up no one who
+// reads or changes the run's state.
+func (r *run) emit(ctx context.Context, e Event) {
+	r.deliver.Lock()
+	defer r.deliver.Unlock()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	e.Time = time.Now()
 	if e.Kind == KindPhase || e.Phase == PhaseDecide {
 		r.current = e.Phase
@@ -145,24 +150,26 @@ func (r *run) emit(e Event) {
 	if e.Phase == "" {
 		e.Phase = r.current
 	}
+	r.report.Record.Entries = append(r.report.Record.Entries, entry(e))
+	r.mu.Unlock()
+	ctx = context.WithoutCancel(ctx)
 	for _, o := range r.plan.Observers {
 		if o != nil { // an invalid plan may hold nil observers
-			o.Observe(e)
+			o.Observe(ctx, e)
 		}
 	}
-	r.report.Record.Entries = append(r.report.Record.Entries, entry(e))
 }
 
-func (r *run) phase(ph Phase, msg string) {
-	r.emit(Event{Kind: KindPhase, Phase: ph, Message: msg})
+func (r *run) phase(ctx context.Context, ph Phase, msg string) {
+	r.emit(ctx, Event{Kind: KindPhase, Phase: ph, Message: msg})
 }
 
 // finish ends the run with an outcome.
-func (r *run) finish(o Outcome, reason string, err error) (*Report, error) {
+func (r *run) finish(ctx context.Context, o Outcome, reason string, err error) (*Report, error) {
 	r.report.Outcome, r.report.Reason = o, reason
 	rec := &r.report.Record
 	rec.Outcome, rec.Reason = string(o), reason
-	r.emit(Event{Kind: KindOutcome, Phase: PhaseDecide, Message: fmt.Sprintf("%s: %s", o, reason), Verdict: r.report.Verdict, Err: err})
+	r.emit(ctx, Event{Kind: KindOutcome, Phase: PhaseDecide, Message: fmt.Sprintf("%s: %s", o, reason), Verdict: r.report.Verdict, Err: err})
 	rec.Finished = time.Now()
 	return r.report, err
 }
@@ -171,16 +178,16 @@ func (r *run) finish(o Outcome, reason string, err error) (*Report, error) {
 // the baseline. It returns the pending migrations.
 func (r *run) preflight(ctx context.Context) ([]migrate.Migration, error) {
 	p := r.plan
-	r.phase(PhasePreflight, fmt.Sprintf("pre-flight for %s %s → %s in %s", p.Service, p.Previous, p.Version, p.Environment))
+	r.phase(ctx, PhasePreflight, fmt.Sprintf("pre-flight for %s %s → %s in %s", p.Service, p.Previous, p.Version, p.Environment))
 	var errs *multierror.Error
 	check := func(name string, err error) {
 		if err != nil {
 			err = fmt.Errorf("%s: %w", name, err)
 			errs = multierror.Append(errs, err)
-			r.emit(Event{Kind: KindCheck, Phase: PhasePreflight, Message: name + " failed", Err: err})
+			r.emit(ctx, Event{Kind: KindCheck, Phase: PhasePreflight, Message: name + " failed", Err: err})
 			return
 		}
-		r.emit(Event{Kind: KindCheck, Phase: PhasePreflight, Message: name + " passed"})
+		r.emit(ctx, Event{Kind: KindCheck, Phase: PhasePreflight, Message: name + " passed"})
 	}
 
 	check("promotion", r.checkPromotion(ctx))
@@ -234,7 +241,7 @@ func (r *run) checkPromotion(ctx context.Context) error {
 		return nil
 	case p.Change.Trivial != "":
 		r.skipped = p.Change.Trivial
-		r.emit(Event{Kind: KindCheck, Phase: PhasePreflight, Message: fmt.Sprintf("%s has not completed in %s; going ahead as a trivial change: %s", p.Version, prev, p.Change.Trivial)})
+		r.emit(ctx, Event{Kind: KindCheck, Phase: PhasePreflight, Message: fmt.Sprintf("%s has not completed in %s; going ahead as a trivial change: %s", p.Version, prev, p.Change.Trivial)})
 		return nil
 	}
 	return fmt.Errorf("%s %s has not completed in %s; promote it there first, or mark the change trivial with a reason", p.Service, p.Version, prev)
@@ -256,7 +263,7 @@ func (r *run) checkRollbackPath(ctx context.Context) error {
 	case d.Instant:
 		return nil
 	case p.AcceptRedeploy != "":
-		r.emit(Event{Kind: KindCheck, Phase: PhasePreflight, Message: "the only way back is a redeploy, accepted: " + p.AcceptRedeploy})
+		r.emit(ctx, Event{Kind: KindCheck, Phase: PhasePreflight, Message: "the only way back is a redeploy, accepted: " + p.AcceptRedeploy})
 		return nil
 	}
 	return fmt.Errorf("no kill switch, and strategy %s goes back only by redeploying", d.Name)
@@ -277,7 +284,7 @@ func (r *run) captureBaseline(ctx context.Context) error {
 	r.report.Baseline = b
 	r.judge = r.policy.Judge(r.policy, b)
 	p95, _ := obs.Latency.Quantile(0.95)
-	r.emit(Event{Kind: KindBaseline, Phase: PhasePreflight, Message: fmt.Sprintf(
+	r.emit(ctx, Event{Kind: KindBaseline, Phase: PhasePreflight, Message: fmt.Sprintf(
 		"baseline %s over %s: %.0f requests, error rate %.3g%%, P95 %s",
 		b.Version, r.policy.BaselineWindow, obs.Requests, 100*obs.ErrorRate(), seconds(p95))})
 	return nil
@@ -309,7 +316,7 @@ func (r *run) checkMigrations(ctx context.Context, pending []migrate.Migration) 
 	findings = append(findings, migrate.CheckRemovals(pending, p.Schema)...)
 	for _, f := range findings {
 		if f.Severity != migrate.Error {
-			r.emit(Event{Kind: KindCheck, Phase: PhasePreflight, Message: "migration warning: " + f.String()})
+			r.emit(ctx, Event{Kind: KindCheck, Phase: PhasePreflight, Message: "migration warning: " + f.String()})
 		}
 	}
 	return errlist.Join(append(lintErrs, findingsError(findings))...)
@@ -336,7 +343,7 @@ func (r *run) migrate(ctx context.Context, pending []migrate.Migration) error {
 	if p.Migrations == nil {
 		return nil
 	}
-	r.phase(PhaseDatabase, fmt.Sprintf("applying %d migration(s) before any code changes", len(pending)))
+	r.phase(ctx, PhaseDatabase, fmt.Sprintf("applying %d migration(s) before any code changes", len(pending)))
 	budget := p.MigrationRetry
 	if budget == 0 {
 		budget = time.Minute
@@ -353,14 +360,14 @@ func (r *run) migrate(ctx context.Context, pending []migrate.Migration) error {
 			return err
 		}
 		retrying := func(err error, wait time.Duration) {
-			r.emit(Event{Kind: KindMigration, Phase: PhaseDatabase, Message: fmt.Sprintf("%s met lock contention; retrying in %s", m.ID, wait), Err: err})
+			r.emit(ctx, Event{Kind: KindMigration, Phase: PhaseDatabase, Message: fmt.Sprintf("%s met lock contention; retrying in %s", m.ID, wait), Err: err})
 		}
 		if err := backoff.RetryNotify(attempt, backoff.WithContext(b, ctx), retrying); err != nil {
 			err = fmt.Errorf("%w: %s: %w", ErrMigration, m.ID, err)
-			r.emit(Event{Kind: KindMigration, Phase: PhaseDatabase, Message: m.ID + " failed", Err: err})
+			r.emit(ctx, Event{Kind: KindMigration, Phase: PhaseDatabase, Message: m.ID + " failed", Err: err})
 			return err
 		}
-		r.emit(Event{Kind: KindMigration, Phase: PhaseDatabase, Message: m.ID + " applied"})
+		r.emit(ctx, Event{Kind: KindMigration, Phase: PhaseDatabase, Message: m.ID + " applied"})
 	}
 	left, err := p.Migrations.Pending(ctx)
 	if err == nil && len(left) > 0 {
@@ -371,10 +378,10 @@ func (r *run) migrate(ctx context.Context, pending []migrate.Migration) error {
 	}
 	if err != nil {
 		err = fmt.Errorf("%w: database not healthy after migrating: %w", ErrMigration, err)
-		r.emit(Event{Kind: KindMigration, Phase: PhaseDatabase, Message: "verification failed", Err: err})
+		r.emit(ctx, Event{Kind: KindMigration, Phase: PhaseDatabase, Message: "verification failed", Err: err})
 		return err
 	}
-	r.emit(Event{Kind: KindMigration, Phase: PhaseDatabase, Message: "all migrations applied; database healthy"})
+	r.emit(ctx, Event{Kind: KindMigration, Phase: PhaseDatabase, Message: "all migrations applied; database healthy"})
 	return nil
 }
 
@@ -382,7 +389,7 @@ func (r *run) migrate(ctx context.Context, pending []migrate.Migration) error {
 func (r *run) deploy(ctx context.Context) (strategy.Undo, error) {
 	p := r.plan
 	d := p.describe()
-	r.phase(PhaseDeploy, fmt.Sprintf("deploying %s by %s", p.Version, d.Name))
+	r.phase(ctx, PhaseDeploy, fmt.Sprintf("deploying %s by %s", p.Version, d.Name))
 	undo, err := p.Strategy.Deploy(ctx, r.target(), strategy.Release{From: p.Previous, To: p.Version}, strategy.GateFunc(r.check))
 	if err != nil {
 		return undo, err
@@ -402,23 +409,23 @@ func (r *run) deploy(ctx context.Context) (strategy.Undo, error) {
 // complete cleans up the plan's flags and records the promotion.
 func (r *run) complete(ctx context.Context) (*Report, error) {
 	p := r.plan
-	r.phase(PhaseDecide, "metrics held for every window and all instances run "+p.Version+": completing")
+	r.phase(ctx, PhaseDecide, "metrics held for every window and all instances run "+p.Version+": completing")
 	if len(p.Cleanup) > 0 {
 		clean := func() error { return flags.Cleanup(ctx, p.Flags, p.Cleanup...) }
 		b := backoff.WithContext(backoff.WithMaxRetries(backoff.NewExponentialBackOff(), 3), ctx)
 		if err := backoff.Retry(clean, b); err != nil {
-			r.emit(Event{Kind: KindAction, Phase: PhaseDecide, Message: "flag clean-up failed", Err: err})
-			return r.finish(Incomplete, p.Version+" is deployed and verified but its flags were not all removed", fmt.Errorf("%w: %w", ErrIncomplete, err))
+			r.emit(ctx, Event{Kind: KindAction, Phase: PhaseDecide, Message: "flag clean-up failed", Err: err})
+			return r.finish(ctx, Incomplete, p.Version+" is deployed and verified but its flags were not all removed", fmt.Errorf("%w: %w", ErrIncomplete, err))
 		}
-		r.emit(Event{Kind: KindAction, Phase: PhaseDecide, Message: "removed flags " + strings.Join(p.Cleanup, ", ")})
+		r.emit(ctx, Event{Kind: KindAction, Phase: PhaseDecide, Message: "removed flags " + strings.Join(p.Cleanup, ", ")})
 	}
 	if p.Promotions != nil {
 		err := p.Promotions.Record(ctx, Promotion{Service: p.Service, Version: p.Version, Environment: p.Environment, Time: time.Now(), Trivial: r.skipped})
 		if err != nil {
-			return r.finish(Incomplete, p.Version+" is deployed and verified but its promotion was not recorded", fmt.Errorf("%w: record promotion: %w", ErrIncomplete, err))
+			return r.finish(ctx, Incomplete, p.Version+" is deployed and verified but its promotion was not recorded", fmt.Errorf("%w: record promotion: %w", ErrIncomplete, err))
 		}
 	}
-	return r.finish(Completed, fmt.Sprintf("%s serves all traffic in %s", p.Version, p.Environment), nil)
+	return r.finish(ctx, Completed, fmt.Sprintf("%s serves all traffic in %s", p.Version, p.Environment), nil)
 }
 
 // fail responds to a failed deploy per the decision table.
@@ -439,7 +446,7 @@ func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Repor
 	if v != nil {
 		phase = PhaseVerify
 	}
-	d := r.decide(Failure{
+	d := r.decide(ctx, Failure{
 		Phase:          phase,
 		FlagControlled: r.plan.KillSwitch != "",
 		DataMutated:    r.plan.Change.MutatesData && exposed,
@@ -462,7 +469,7 @@ func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Repor
 				msg = fmt.Sprintf("could not turn kill switch %q off", r.plan.KillSwitch)
 				undoErrs = append(undoErrs, err)
 			}
-			r.emit(Event{Kind: KindAction, Phase: PhaseDecide, Message: msg, Err: err})
+			r.emit(ctx, Event{Kind: KindAction, Phase: PhaseDecide, Message: msg, Err: err})
 		case RollBack:
 			if undo == nil {
 				continue
@@ -473,22 +480,22 @@ func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Repor
 				msg = "strategy undo did not finish"
 				undoErrs = append(undoErrs, err)
 			}
-			r.emit(Event{Kind: KindAction, Phase: PhaseDecide, Message: msg, Err: err})
+			r.emit(ctx, Event{Kind: KindAction, Phase: PhaseDecide, Message: msg, Err: err})
 		case RollForward:
 			outcome = RollForwardRequired
 		}
 	}
 	switch {
 	case len(undoErrs) > 0:
-		return r.finish(RollbackFailed, d.Reason+"; but the rollback did not finish", fmt.Errorf("%w: %w (cause: %w)", ErrRollbackFailed, errors.Join(undoErrs...), cause))
+		return r.finish(ctx, RollbackFailed, d.Reason+"; but the rollback did not finish", fmt.Errorf("%w: %w (cause: %w)", ErrRollbackFailed, errors.Join(undoErrs...), cause))
 	case outcome == RollForwardRequired:
-		return r.finish(RollForwardRequired, d.Reason, fmt.Errorf("%w: %w", ErrRollForward, cause))
+		return r.finish(ctx, RollForwardRequired, d.Reason, fmt.Errorf("%w: %w", ErrRollForward, cause))
 	}
-	return r.finish(RolledBack, d.Reason, fmt.Errorf("%w: %w", ErrRolledBack, cause))
+	return r.finish(ctx, RolledBack, d.Reason, fmt.Errorf("%w: %w", ErrRolledBack, cause))
 }
 
 // decide consults the decision table and reports its answer.
-func (r *run) decide(f Failure, cause error) Decision {
+func (r *run) decide(ctx context.Context, f Failure, cause error) Decision {
 	d := Decide(f)
 	r.report.Decision = &d
 	acts := make([]string, len(d.Actions))
@@ -499,6 +506,6 @@ func (r *run) decide(f Failure, cause error) Decision {
 	if len(acts) > 0 {
 		msg = strings.Join(acts, ", then ") + ": " + d.Reason
 	}
-	r.emit(Event{Kind: KindDecision, Phase: PhaseDecide, Message: msg, Verdict: r.report.Verdict, Err: cause})
+	r.emit(ctx, Event{Kind: KindDecision, Phase: PhaseDecide, Message: msg, Verdict: r.report.Verdict, Err: cause})
 	return d
 }

@@ -30,7 +30,7 @@ type events struct {
 
 func newEvents() *events { return &events{ch: make(chan deploy.Event, 100)} }
 
-func (e *events) Observe(ev deploy.Event) {
+func (e *events) Observe(_ context.Context, ev deploy.Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.all = append(e.all, ev)
