@@ -87,6 +87,22 @@ type ObserverFunc func(ctx context.Context, e Event)
 // Observe calls f(ctx, e).
 func (f ObserverFunc) Observe(ctx context.Context, e Event) { f(ctx, e) }
 
+// A Flusher is an Observer that delivers events off the run's path, such as
+// a notifier posting to a chat webhook from a queue of its own. When the
+// run ends, after the outcome event, Run calls Flush with a deadline of
+// Plan.FlushTimeout (DefaultFlushTimeout when zero) and records what it
+// returns in the run's record: nil when every event was delivered, or an
+// error saying what was not (events dropped, deliveries that failed). Flush
+// must return by ctx's deadline; what it could not deliver by then is lost.
+type Flusher interface {
+	Observer
+	Flush(ctx context.Context) error
+}
+
+// DefaultFlushTimeout bounds the final Flush of each Flusher observer when
+// Plan.FlushTimeout is zero.
+const DefaultFlushTimeout = 10 * time.Second
+
 // SlogObserver returns an Observer that logs each event to l: errors and
 // failed verdicts at Warn, everything else at Info.
 func SlogObserver(l *slog.Logger) Observer {

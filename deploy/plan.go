@@ -127,6 +127,9 @@ type Plan struct {
 	UndoTimeout time.Duration
 	// Observers receive every event of the run.
 	Observers []Observer
+	// FlushTimeout bounds the final Flush of each observer that is a
+	// Flusher; zero means DefaultFlushTimeout.
+	FlushTimeout time.Duration
 }
 
 // A Notice tells the team about a deployment that will visibly disrupt users.
@@ -209,6 +212,9 @@ func (p *Plan) Validate() error {
 	}
 	if p.UndoTimeout < 0 {
 		bad("UndoTimeout", p.UndoTimeout, "must not be negative")
+	}
+	if p.FlushTimeout < 0 {
+		bad("FlushTimeout", p.FlushTimeout, "must not be negative")
 	}
 	if p.Strategy == nil {
 		bad("Strategy", "nil", "must say how to deploy")

@@ -264,3 +264,43 @@ func TestObserversGetTheRunsContext(t *testing.T) {
 		}
 	})
 }
+
+// queued is a Flusher that reports, when flushed, how many events it
+// dropped.
+type queued struct {
+	events  int
+	flushed bool
+	left    time.Duration
+}
+
+func (q *queued) Observe(context.Context, deploy.Event) { q.events++ }
+
+func (q *queued) Flush(ctx context.Context) error {
+	q.flushed = true
+	d, _ := ctx.Deadline()
+	q.left = time.Until(d)
+	return errors.New("3 events dropped")
+}
+
+func TestFlushersAreFlushedAndRecorded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, _ := newPlan(newFleet(healthy))
+		q := &queued{}
+		p.Observers = append(p.Observers, q)
+		p.FlushTimeout = 3 * time.Second
+		rep, err := deploy.Run(t.Context(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !q.flushed || q.left != 3*time.Second {
+			t.Errorf("flushed %v with %v left, want a flush with the plan's 3s", q.flushed, q.left)
+		}
+		last := rep.Record.Entries[len(rep.Record.Entries)-1]
+		if !strings.Contains(last.Message, "did not deliver every event") || last.Error != "3 events dropped" {
+			t.Errorf("last record entry %+v, want the flush's drops", last)
+		}
+		if q.events != len(rep.Record.Entries)-1 {
+			t.Errorf("flusher saw %d events; the record has %d besides the flush", q.events, len(rep.Record.Entries)-1)
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -170,8 +171,32 @@ func (r *run) finish(ctx context.Context, o Outcome, reason string, err error) (
 	rec := &r.report.Record
 	rec.Outcome, rec.Reason = string(o), reason
 	r.emit(ctx, Event{Kind: KindOutcome, Phase: PhaseDecide, Message: fmt.Sprintf("%s: %s", o, reason), Verdict: r.report.Verdict, Err: err})
+	r.flush(ctx)
 	rec.Finished = time.Now()
 	return r.report, err
+}
+
+// flush gives each Flusher observer until the flush deadline to deliver
+// what it queued, and records what it could not. The entry is written to
+// the record only: the observers have already had the outcome.
+func (r *run) flush(ctx context.Context) {
+	timeout := cmp.Or(r.plan.FlushTimeout, DefaultFlushTimeout)
+	for i, o := range r.plan.Observers {
+		f, ok := o.(Flusher)
+		if !ok {
+			continue
+		}
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		err := f.Flush(fctx)
+		cancel()
+		msg := fmt.Sprintf("observer %d (%T) delivered every event", i+1, o)
+		if err != nil {
+			msg = fmt.Sprintf("observer %d (%T) did not deliver every event", i+1, o)
+		}
+		r.mu.Lock()
+		r.report.Record.Entries = append(r.report.Record.Entries, entry(Event{Time: time.Now(), Kind: KindOutcome, Phase: PhaseDecide, Message: msg, Err: err}))
+		r.mu.Unlock()
+	}
 }
 
 // preflight runs every check, reports all failures together, and captures
