@@ -4,9 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
-
-	"github.com/hashicorp/go-multierror"
 
 	"github.com/safedeploy/safedeploy/flags"
 	"github.com/safedeploy/safedeploy/internal/errlist"
@@ -159,19 +158,12 @@ func (p *Plan) Validate() error {
 	if p == nil {
 		return fmt.Errorf("%w: nil plan", ErrInvalidPlan)
 	}
-	var errs *multierror.Error
+	var errs []error
 	bad := func(field string, value any, problem string) {
-		errs = multierror.Append(errs, fmt.Errorf("%s = %v: %s", field, value, problem))
+		errs = append(errs, fmt.Errorf("%s = %v: %s", field, value, problem))
 	}
 	nested := func(prefix string, err error) {
-		var m *multierror.Error
-		if errors.As(err, &m) {
-			for _, e := range m.Errors {
-				errs = multierror.Append(errs, fmt.Errorf("%s%w", prefix, e))
-			}
-		} else if err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("%s%w", prefix, err))
-		}
+		errs = append(errs, errlist.Prefix(prefix, err))
 	}
 	if p.Service == "" {
 		bad("Service", `""`, "must name the service")
@@ -216,13 +208,24 @@ func (p *Plan) Validate() error {
 	if p.FlushTimeout < 0 {
 		bad("FlushTimeout", p.FlushTimeout, "must not be negative")
 	}
+	if p.Target.Fleet == nil {
+		bad("Target.Fleet", "nil", "the executor confirms every instance runs the new version")
+	}
 	if p.Strategy == nil {
 		bad("Strategy", "nil", "must say how to deploy")
 	} else if v, ok := p.Strategy.(strategy.Validator); ok {
-		nested("Strategy.", v.Validate(p.Target))
-	}
-	if p.Target.Fleet == nil {
-		bad("Target.Fleet", "nil", "the executor confirms every instance runs the new version")
+		// A strategy validates its own fields and the target it is given:
+		// the target's problems are the plan's Target's, named once.
+		for _, e := range errlist.Flatten(v.Validate(p.Target)) {
+			switch {
+			case strings.HasPrefix(e.Error(), "Target.Fleet = "):
+				// reported above
+			case strings.HasPrefix(e.Error(), "Target."):
+				errs = append(errs, e)
+			default:
+				nested("Strategy.", e)
+			}
+		}
 	}
 	for i, o := range p.Observers {
 		if o == nil {
@@ -245,11 +248,10 @@ func (p *Plan) Validate() error {
 	if p.KillSwitch == "" && !p.describe().Instant && p.AcceptRedeploy == "" {
 		bad("AcceptRedeploy", `""`, fmt.Sprintf("no fast rollback path: no kill switch, and strategy %s goes back only by redeploying; add a kill-switch flag, use a strategy that keeps the previous version serving (Canary with a Router, BlueGreen), or say why a redeploy is acceptable", strategyName(p.Strategy)))
 	}
-	if errs == nil {
-		return nil
+	if err := errlist.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidPlan, err)
 	}
-	errs.ErrorFormat = errlist.Format
-	return fmt.Errorf("%w: %w", ErrInvalidPlan, errs)
+	return nil
 }
 
 // describe returns what the strategy would do to the target; strategies

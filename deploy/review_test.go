@@ -193,3 +193,32 @@ type customStrategy struct{}
 func (customStrategy) Deploy(ctx context.Context, t strategy.Target, r strategy.Release, g strategy.Gate) (strategy.Undo, error) {
 	return nil, nil
 }
+
+// joinValidator is a strategy whose Validate combines its problems with
+// errors.Join, as a user's might.
+type joinValidator struct{ customStrategy }
+
+func (joinValidator) Validate(t strategy.Target) error {
+	return errors.Join(errors.New("Steps = []: need one"), errors.New("Pause = -1s: must not be negative"))
+}
+
+func TestValidateListsEveryProblemOnce(t *testing.T) {
+	p, _ := newPlan(newFleet(healthy))
+	p.Target.Fleet = nil
+	err := p.Validate()
+	if got := strings.Count(err.Error(), "Fleet = nil"); got != 1 {
+		t.Errorf("a nil fleet reported %d times:\n%v", got, err)
+	}
+	if strings.Contains(err.Error(), "Strategy.Target") {
+		t.Errorf("Validate names a field that does not exist:\n%v", err)
+	}
+	p, _ = newPlan(newFleet(healthy))
+	p.Strategy = joinValidator{}
+	p.AcceptRedeploy = "test"
+	err = p.Validate()
+	for _, want := range []string{"\n\t* Strategy.Steps = []: need one", "\n\t* Strategy.Pause = -1s: must not be negative"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate = %v, want a line %q", err, want)
+		}
+	}
+}

@@ -3,8 +3,11 @@ package verify
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"time"
+
+	"github.com/safedeploy/safedeploy/internal/errlist"
 )
 
 // ErrNoData is returned (wrapped) by a MetricSource that has nothing for the
@@ -16,6 +19,12 @@ var ErrNoData = errors.New("verify: no data")
 type Query struct {
 	Version    string
 	Start, End time.Time
+}
+
+// String formats q as "VERSION over [START, END)", with times in RFC 3339,
+// for error messages and events.
+func (q Query) String() string {
+	return q.Version + " over [" + q.Start.Format(time.RFC3339Nano) + ", " + q.End.Format(time.RFC3339Nano) + ")"
 }
 
 // An Observation is what a MetricSource saw of one version over one window:
@@ -34,6 +43,36 @@ type Observation struct {
 	// (Prometheus's query warnings, say): the answer stands, but a person
 	// may want to know.
 	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Validate returns nil when o's counts are possible, or one error naming
+// every impossible field and its value: counts that are NaN, infinite or
+// negative, more errors than requests, or a latency histogram that is not
+// cumulative (bounds increasing, counts finite and non-decreasing). A judge
+// fed such counts would compute NaN rates, and a rule on NaN never fails.
+func (o Observation) Validate() error {
+	var errs []error
+	count := func(name string, v float64) {
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			errs = append(errs, fmt.Errorf("%s = %g: must be a finite count, not negative", name, v))
+		}
+	}
+	count("Requests", o.Requests)
+	count("Errors", o.Errors)
+	count("Business", o.Business)
+	if o.Errors > o.Requests {
+		errs = append(errs, fmt.Errorf("Errors = %g: more than Requests = %g", o.Errors, o.Requests))
+	}
+	for i, b := range o.Latency {
+		count(fmt.Sprintf("Latency[%d].Count", i), b.Count)
+		if i > 0 && !(b.UpperBound > o.Latency[i-1].UpperBound) {
+			errs = append(errs, fmt.Errorf("Latency[%d].UpperBound = %g: not above the bucket before it (%g)", i, b.UpperBound, o.Latency[i-1].UpperBound))
+		}
+		if i > 0 && b.Count < o.Latency[i-1].Count {
+			errs = append(errs, fmt.Errorf("Latency[%d].Count = %g: below the bucket before it (%g); buckets are cumulative", i, b.Count, o.Latency[i-1].Count))
+		}
+	}
+	return errlist.Join(errs...)
 }
 
 // ErrorRate returns Errors/Requests, or 0 when there were no requests.
