@@ -23,6 +23,12 @@ const (
 type Failure struct {
 	// Phase is where the deployment failed.
 	Phase Phase
+	// Refused reports that the deployment stopped before it asked the
+	// target for any change (the strategy refused the target's state, say).
+	Refused bool
+	// Cancelled reports that the caller cancelled the deployment (SIGINT,
+	// a deadline), rather than something in it failing.
+	Cancelled bool
 	// FlagControlled reports that a kill switch turns the change off.
 	FlagControlled bool
 	// DataMutated reports that the new version has written data the
@@ -39,30 +45,42 @@ type Decision struct {
 
 // Decide is the rollback-versus-roll-forward decision table:
 //
-//	failure                               actions
-//	before anything changed (pre-flight)  none
-//	a migration failed                    fix forward
-//	data mutated, kill switch             flag off, then roll forward
-//	data mutated                          roll forward
-//	kill switch                           flag off, then roll back
-//	otherwise (a bug, no data mutated)    roll back
+//	failure                                   actions
+//	before anything changed (pre-flight,      none
+//	  refused, cancelled before a change)
+//	a migration failed                        fix forward
+//	data mutated, kill switch                 flag off, then roll forward
+//	data mutated                              roll forward
+//	kill switch                               flag off, then roll back
+//	otherwise (a bug, no data mutated, or     roll back
+//	  cancelled by the caller)
 //
 // The kill switch always goes first because it is fastest; rolling back
 // after it returns the instances too, unless data written by the new
-// version would be lost or misread by the old one.
+// version would be lost or misread by the old one. A deployment that
+// changed nothing touches nothing on its way out: not even the kill
+// switch, which another deployment may depend on.
 func Decide(f Failure) Decision {
+	why := "a bug and no data mutated"
+	if f.Cancelled {
+		why = "cancelled by the caller, no data mutated"
+	}
 	switch {
 	case f.Phase == PhasePreflight:
 		return Decision{Reason: "nothing changed: pre-flight stopped the deployment before it started"}
 	case f.Phase == PhaseDatabase:
-		return Decision{Actions: []Action{FixForward}, Reason: "a migration failed before any code changed: fix the schema forward with a new migration; the running code is untouched"}
+		return Decision{Actions: []Action{FixForward}, Reason: "a migration failed before any code changed: fix it forward (a migration that ran in a transaction left nothing behind: fix its file; one outside a transaction may have run in part: make its file safe to run again, or finish it by hand); the running code is untouched"}
+	case f.Refused && f.Cancelled:
+		return Decision{Reason: "cancelled by the caller before anything changed: nothing to undo"}
+	case f.Refused:
+		return Decision{Reason: "refused before anything changed: nothing to undo"}
 	case f.DataMutated && f.FlagControlled:
 		return Decision{Actions: []Action{FlagOff, RollForward}, Reason: "the new version has written data the previous one cannot read: turn the change off with its kill switch and roll forward with a fix; rolling back would lose or misread that data"}
 	case f.DataMutated:
 		return Decision{Actions: []Action{RollForward}, Reason: "the new version has written data the previous one cannot read: roll forward with a fix; rolling back would lose or misread that data"}
 	case f.FlagControlled:
-		return Decision{Actions: []Action{FlagOff, RollBack}, Reason: "no data mutated and a kill switch controls the change: turn it off at once, then roll back"}
+		return Decision{Actions: []Action{FlagOff, RollBack}, Reason: why + " and a kill switch controls the change: turn it off at once, then roll back"}
 	default:
-		return Decision{Actions: []Action{RollBack}, Reason: "a bug and no data mutated: roll back to the previous version"}
+		return Decision{Actions: []Action{RollBack}, Reason: why + ": roll back to the previous version"}
 	}
 }

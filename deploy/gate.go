@@ -39,7 +39,11 @@ func (r *run) check(ctx context.Context, s strategy.Step) error {
 	start := time.Now()
 	deadline := start.Add(window)
 	if metrics {
-		r.judge.Begin(verify.Window{Name: s.Name, Start: start, Length: window, Weight: s.Weight, Final: s.Final})
+		if err := guard("judge Begin", func() {
+			r.judge.Begin(verify.Window{Name: s.Name, Start: start, Length: window, Weight: s.Weight, Final: s.Final})
+		}); err != nil {
+			return err
+		}
 	}
 	var failures, inARow, gaps int
 	timer := time.NewTimer(interval)
@@ -74,12 +78,16 @@ func (r *run) check(ctx context.Context, s strategy.Step) error {
 			inARow++
 			r.emit(ctx, Event{Kind: KindMeasurement, Phase: PhaseVerify, Step: s.Name, Message: fmt.Sprintf("metric source failed (%d of %d in a row)", inARow, r.policy.MaxConsecutiveErrors), Err: err})
 			if inARow >= r.policy.MaxConsecutiveErrors {
-				return r.verdict(ctx, s, &verify.Verdict{Outcome: verify.Fail, Reason: fmt.Sprintf("metric source failed %d times in a row, last: %v", inARow, err),
+				v := r.verdict(ctx, s, &verify.Verdict{Outcome: verify.Fail, Reason: fmt.Sprintf("metric source failed %d times in a row, last: %v", inARow, err),
 					Measurements: []verify.Measurement{{Metric: "metric-source", Start: from, End: to, Failed: true}}})
+				return causedBy{v, err}
 			}
 		default:
 			inARow = 0
-			v := r.judge.Observe(iv)
+			var v verify.Verdict
+			if err := guard("judge Observe", func() { v = r.judge.Observe(iv) }); err != nil {
+				return err
+			}
 			r.emit(ctx, Event{Kind: KindMeasurement, Phase: PhaseVerify, Step: s.Name, Message: fmt.Sprintf("%s: %s%s", v.Outcome, v.Reason, note), Verdict: &v})
 			if v.Outcome == verify.Fail {
 				return r.verdict(ctx, s, &v)
@@ -90,7 +98,10 @@ func (r *run) check(ctx context.Context, s strategy.Step) error {
 	if !metrics {
 		return nil
 	}
-	v := r.judge.Conclude()
+	var v verify.Verdict
+	if err := guard("judge Conclude", func() { v = r.judge.Conclude() }); err != nil {
+		return err
+	}
 	if v.Outcome != verify.Pass && gaps+failures > 0 {
 		v.Reason += fmt.Sprintf(" (%d interval(s) without data and %d failed read(s) in this window)", gaps, failures)
 	}
@@ -110,7 +121,7 @@ func (r *run) verdict(ctx context.Context, s strategy.Step, v *verify.Verdict) e
 		if r.policy.Escalate == nil {
 			return v
 		}
-		if err := r.policy.Escalate(ctx, v); err != nil {
+		if err := call0(ctx, "Policy.Escalate", r.timeouts.Escalate, func(ctx context.Context) error { return r.policy.Escalate(ctx, v) }); err != nil {
 			return fmt.Errorf("escalated inconclusive verdict, answer: %w (%w)", err, v)
 		}
 		r.emit(ctx, Event{Kind: KindVerdict, Phase: PhaseVerify, Step: s.Name, Message: "inconclusive verdict escalated; told to go on"})
@@ -123,13 +134,14 @@ func (r *run) verdict(ctx context.Context, s strategy.Step, v *verify.Verdict) e
 // cause when ctx ended, or the failing verdict of the first that fails.
 func (r *run) probe(ctx context.Context, s strategy.Step, from, to time.Time) error {
 	for _, pr := range r.policy.Probes {
-		err := pr.Check(ctx)
+		err := call0(ctx, fmt.Sprintf("probe %q", pr.Name), r.timeouts.Read, pr.Check)
 		if ctx.Err() != nil {
 			return context.Cause(ctx) // cancellation, not a broken path
 		}
 		if err != nil {
-			return r.verdict(ctx, s, &verify.Verdict{Outcome: verify.Fail, Reason: fmt.Sprintf("critical path %q failed: %v", pr.Name, err),
+			v := r.verdict(ctx, s, &verify.Verdict{Outcome: verify.Fail, Reason: fmt.Sprintf("critical path %q failed: %v", pr.Name, err),
 				Measurements: []verify.Measurement{{Metric: "critical-path/" + pr.Name, Value: 1, Threshold: 0, Start: from, End: to, Failed: true}}})
+			return causedBy{v, err}
 		}
 	}
 	return nil
@@ -142,7 +154,7 @@ func (r *run) probe(ctx context.Context, s strategy.Step, from, to time.Time) er
 func (r *run) observe(ctx context.Context, s strategy.Step, from, to time.Time) (iv verify.Interval, note string, err error) {
 	p := r.plan
 	iv = verify.Interval{Start: from, End: to}
-	iv.Canary, err = p.Metrics.Observe(ctx, verify.Query{Version: p.Version, Start: from, End: to})
+	iv.Canary, err = r.read(ctx, verify.Query{Version: p.Version, Start: from, End: to})
 	if err != nil {
 		return iv, "", fmt.Errorf("%s: %w", p.Version, err)
 	}
@@ -150,7 +162,7 @@ func (r *run) observe(ctx context.Context, s strategy.Step, from, to time.Time) 
 		note = fmt.Sprintf(" (metric source warned: %s)", strings.Join(iv.Canary.Warnings, "; "))
 	}
 	if s.Weight < 100 {
-		control, err := p.Metrics.Observe(ctx, verify.Query{Version: p.Previous, Start: from, End: to})
+		control, err := r.read(ctx, verify.Query{Version: p.Previous, Start: from, End: to})
 		switch {
 		case err == nil:
 			iv.Control = &control
@@ -159,6 +171,11 @@ func (r *run) observe(ctx context.Context, s strategy.Step, from, to time.Time) 
 		}
 	}
 	return iv, note, nil
+}
+
+// read asks the metric source about q, bounded by the read timeout.
+func (r *run) read(ctx context.Context, q verify.Query) (verify.Observation, error) {
+	return call(ctx, "metric source", r.timeouts.Read, func(ctx context.Context) (verify.Observation, error) { return r.plan.Metrics.Observe(ctx, q) })
 }
 
 // target wraps the plan's target so that every change to it is an event,
@@ -185,12 +202,21 @@ func (o observed) action(ctx context.Context, msg string, err error) {
 	o.r.emit(ctx, Event{Kind: KindAction, Message: msg, Err: err}) // in the phase under way
 }
 
+// changing records that the run asks the target for a change, before it
+// does: a run that asked for none has nothing to undo.
+func (o observed) changing(what string) {
+	o.r.mu.Lock()
+	o.r.changes = append(o.r.changes, what)
+	o.r.mu.Unlock()
+}
+
 func (o observed) Instances(ctx context.Context) ([]strategy.Instance, error) {
-	return o.t.Fleet.Instances(ctx)
+	return call(ctx, "Fleet.Instances", o.r.timeouts.Call, o.t.Fleet.Instances)
 }
 
 func (o observed) Start(ctx context.Context, version string) (string, error) {
-	id, err := o.t.Fleet.Start(ctx, version)
+	o.changing("start an instance of " + version)
+	id, err := call(ctx, "Fleet.Start", o.r.timeouts.Start, func(ctx context.Context) (string, error) { return o.t.Fleet.Start(ctx, version) })
 	if err != nil {
 		o.action(ctx, fmt.Sprintf("instance %q of %s did not become ready", id, version), err)
 		return id, err
@@ -203,7 +229,8 @@ func (o observed) Start(ctx context.Context, version string) (string, error) {
 }
 
 func (o observed) Stop(ctx context.Context, id string) error {
-	err := o.t.Fleet.Stop(ctx, id)
+	o.changing("stop instance " + id)
+	err := call0(ctx, "Fleet.Stop", o.r.timeouts.Call, func(ctx context.Context) error { return o.t.Fleet.Stop(ctx, id) })
 	if err != nil {
 		o.action(ctx, "could not stop instance "+id, err)
 		return err
@@ -213,7 +240,8 @@ func (o observed) Stop(ctx context.Context, id string) error {
 }
 
 func (o observed) Route(ctx context.Context, stable, canary string, weight float64) error {
-	err := o.t.Router.Route(ctx, stable, canary, weight)
+	o.changing(fmt.Sprintf("route %g%% to %s", weight, canary))
+	err := call0(ctx, "Router.Route", o.r.timeouts.Call, func(ctx context.Context) error { return o.t.Router.Route(ctx, stable, canary, weight) })
 	if err != nil {
 		o.action(ctx, fmt.Sprintf("could not route %g%% of traffic to %s", weight, canary), err)
 		return err
@@ -224,7 +252,8 @@ func (o observed) Route(ctx context.Context, stable, canary string, weight float
 }
 
 func (o observed) Switch(ctx context.Context, version string) error {
-	err := o.t.Switch.Switch(ctx, version)
+	o.changing("switch traffic to " + version)
+	err := call0(ctx, "Switch.Switch", o.r.timeouts.Call, func(ctx context.Context) error { return o.t.Switch.Switch(ctx, version) })
 	if err != nil {
 		o.action(ctx, "could not switch traffic to "+version, err)
 		return err
@@ -242,3 +271,13 @@ func (o observed) exposeIf(cond bool) {
 		o.r.mu.Unlock()
 	}
 }
+
+// causedBy is a verdict that also unwraps to the error behind it (a probe's
+// failure, a panic), so that errors.Is and errors.As find both.
+type causedBy struct {
+	verdict error
+	cause   error
+}
+
+func (c causedBy) Error() string   { return c.verdict.Error() }
+func (c causedBy) Unwrap() []error { return []error{c.verdict, c.cause} }

@@ -124,6 +124,9 @@ type Plan struct {
 	// UndoTimeout bounds an undo, which runs even when the caller's context
 	// is done; zero means five minutes.
 	UndoTimeout time.Duration
+	// Timeouts bound each call into the code the plan supplies; zero
+	// fields take the defaults.
+	Timeouts Timeouts
 	// Observers receive every event of the run.
 	Observers []Observer
 	// FlushTimeout bounds the final Flush of each observer that is a
@@ -205,6 +208,7 @@ func (p *Plan) Validate() error {
 	if p.UndoTimeout < 0 {
 		bad("UndoTimeout", p.UndoTimeout, "must not be negative")
 	}
+	p.Timeouts.validate(bad)
 	if p.FlushTimeout < 0 {
 		bad("FlushTimeout", p.FlushTimeout, "must not be negative")
 	}

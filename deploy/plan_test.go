@@ -37,7 +37,7 @@ func TestValidateNamesEveryField(t *testing.T) {
 	for _, want := range []string{
 		`Service = ""`, `Version = "v1": is the same as Previous`, `Environment = "prod"`,
 		`Change.Engineer = ""`, `Change.What = ""`, "Tests = nil", "Checks[0] = nil",
-		"Strategy.Steps[1] = 1", "Strategy.Steps[2] = 120", "Strategy.StepWindow = -1s", "Strategy.Target.Fleet = nil",
+		"Strategy.Steps[1] = 1", "Strategy.Steps[2] = 120", "Strategy.StepWindow = -1s", "Target.Fleet = nil",
 		"Metrics = nil", "Verify.MaxErrorRatio = 0.5", "Verify.Interval = -1m0s",
 		"Flags = nil", `KillSwitch = ""`, "Notifier = nil",
 	} {

@@ -39,6 +39,10 @@ var (
 	// ErrRollbackFailed: the deployment failed and the rollback did not
 	// finish; the error names everything left in an unexpected state.
 	ErrRollbackFailed = errors.New("deploy: rollback failed")
+	// ErrAborted: the deployment stopped before it asked the target for
+	// any change — the strategy refused the target's state, or the caller
+	// cancelled — so nothing was changed and nothing was undone.
+	ErrAborted = errors.New("deploy: aborted before any change")
 	// ErrIncomplete: the new version is fully deployed and verified, but
 	// clean-up (removing the plan's flags) failed.
 	ErrIncomplete = errors.New("deploy: deployed, clean-up incomplete")
@@ -52,7 +56,8 @@ const (
 	// Completed: every window held, all instances run the new version, the
 	// plan's flags are cleaned up.
 	Completed Outcome = "completed"
-	// Aborted: the plan was invalid or pre-flight failed; nothing changed.
+	// Aborted: the plan was invalid, pre-flight failed, or the deployment
+	// stopped before it asked the target for any change; nothing changed.
 	Aborted Outcome = "aborted"
 	// RolledBack: the deployment failed and everything it changed was undone.
 	RolledBack Outcome = "rolled back"
@@ -95,7 +100,7 @@ type Report struct {
 // Cancelling ctx stops the deployment and undoes what was changed; the
 // undo runs on a context of its own, bounded by Plan.UndoTimeout.
 func Run(ctx context.Context, p *Plan) (*Report, error) {
-	r := &run{plan: p, report: &Report{}}
+	r := &run{plan: p, report: &Report{}, timeouts: Timeouts{}.withDefaults()}
 	r.report.Record.Started = time.Now()
 	if p == nil {
 		r.plan = &Plan{}
@@ -104,6 +109,7 @@ func Run(ctx context.Context, p *Plan) (*Report, error) {
 		return r.finish(ctx, Aborted, "the plan is invalid", err)
 	}
 	r.policy = p.Verify.WithDefaults()
+	r.timeouts = p.Timeouts.withDefaults()
 	r.report.Record.Runbook = p.Runbook(r.report.Record.Started)
 
 	pending, err := r.preflight(ctx)
@@ -124,15 +130,18 @@ func Run(ctx context.Context, p *Plan) (*Report, error) {
 
 // run is the state of one Run.
 type run struct {
-	plan   *Plan
-	policy verify.Policy
-	report *Report
-	judge  verify.Judge
+	plan     *Plan
+	policy   verify.Policy
+	timeouts Timeouts
+	report   *Report
+	judge    verify.Judge
 
 	deliver sync.Mutex // serializes events, so observers see them in order
 	mu      sync.Mutex // guards the fields below and the report
 	current Phase      // the phase under way; guarded by mu
 	exposed bool       // the new version has served traffic; guarded by mu
+	changes []string   // what the run asked the target to change; guarded by mu
+	muted   []bool     // observers detached after a panic or a timeout; guarded by deliver
 	skipped string     // why the version skipped staging, if it did
 }
 
@@ -154,9 +163,24 @@ func (r *run) emit(ctx context.Context, e Event) {
 	r.report.Record.Entries = append(r.report.Record.Entries, entry(e))
 	r.mu.Unlock()
 	ctx = context.WithoutCancel(ctx)
-	for _, o := range r.plan.Observers {
-		if o != nil { // an invalid plan may hold nil observers
+	if r.muted == nil {
+		r.muted = make([]bool, len(r.plan.Observers))
+	}
+	for i, o := range r.plan.Observers {
+		if o == nil || r.muted[i] { // an invalid plan may hold nil observers
+			continue
+		}
+		what := fmt.Sprintf("observer %d (%T)", i+1, o)
+		err := call0(ctx, what, r.timeouts.Observe, func(ctx context.Context) error {
 			o.Observe(ctx, e)
+			return nil
+		})
+		if err != nil {
+			r.muted[i] = true
+			r.mu.Lock()
+			r.report.Record.Entries = append(r.report.Record.Entries, entry(Event{Time: time.Now(), Kind: e.Kind, Phase: e.Phase, Step: e.Step,
+				Message: what + " detached: it gets no more events; the deployment goes on", Err: err}))
+			r.mu.Unlock()
 		}
 	}
 }
@@ -215,12 +239,13 @@ func (r *run) preflight(ctx context.Context) ([]migrate.Migration, error) {
 		r.emit(ctx, Event{Kind: KindCheck, Phase: PhasePreflight, Message: name + " passed"})
 	}
 
+	short := r.timeouts.Call
 	check("promotion", r.checkPromotion(ctx))
-	check("tests passed for "+p.Version, p.Tests.Check(ctx, p))
+	check("tests passed for "+p.Version, call0(ctx, "Tests", short, func(ctx context.Context) error { return p.Tests.Check(ctx, p) }))
 	var pending []migrate.Migration
 	if p.Migrations != nil {
 		var err error
-		pending, err = p.Migrations.Pending(ctx)
+		pending, err = call(ctx, "Migrations.Pending", short, p.Migrations.Pending)
 		if err == nil {
 			err = r.checkMigrations(ctx, pending)
 		}
@@ -228,15 +253,18 @@ func (r *run) preflight(ctx context.Context) ([]migrate.Migration, error) {
 	}
 	check("fast rollback path", r.checkRollbackPath(ctx))
 	for i, c := range p.Checks {
-		check(checkName(c, fmt.Sprintf("check %d", i+1)), c.Check(ctx, p))
+		name := checkName(c, fmt.Sprintf("check %d", i+1))
+		check(name, call0(ctx, fmt.Sprintf("check %q", name), short, func(ctx context.Context) error { return c.Check(ctx, p) }))
 	}
 	check("baseline", r.captureBaseline(ctx))
 
 	// Notify last, so the team hears only of deployments that will start.
 	if errs == nil && p.Change.Disruption != "" {
-		check("team notified of disruption", p.Notifier.Notify(ctx, Notice{
-			Service: p.Service, Version: p.Version, Environment: p.Environment,
-			Engineer: p.Change.Engineer, Disruption: p.Change.Disruption,
+		check("team notified of disruption", call0(ctx, "Notifier", short, func(ctx context.Context) error {
+			return p.Notifier.Notify(ctx, Notice{
+				Service: p.Service, Version: p.Version, Environment: p.Environment,
+				Engineer: p.Change.Engineer, Disruption: p.Change.Disruption,
+			})
 		}))
 	}
 	if errs != nil {
@@ -257,7 +285,10 @@ func (r *run) checkPromotion(ctx context.Context) error {
 	done := false
 	if p.Promotions != nil {
 		var err error
-		if done, err = completedIn(ctx, p.Promotions, p.Service, p.Version, prev); err != nil {
+		done, err = call(ctx, "Promotions", r.timeouts.Call, func(ctx context.Context) (bool, error) {
+			return completedIn(ctx, p.Promotions, p.Service, p.Version, prev)
+		})
+		if err != nil {
 			return fmt.Errorf("read promotion history: %w", err)
 		}
 	}
@@ -279,7 +310,8 @@ func (r *run) checkRollbackPath(ctx context.Context) error {
 	p := r.plan
 	d := p.describe()
 	if p.KillSwitch != "" {
-		if _, err := p.Flags.Get(ctx, p.KillSwitch); err != nil {
+		_, err := call(ctx, "Flags.Get", r.timeouts.Call, func(ctx context.Context) (flags.Flag, error) { return p.Flags.Get(ctx, p.KillSwitch) })
+		if err != nil {
 			return fmt.Errorf("kill switch %q is not in place: %w", p.KillSwitch, err)
 		}
 		return nil
@@ -298,16 +330,26 @@ func (r *run) checkRollbackPath(ctx context.Context) error {
 func (r *run) captureBaseline(ctx context.Context) error {
 	end := time.Now()
 	q := verify.Query{Version: r.plan.Previous, Start: end.Add(-r.policy.BaselineWindow), End: end}
-	obs, err := r.plan.Metrics.Observe(ctx, q)
-	if err == nil && obs.Requests <= 0 {
-		err = fmt.Errorf("no requests: %w", verify.ErrNoData)
+	obs, err := call(ctx, "metric source", r.timeouts.Read, func(ctx context.Context) (verify.Observation, error) { return r.plan.Metrics.Observe(ctx, q) })
+	if err == nil {
+		// A rule compared with an impossible baseline never fails: refuse it.
+		if verr := obs.Validate(); verr != nil {
+			err = fmt.Errorf("impossible counts, so no rule could be judged against them: %w", verr)
+		} else if obs.Requests == 0 {
+			err = fmt.Errorf("no requests: %w", verify.ErrNoData)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("%s over the last %s: %w (verification compares against the baseline, never against zero)", q.Version, r.policy.BaselineWindow, err)
 	}
 	b := verify.Baseline{Version: q.Version, Start: q.Start, End: q.End, Observation: obs}
 	r.report.Baseline = b
-	r.judge = r.policy.Judge(r.policy, b)
+	if err := guard("Policy.Judge", func() { r.judge = r.policy.Judge(r.policy, b) }); err != nil {
+		return err
+	}
+	if r.judge == nil {
+		return errors.New("Policy.Judge returned a nil judge")
+	}
 	p95, _ := obs.Latency.Quantile(0.95)
 	r.emit(ctx, Event{Kind: KindBaseline, Phase: PhasePreflight, Message: fmt.Sprintf(
 		"baseline %s over %s: %.0f requests, error rate %.3g%%, P95 %s",
@@ -330,7 +372,7 @@ func (r *run) checkMigrations(ctx context.Context, pending []migrate.Migration) 
 		if p.Linter == nil {
 			break
 		}
-		a, err := p.Linter.Lint(ctx, m)
+		a, err := call(ctx, "Linter", r.timeouts.Call, func(ctx context.Context) (migrate.Analysis, error) { return p.Linter.Lint(ctx, m) })
 		if err != nil {
 			lintErrs = append(lintErrs, fmt.Errorf("lint %s: %w", m.ID, err))
 			continue
@@ -378,7 +420,7 @@ func (r *run) migrate(ctx context.Context, pending []migrate.Migration) error {
 		b.InitialInterval = time.Second
 		b.MaxElapsedTime = budget
 		attempt := func() error {
-			err := p.Migrations.Apply(ctx, m)
+			err := call0(ctx, "Migrations.Apply", r.timeouts.Migration, func(ctx context.Context) error { return p.Migrations.Apply(ctx, m) })
 			if err != nil && !errors.Is(err, migrate.ErrLockTimeout) {
 				return backoff.Permanent(err)
 			}
@@ -394,12 +436,12 @@ func (r *run) migrate(ctx context.Context, pending []migrate.Migration) error {
 		}
 		r.emit(ctx, Event{Kind: KindMigration, Phase: PhaseDatabase, Message: m.ID + " applied"})
 	}
-	left, err := p.Migrations.Pending(ctx)
+	left, err := call(ctx, "Migrations.Pending", r.timeouts.Call, p.Migrations.Pending)
 	if err == nil && len(left) > 0 {
 		err = fmt.Errorf("%d migration(s) still pending after applying, first %s", len(left), left[0].ID)
 	}
 	if err == nil {
-		err = p.Migrations.Verify(ctx)
+		err = call0(ctx, "Migrations.Verify", r.timeouts.Call, p.Migrations.Verify)
 	}
 	if err != nil {
 		err = fmt.Errorf("%w: database not healthy after migrating: %w", ErrMigration, err)
@@ -415,11 +457,17 @@ func (r *run) deploy(ctx context.Context) (strategy.Undo, error) {
 	p := r.plan
 	d := p.describe()
 	r.phase(ctx, PhaseDeploy, fmt.Sprintf("deploying %s by %s", p.Version, d.Name))
-	undo, err := p.Strategy.Deploy(ctx, r.target(), strategy.Release{From: p.Previous, To: p.Version}, strategy.GateFunc(r.check))
+	var undo strategy.Undo
+	var err error
+	if perr := guard("Strategy.Deploy", func() {
+		undo, err = p.Strategy.Deploy(ctx, r.target(), strategy.Release{From: p.Previous, To: p.Version}, strategy.GateFunc(r.check))
+	}); perr != nil {
+		return nil, perr
+	}
 	if err != nil {
 		return undo, err
 	}
-	insts, err := p.Target.Fleet.Instances(ctx)
+	insts, err := call(ctx, "Fleet.Instances", r.timeouts.Call, p.Target.Fleet.Instances)
 	if err != nil {
 		return undo, fmt.Errorf("confirm all instances updated: %w", err)
 	}
@@ -436,7 +484,9 @@ func (r *run) complete(ctx context.Context) (*Report, error) {
 	p := r.plan
 	r.phase(ctx, PhaseDecide, "metrics held for every window and all instances run "+p.Version+": completing")
 	if len(p.Cleanup) > 0 {
-		clean := func() error { return flags.Cleanup(ctx, p.Flags, p.Cleanup...) }
+		clean := func() error {
+			return call0(ctx, "flag clean-up", r.timeouts.Call, func(ctx context.Context) error { return flags.Cleanup(ctx, p.Flags, p.Cleanup...) })
+		}
 		b := backoff.WithContext(backoff.WithMaxRetries(backoff.NewExponentialBackOff(), 3), ctx)
 		if err := backoff.Retry(clean, b); err != nil {
 			r.emit(ctx, Event{Kind: KindAction, Phase: PhaseDecide, Message: "flag clean-up failed", Err: err})
@@ -445,7 +495,9 @@ func (r *run) complete(ctx context.Context) (*Report, error) {
 		r.emit(ctx, Event{Kind: KindAction, Phase: PhaseDecide, Message: "removed flags " + strings.Join(p.Cleanup, ", ")})
 	}
 	if p.Promotions != nil {
-		err := p.Promotions.Record(ctx, Promotion{Service: p.Service, Version: p.Version, Environment: p.Environment, Time: time.Now(), Trivial: r.skipped})
+		err := call0(ctx, "Promotions.Record", r.timeouts.Call, func(ctx context.Context) error {
+			return p.Promotions.Record(ctx, Promotion{Service: p.Service, Version: p.Version, Environment: p.Environment, Time: time.Now(), Trivial: r.skipped})
+		})
 		if err != nil {
 			return r.finish(ctx, Incomplete, p.Version+" is deployed and verified but its promotion was not recorded", fmt.Errorf("%w: record promotion: %w", ErrIncomplete, err))
 		}
@@ -461,11 +513,12 @@ func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Repor
 		r.report.Verdict = v
 		r.mu.Unlock()
 	}
-	if ctx.Err() != nil {
+	cancelled := ctx.Err() != nil
+	if cancelled {
 		cause = fmt.Errorf("deployment cancelled: %w", cause)
 	}
 	r.mu.Lock()
-	exposed := r.exposed
+	exposed, changes := r.exposed, slices.Clone(r.changes)
 	r.mu.Unlock()
 	phase := PhaseDeploy
 	if v != nil {
@@ -473,9 +526,17 @@ func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Repor
 	}
 	d := r.decide(ctx, Failure{
 		Phase:          phase,
+		Refused:        len(changes) == 0,
+		Cancelled:      cancelled,
 		FlagControlled: r.plan.KillSwitch != "",
 		DataMutated:    r.plan.Change.MutatesData && exposed,
 	}, cause)
+	if len(changes) == 0 {
+		// Nothing was asked of the target, so there is nothing to undo —
+		// and the kill switch, which another deployment may depend on,
+		// stays as it is.
+		return r.finish(ctx, Aborted, d.Reason, fmt.Errorf("%w: %w", ErrAborted, cause))
+	}
 
 	timeout := r.plan.UndoTimeout
 	if timeout == 0 {
@@ -489,30 +550,32 @@ func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Repor
 		switch a {
 		case FlagOff:
 			msg := fmt.Sprintf("kill switch %q turned off", r.plan.KillSwitch)
-			err := flags.KillSwitch(uctx, r.plan.Flags, r.plan.KillSwitch)
+			err := call0(uctx, "kill switch", r.timeouts.Call, func(ctx context.Context) error { return flags.KillSwitch(ctx, r.plan.Flags, r.plan.KillSwitch) })
 			if err != nil {
 				msg = fmt.Sprintf("could not turn kill switch %q off", r.plan.KillSwitch)
 				undoErrs = append(undoErrs, err)
 			}
-			r.emit(ctx, Event{Kind: KindAction, Phase: PhaseDecide, Message: msg, Err: err})
+			r.emit(uctx, Event{Kind: KindAction, Phase: PhaseDecide, Message: msg, Err: err})
 		case RollBack:
+			var err error
 			if undo == nil {
-				continue
+				err = fmt.Errorf("the strategy returned no way to undo what it changed: %s", strings.Join(changes, "; "))
+			} else if perr := guard("strategy undo", func() { err = undo(uctx) }); perr != nil {
+				err = perr
 			}
 			msg := "strategy undone: traffic and instances back on " + r.plan.Previous
-			err := undo(uctx)
 			if err != nil {
 				msg = "strategy undo did not finish"
 				undoErrs = append(undoErrs, err)
 			}
-			r.emit(ctx, Event{Kind: KindAction, Phase: PhaseDecide, Message: msg, Err: err})
+			r.emit(uctx, Event{Kind: KindAction, Phase: PhaseDecide, Message: msg, Err: err})
 		case RollForward:
 			outcome = RollForwardRequired
 		}
 	}
 	switch {
 	case len(undoErrs) > 0:
-		return r.finish(ctx, RollbackFailed, d.Reason+"; but the rollback did not finish", fmt.Errorf("%w: %w (cause: %w)", ErrRollbackFailed, errors.Join(undoErrs...), cause))
+		return r.finish(ctx, RollbackFailed, d.Reason+"; but the rollback did not finish", fmt.Errorf("%w: %w (cause: %w)", ErrRollbackFailed, errlist.Join(undoErrs...), cause))
 	case outcome == RollForwardRequired:
 		return r.finish(ctx, RollForwardRequired, d.Reason, fmt.Errorf("%w: %w", ErrRollForward, cause))
 	}
