@@ -1,23 +1,40 @@
 package deploy
 
-// An Action is one way of responding to a failed deployment.
+// An Action is one way of responding to a failed deployment. Its value is
+// a short stable token; String gives the words for people.
 type Action string
 
 // The actions the decision table chooses from.
 const (
 	// FlagOff turns the plan's kill switch off: the fastest way back,
 	// since the old code path returns without moving any instance.
-	FlagOff Action = "turn the kill switch off"
+	FlagOff Action = "flag_off"
 	// RollBack undoes the strategy's steps, returning traffic and
 	// instances to the previous version.
-	RollBack Action = "roll back"
+	RollBack Action = "roll_back"
 	// RollForward leaves the new version in place: it has written data the
 	// previous version cannot read, so the fix is a new version.
-	RollForward Action = "roll forward"
+	RollForward Action = "roll_forward"
 	// FixForward leaves the database as it is: a migration failed, and the
-	// fix is a new migration, since code was never changed.
-	FixForward Action = "fix forward"
+	// fix goes forward, since code was never changed.
+	FixForward Action = "fix_forward"
 )
+
+// String returns the action in words: "turn the kill switch off"…; an
+// unknown token is returned as it is.
+func (a Action) String() string {
+	switch a {
+	case FlagOff:
+		return "turn the kill switch off"
+	case RollBack:
+		return "roll back"
+	case RollForward:
+		return "roll forward"
+	case FixForward:
+		return "fix forward"
+	}
+	return string(a)
+}
 
 // A Failure describes what went wrong, as the decision table needs it.
 type Failure struct {

@@ -277,3 +277,36 @@ func TestCancelledRunSaysSo(t *testing.T) {
 		assertVersions(t, fleet, map[string]int{"v1": 8})
 	})
 }
+
+// The record measures the way back that was taken, and names outcomes by
+// stable tokens.
+func TestRecordMeasuresTheRollback(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fleet := newFleet(broken)
+		p, _ := newPlan(fleet)
+		p.Target.Router = slowRouter{fleet, 1500 * time.Millisecond}
+		rep, err := deploy.Run(t.Context(), p)
+		if !errors.Is(err, deploy.ErrRolledBack) {
+			t.Fatalf("Run = %v", err)
+		}
+		if rep.Record.Outcome != "rolled_back" || rep.Outcome.String() != "rolled back" {
+			t.Errorf("record outcome %q, words %q", rep.Record.Outcome, rep.Outcome)
+		}
+		if rep.Record.RollbackSeconds != 1.5 {
+			t.Errorf("rollback took %gs by the record", rep.Record.RollbackSeconds)
+		}
+	})
+}
+
+// slowRouter takes its time to move traffic back to the stable version.
+type slowRouter struct {
+	strategy.Router
+	back time.Duration
+}
+
+func (r slowRouter) Route(ctx context.Context, stable, canary string, weight float64) error {
+	if weight == 0 {
+		time.Sleep(r.back)
+	}
+	return r.Router.Route(ctx, stable, canary, weight)
+}

@@ -181,7 +181,7 @@ func TestRecordAndObservers(t *testing.T) {
 		if err := json.Unmarshal(data, &back); err != nil {
 			t.Fatal(err)
 		}
-		if back.Outcome != "rolled back" || len(back.Entries) != len(rep.Record.Entries) {
+		if back.Outcome != "rolled_back" || len(back.Entries) != len(rep.Record.Entries) {
 			t.Errorf("record JSON round trip: outcome %q, %d entries", back.Outcome, len(back.Entries))
 		}
 		var numbers int

@@ -48,7 +48,9 @@ var (
 	ErrIncomplete = errors.New("deploy: deployed, clean-up incomplete")
 )
 
-// An Outcome is how a run ended.
+// An Outcome is how a run ended. Its value is a short token that stays
+// the same across releases, as stored in a runbook.Record; String gives the
+// words for people.
 type Outcome string
 
 // The outcomes of a run.
@@ -60,17 +62,35 @@ const (
 	// stopped before it asked the target for any change; nothing changed.
 	Aborted Outcome = "aborted"
 	// RolledBack: the deployment failed and everything it changed was undone.
-	RolledBack Outcome = "rolled back"
+	RolledBack Outcome = "rolled_back"
 	// RollForwardRequired: the deployment failed after the new version
 	// mutated data; it was left in place for a fix to roll forward.
-	RollForwardRequired Outcome = "roll forward required"
+	RollForwardRequired Outcome = "roll_forward_required"
 	// FixForwardRequired: a migration failed; code was never changed.
-	FixForwardRequired Outcome = "fix forward required"
+	FixForwardRequired Outcome = "fix_forward_required"
 	// RollbackFailed: the undo did not finish; the error names what is left.
-	RollbackFailed Outcome = "rollback failed"
+	RollbackFailed Outcome = "rollback_failed"
 	// Incomplete: deployed and verified, but clean-up failed.
-	Incomplete Outcome = "deployed, clean-up incomplete"
+	Incomplete Outcome = "incomplete"
 )
+
+// String returns the outcome in words: "rolled back", "deployed, clean-up
+// incomplete"…; an unknown token is returned as it is.
+func (o Outcome) String() string {
+	switch o {
+	case RolledBack:
+		return "rolled back"
+	case RollForwardRequired:
+		return "roll forward required"
+	case FixForwardRequired:
+		return "fix forward required"
+	case RollbackFailed:
+		return "rollback failed"
+	case Incomplete:
+		return "deployed, clean-up incomplete"
+	}
+	return string(o)
+}
 
 // DefaultUndoTimeout bounds an undo when Plan.UndoTimeout is zero.
 const DefaultUndoTimeout = 5 * time.Minute
@@ -546,6 +566,7 @@ func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Repor
 	defer cancel()
 	var undoErrs []error
 	outcome := RolledBack
+	began := time.Now()
 	for _, a := range d.Actions {
 		switch a {
 		case FlagOff:
@@ -573,6 +594,9 @@ func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Repor
 			outcome = RollForwardRequired
 		}
 	}
+	r.mu.Lock()
+	r.report.Record.RollbackSeconds = time.Since(began).Seconds()
+	r.mu.Unlock()
 	switch {
 	case len(undoErrs) > 0:
 		return r.finish(ctx, RollbackFailed, d.Reason+"; but the rollback did not finish", fmt.Errorf("%w: %w (cause: %w)", ErrRollbackFailed, errlist.Join(undoErrs...), cause))
@@ -588,7 +612,7 @@ func (r *run) decide(ctx context.Context, f Failure, cause error) Decision {
 	r.report.Decision = &d
 	acts := make([]string, len(d.Actions))
 	for i, a := range d.Actions {
-		acts[i] = string(a)
+		acts[i] = a.String()
 	}
 	msg := d.Reason
 	if len(acts) > 0 {

@@ -59,7 +59,7 @@ func (p *Plan) verifySteps() []string {
 		}
 		out = append(out, "critical paths probed at every interval, any failure rolls back at the end of its interval: "+strings.Join(names, ", "))
 	}
-	out = append(out, fmt.Sprintf("metrics read every %s; baseline: %s before the deployment; a limit counts as crossed only when the data show it at %g%% family-wise confidence; a window passes only with %g requests on the new version and good data; %d failed reads in a row roll back",
+	out = append(out, fmt.Sprintf("metrics read every %s; baseline: %s before the deployment; a limit counts as crossed only when the data show it at %g%% family-wise confidence; the final window passes only with %g requests on the new version, and every window only with good data; %d failed reads in a row roll back",
 		pol.Interval, pol.BaselineWindow, 100*(1-pol.Alpha), pol.MinRequests, pol.MaxConsecutiveErrors))
 	for _, s := range p.describe().Steps {
 		out = append(out, "step: "+s)

@@ -57,7 +57,7 @@ func ExampleRunbook_Markdown() {
 	//
 	// ## Time to roll back
 	//
-	// about 5s
+	// about 5s (estimated before the deployment)
 	//
 	// ## Strategy
 	//

@@ -49,5 +49,21 @@ func (r *Runbook) UnmarshalJSON(data []byte) error {
 // Number that is NaN or infinite, or a time whose year is outside
 // [0, 9999]. r must not be nil.
 func (r *Record) JSON() ([]byte, error) {
-	return json.MarshalIndent(r, "", "  ")
+	c := *r
+	c.Schema = SchemaVersion
+	return json.MarshalIndent(&c, "", "  ")
+}
+
+// ParseRecord decodes a record that JSON wrote. It fails on data that is
+// not a record's JSON, and on a record of a newer schema than this package
+// knows, naming both versions.
+func ParseRecord(data []byte) (*Record, error) {
+	var r Record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("runbook: not a record: %w", err)
+	}
+	if r.Schema > SchemaVersion {
+		return nil, fmt.Errorf("runbook: record schema %d is newer than this package's %d", r.Schema, SchemaVersion)
+	}
+	return &r, nil
 }

@@ -62,17 +62,18 @@ func TestRecordJSONRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("JSON: %v", err)
 	}
-	if !strings.HasPrefix(string(data), "{\n  \"runbook\": {\n    \"service\": \"checkout\",\n") {
+	if !strings.HasPrefix(string(data), "{\n  \"schema\": 1,\n  \"runbook\": {\n    \"service\": \"checkout\",\n") {
 		t.Errorf("JSON is not indented:\n%s", data)
 	}
 	if want := `    "rollback_time": "2m0s"`; !strings.Contains(string(data), want) {
 		t.Errorf("JSON lacks %s:\n%s", want, data)
 	}
-	var got runbook.Record
-	if err := json.Unmarshal(data, &got); err != nil {
-		t.Fatalf("Unmarshal: %v", err)
+	got, err := runbook.ParseRecord(data)
+	if err != nil {
+		t.Fatalf("ParseRecord: %v", err)
 	}
-	if diff := cmp.Diff(rec, &got); diff != "" {
+	rec.Schema = runbook.SchemaVersion
+	if diff := cmp.Diff(rec, got); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
 }
@@ -81,5 +82,15 @@ func TestRecordJSONFails(t *testing.T) {
 	rec := &runbook.Record{Entries: []runbook.Entry{{Numbers: []runbook.Number{{Value: math.NaN()}}}}}
 	if _, err := rec.JSON(); err == nil {
 		t.Error("JSON of a NaN value = nil error, want one")
+	}
+}
+
+func TestParseRecordRefusesNewerSchema(t *testing.T) {
+	_, err := runbook.ParseRecord([]byte(`{"schema": 99, "outcome": "completed"}`))
+	if err == nil || !strings.Contains(err.Error(), "schema 99 is newer than this package's 1") {
+		t.Errorf("ParseRecord of schema 99 = %v", err)
+	}
+	if _, err := runbook.ParseRecord([]byte(`[1, 2]`)); err == nil {
+		t.Error("ParseRecord of an array = nil error")
 	}
 }

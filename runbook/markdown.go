@@ -62,11 +62,15 @@ func (r Runbook) change() string {
 func (r *Record) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Record: %s\n\n", r.Runbook.change())
-	fmt.Fprintf(&b, "- Outcome: %s\n", text(r.Outcome))
+	fmt.Fprintf(&b, "- Outcome: %s\n", text(strings.ReplaceAll(r.Outcome, "_", " ")))
 	fmt.Fprintf(&b, "- Reason: %s\n", text(r.Reason))
 	fmt.Fprintf(&b, "- Started: %s\n", stamp(r.Started))
 	fmt.Fprintf(&b, "- Finished: %s\n", stamp(r.Finished))
-	fmt.Fprintf(&b, "- Duration: %s\n\n", elapsed(r.Started, r.Finished))
+	fmt.Fprintf(&b, "- Duration: %s\n", elapsed(r.Started, r.Finished))
+	if r.RollbackSeconds > 0 {
+		fmt.Fprintf(&b, "- Time to roll back, measured: %s\n", time.Duration(r.RollbackSeconds*float64(time.Second)).Round(time.Microsecond))
+	}
+	b.WriteString("\n")
 	r.Runbook.write(&b, 2)
 
 	b.WriteString("\n## Timeline\n")
@@ -186,7 +190,7 @@ func about(d time.Duration) string {
 	if d >= time.Second {
 		d = d.Round(time.Second)
 	}
-	return "about " + d.String()
+	return "about " + d.String() + " (estimated before the deployment)"
 }
 
 // text joins s onto one line, so that it cannot end the line it is

@@ -96,7 +96,7 @@ No change in error rate or latency.
 
 ## Time to roll back
 
-about 2m0s
+about 2m0s (estimated before the deployment)
 
 ## Strategy
 
@@ -290,9 +290,9 @@ func TestTimeToRollBack(t *testing.T) {
 		want string
 	}{
 		{0, "_(not given)_"},
-		{300 * time.Millisecond, "about 300ms"},
-		{4600 * time.Millisecond, "about 5s"},
-		{2 * time.Minute, "about 2m0s"},
+		{300 * time.Millisecond, "about 300ms (estimated before the deployment)"},
+		{4600 * time.Millisecond, "about 5s (estimated before the deployment)"},
+		{2 * time.Minute, "about 2m0s (estimated before the deployment)"},
 	}
 	for _, tt := range tests {
 		md := runbook.Runbook{RollbackTime: tt.d}.Markdown()

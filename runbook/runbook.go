@@ -43,18 +43,32 @@ type Runbook struct {
 // A Record is what happened during one run of a deployment: the runbook it
 // followed, every event with its time, and how it ended.
 type Record struct {
+	// Schema is the version of the record's JSON form; JSON writes
+	// SchemaVersion, and ParseRecord refuses a newer one.
+	Schema int `json:"schema"`
 	// Runbook is the runbook the run followed.
 	Runbook Runbook `json:"runbook"`
 	// Started and Finished bound the run; Finished is zero while it runs.
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
-	// Outcome is how the run ended: "completed", "rolled back"…
+	// Outcome is how the run ended, as a short token that stays the same
+	// across releases: "completed", "aborted", "rolled_back"… (the deploy
+	// package's Outcome values).
 	Outcome string `json:"outcome"`
 	// Reason explains the outcome in one line.
 	Reason string `json:"reason"`
+	// RollbackSeconds is how long the way back took, measured from the
+	// decision to roll back to the end of the last action; zero when
+	// nothing was rolled back.
+	RollbackSeconds float64 `json:"rollback_seconds,omitempty"`
 	// Entries are the run's events, in the order they happened.
 	Entries []Entry `json:"entries"`
 }
+
+// SchemaVersion is the version of Record's JSON form this package writes.
+// Version 1 stores outcomes as tokens ("rolled_back"); records without a
+// schema field came before it and stored them as words ("rolled back").
+const SchemaVersion = 1
 
 // An Entry is one event of a run.
 type Entry struct {
