@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/safedeploy/safedeploy/deploy"
+	"github.com/safedeploy/safedeploy/migrate"
 	"github.com/safedeploy/safedeploy/strategy"
 	"github.com/safedeploy/safedeploy/strategy/strategytest"
 	"github.com/safedeploy/safedeploy/verify"
@@ -310,3 +311,23 @@ func (r slowRouter) Route(ctx context.Context, stable, canary string, weight flo
 	}
 	return r.Router.Route(ctx, stable, canary, weight)
 }
+
+// A plan that declares its schema is refused when nothing can tell what
+// its pending migrations remove.
+func TestDeclaredSchemaNeedsALinter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fleet := newFleet(healthy)
+		p, _ := newPlan(fleet)
+		p.Migrations = opaqueRunner{migrate.NewMemory(migrate.Migration{ID: "002_drop_note", Removes: []string{"orders.note"}})}
+		p.Schema = migrate.Usage{Running: []string{"orders.note"}}
+		rep, err := deploy.Run(t.Context(), p)
+		if !errors.Is(err, deploy.ErrPreflight) || !strings.Contains(err.Error(), "nothing can tell what the 1 pending migration(s) remove") {
+			t.Fatalf("Run = %v, %v; want pre-flight to refuse an unlinted removal", rep.Outcome, err)
+		}
+		assertVersions(t, fleet, map[string]int{"v1": 8})
+	})
+}
+
+// opaqueRunner hides every method of a runner but those of migrate.Runner,
+// as a runner that cannot lint its own migrations would.
+type opaqueRunner struct{ migrate.Runner }

@@ -386,19 +386,33 @@ func seconds(s float64) time.Duration {
 // findings fail the check; warnings are reported as events.
 func (r *run) checkMigrations(ctx context.Context, pending []migrate.Migration) error {
 	p := r.plan
+	linter := p.Linter
+	if l, ok := p.Migrations.(migrate.Linter); ok && linter == nil {
+		linter = l // the runner can tell what its own migrations do
+	}
+	declared := len(p.Schema.Running)+len(p.Schema.New) > 0
+	if linter == nil && declared && len(pending) > 0 {
+		return fmt.Errorf("Plan.Schema declares what the code uses, but nothing can tell what the %d pending migration(s) remove: set Plan.Linter (migrate/pglint for PostgreSQL), or use a runner that lints its own migrations (migrate/sqlite)", len(pending))
+	}
 	var findings []migrate.Finding
 	var lintErrs []error
 	for i, m := range pending {
-		if p.Linter == nil {
+		if linter == nil {
 			break
 		}
-		a, err := call(ctx, "Linter", r.timeouts.Call, func(ctx context.Context) (migrate.Analysis, error) { return p.Linter.Lint(ctx, m) })
+		a, err := call(ctx, "Linter", r.timeouts.Call, func(ctx context.Context) (migrate.Analysis, error) { return linter.Lint(ctx, m) })
 		if err != nil {
 			lintErrs = append(lintErrs, fmt.Errorf("lint %s: %w", m.ID, err))
 			continue
 		}
 		findings = append(findings, a.Findings...)
-		pending[i].Removes = append(slices.Clip(m.Removes), a.Removes...)
+		removes := slices.Clip(m.Removes)
+		for _, gone := range a.Removes {
+			if !slices.Contains(removes, gone) {
+				removes = append(removes, gone)
+			}
+		}
+		pending[i].Removes = removes
 	}
 	findings = append(findings, migrate.CheckRemovals(pending, p.Schema)...)
 	for _, f := range findings {

@@ -164,3 +164,10 @@ func (m *Memory) Verify(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Lint reports what mg declares it removes: a Memory's migrations are
+// written by hand, Removes included, so they are their own analysis. It
+// makes a Memory usable where pre-flight needs a Linter (Plan.Schema).
+func (m *Memory) Lint(ctx context.Context, mg Migration) (Analysis, error) {
+	return Analysis{Removes: slices.Clone(mg.Removes)}, nil
+}
