@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -81,17 +82,12 @@ const (
 
 // withDefaults returns t with zero fields set to the defaults.
 func (t Timeouts) withDefaults() Timeouts {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	def(&t.Read, DefaultReadTimeout)
-	def(&t.Call, DefaultCallTimeout)
-	def(&t.Start, DefaultStartTimeout)
-	def(&t.Migration, DefaultMigrationTimeout)
-	def(&t.Escalate, DefaultEscalateTimeout)
-	def(&t.Observe, DefaultObserveTimeout)
+	t.Read = cmp.Or(t.Read, DefaultReadTimeout)
+	t.Call = cmp.Or(t.Call, DefaultCallTimeout)
+	t.Start = cmp.Or(t.Start, DefaultStartTimeout)
+	t.Migration = cmp.Or(t.Migration, DefaultMigrationTimeout)
+	t.Escalate = cmp.Or(t.Escalate, DefaultEscalateTimeout)
+	t.Observe = cmp.Or(t.Observe, DefaultObserveTimeout)
 	return t
 }
 

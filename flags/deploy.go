@@ -4,9 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
-	"github.com/hashicorp/go-multierror"
+	"github.com/safedeploy/safedeploy/internal/errlist"
 )
 
 // KillSwitch turns the named flag off, keeping its description: the fastest
@@ -31,30 +30,18 @@ func KillSwitch(ctx context.Context, s Store, name string) error {
 
 // Cleanup deletes the named flags from s, as when a deployment completes.
 // A flag that is already absent is not an error. Cleanup tries every name,
-// even after a failure, and returns nil or a single *multierror.Error that
-// lists each flag it could not remove; errors.Is and errors.As see through it
-// to the store's errors.
-func Cleanup(ctx context.Context, s Store, names ...string) error {
-	var failed *multierror.Error
+// even after a failure, and returns nil or an error listing each flag it
+// could not remove, one per line (a *multierror.Error, wrapped); errors.Is
+// and errors.As see through it to the store's errors.
+func Cleanup(ctx context.Context, s Writer, names ...string) error {
+	var failed []error
 	for _, name := range names {
 		if err := s.Delete(ctx, name); err != nil && !errors.Is(err, ErrNotFound) {
-			failed = multierror.Append(failed, fmt.Errorf("%q: %w", name, err))
+			failed = append(failed, fmt.Errorf("%q: %w", name, err))
 		}
 	}
-	if failed != nil {
-		failed.ErrorFormat = cleanupFormat
+	if err := errlist.Join(failed...); err != nil {
+		return fmt.Errorf("flags: clean up: could not remove every flag: %w", err)
 	}
-	return failed.ErrorOrNil()
-}
-
-// cleanupFormat formats Cleanup's error as one line per flag, without the
-// trailing blank lines of multierror's default format.
-func cleanupFormat(errs []error) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "flags: clean up: could not remove %d of the flags:", len(errs))
-	for _, err := range errs {
-		b.WriteString("\n\t* ")
-		b.WriteString(err.Error())
-	}
-	return b.String()
+	return nil
 }

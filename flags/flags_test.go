@@ -119,7 +119,7 @@ func TestCleanup(t *testing.T) {
 	if !errors.Is(err, errDenied) || !errors.Is(err, errDown) {
 		t.Errorf("Cleanup = %v, want it to wrap both %v and %v", err, errDenied, errDown)
 	}
-	want := "flags: clean up: could not remove 2 of the flags:\n" +
+	want := "flags: clean up: could not remove every flag: 2 problem(s):\n" +
 		"\t* \"locked\": permission denied\n" +
 		"\t* \"remote\": store is down"
 	if err.Error() != want {

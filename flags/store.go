@@ -19,6 +19,25 @@ type Flag struct {
 	Description string `json:"description,omitempty"`
 }
 
+// A Reader reads feature flags: what an application, or a check that a
+// kill switch is in place, needs.
+type Reader interface {
+	// Get returns the named flag, or an error wrapping ErrNotFound.
+	Get(ctx context.Context, name string) (Flag, error)
+	// List returns every flag, sorted by name (byte-wise, as by
+	// strings.Compare).
+	List(ctx context.Context) ([]Flag, error)
+}
+
+// A Writer changes feature flags.
+type Writer interface {
+	// Set creates or replaces the flag with f.Name. It returns an error
+	// wrapping ErrInvalid, and stores nothing, if f.Validate fails.
+	Set(ctx context.Context, f Flag) error
+	// Delete removes the named flag, or returns an error wrapping ErrNotFound.
+	Delete(ctx context.Context, name string) error
+}
+
 // A Store reads and writes feature flags. Implementations are safe for
 // concurrent use. Every method that fails returns an error that wraps the
 // cause; Get and Delete wrap ErrNotFound for a missing flag.
@@ -28,14 +47,6 @@ type Flag struct {
 // [github.com/safedeploy/safedeploy/flags/flagstest] tests an implementation
 // against this contract.
 type Store interface {
-	// Get returns the named flag, or an error wrapping ErrNotFound.
-	Get(ctx context.Context, name string) (Flag, error)
-	// Set creates or replaces the flag with f.Name. It returns an error
-	// wrapping ErrInvalid, and stores nothing, if f.Validate fails.
-	Set(ctx context.Context, f Flag) error
-	// Delete removes the named flag, or returns an error wrapping ErrNotFound.
-	Delete(ctx context.Context, name string) error
-	// List returns every flag, sorted by name (byte-wise, as by
-	// strings.Compare).
-	List(ctx context.Context) ([]Flag, error)
+	Reader
+	Writer
 }
