@@ -40,11 +40,43 @@
 //     new version in place when it has already mutated data, and report that
 //     a roll forward is required.
 //
+// A deployment that stops before it asks the target for any change — the
+// strategy refuses the fleet's state, the caller cancels — changes nothing
+// on its way out, not even the kill switch another deployment may depend
+// on, and ends Aborted with ErrAborted. Plan.Schema without a linter for
+// the pending migrations is refused in pre-flight: nothing could tell what
+// they remove.
+//
+// # User code is a fault domain
+//
+// Every call into code the plan supplies — metric sources, checks, probes,
+// the fleet, router and switch, the flag store, the migration runner, the
+// judge, the escalate hook, observers — is recovered from panic where Run
+// calls it (a *PanicError carrying the stack) and, where it can block,
+// bounded by Plan.Timeouts (an error wrapping ErrTimeout). Either counts as
+// that call failing: a failed read, a failed check, a failed instance start.
+// So a source that hangs, or a probe that panics, rolls back like any other
+// failure instead of hanging the run or unwinding through it with traffic
+// on the new version. An observer that panics or hangs is detached and the
+// record says so; the deployment goes on, since watching it is not part of
+// it. Observers are called in order, outside the run's state lock, with the
+// context of the work that produced each event; a Flusher observer (a
+// notifier with a queue of its own) is flushed, with Plan.FlushTimeout,
+// when the run ends.
+//
+// An impossible pre-deploy baseline (NaN, infinite or negative counts, more
+// errors than requests, a histogram that is not cumulative) is refused in
+// pre-flight, naming the field and its value: a rule compared with NaN
+// never fails, so accepting it would silently turn the rule off.
+//
 // Callers branch on the returned error with errors.Is (ErrRolledBack,
-// ErrRollForward, ErrPreflight…) and errors.As (*verify.Verdict for the
+// ErrRollForward, ErrPreflight, ErrAborted, ErrTimeout…) and errors.As (*verify.Verdict for the
 // numbers behind a failed verification, *strategy.UndoError for what an
-// unfinished rollback left behind). The Report has the outcome, the
-// decision, the baseline and the runbook.Record of every event.
+// unfinished rollback left behind, *PanicError for a panic in user code).
+// The Report has the outcome, the decision, the baseline and the
+// runbook.Record of every event. Outcomes and actions are short stable
+// tokens ("rolled_back", "flag_off") as stored in the record's JSON; their
+// String methods give the words.
 //
 // Waits use the time package and contexts only, so tests run 15-minute
 // windows in microseconds inside testing/synctest bubbles.
