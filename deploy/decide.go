@@ -46,6 +46,11 @@ type Failure struct {
 	// Cancelled reports that the caller cancelled the deployment (SIGINT,
 	// a deadline), rather than something in it failing.
 	Cancelled bool
+	// Aborted reports that an operator aborted the deployment.
+	Aborted bool
+	// Interrupted reports that the process running the deployment stopped
+	// (it crashed, or lost its lease) and another holder took it over.
+	Interrupted bool
 	// FlagControlled reports that a kill switch turns the change off.
 	FlagControlled bool
 	// DataMutated reports that the new version has written data the
@@ -79,8 +84,13 @@ type Decision struct {
 // switch, which another deployment may depend on.
 func Decide(f Failure) Decision {
 	why := "a bug and no data mutated"
-	if f.Cancelled {
+	switch {
+	case f.Cancelled:
 		why = "cancelled by the caller, no data mutated"
+	case f.Interrupted:
+		why = "interrupted when the process running it stopped, and taken over; no data mutated"
+	case f.Aborted:
+		why = "aborted by an operator, no data mutated"
 	}
 	switch {
 	case f.Phase == PhasePreflight:

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/safedeploy/safedeploy/journal"
 	"github.com/safedeploy/safedeploy/strategy"
 	"github.com/safedeploy/safedeploy/verify"
 )
@@ -46,6 +47,7 @@ func (r *run) check(ctx context.Context, s strategy.Step) error {
 		}
 	}
 	var failures, inARow, gaps int
+	var paused, promoted bool
 	timer := time.NewTimer(interval)
 	defer timer.Stop()
 	for from := start; from.Before(deadline); {
@@ -58,6 +60,18 @@ func (r *run) check(ctx context.Context, s strategy.Step) error {
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		case <-timer.C:
+		}
+		if err := r.allowed(); err != nil {
+			return err // never go on unrecorded, nor after losing the lease
+		}
+		if err := r.obey(ctx, s, &paused, &promoted); err != nil {
+			return err
+		}
+		if promoted {
+			return nil
+		}
+		if paused && !to.Before(deadline) {
+			deadline = to.Add(interval) // held: observation goes on
 		}
 		if err := r.probe(ctx, s, from, to); err != nil {
 			return err
@@ -106,6 +120,36 @@ func (r *run) check(ctx context.Context, s strategy.Step) error {
 		v.Reason += fmt.Sprintf(" (%d interval(s) without data and %d failed read(s) in this window)", gaps, failures)
 	}
 	return r.verdict(ctx, s, &v)
+}
+
+// obey applies the operators' controls posted since the last interval:
+// pause and resume set *paused, promote sets *promoted, and abort returns
+// the error that rolls back.
+func (r *run) obey(ctx context.Context, s strategy.Step, paused, promoted *bool) error {
+	for _, c := range r.controls(ctx) {
+		msg := words(c)
+		switch c.Op {
+		case journal.Pause:
+			*paused = true
+			msg += "; holding at this step, still observing: a failing verdict still rolls back"
+		case journal.Resume:
+			*paused = false
+			msg += "; the step's window runs on"
+		case journal.Promote:
+			*promoted = true
+			msg += "; ending this step's observation now"
+		case journal.Abort:
+			r.emit(ctx, Event{Kind: KindDecision, Phase: PhaseVerify, Step: s.Name, Message: msg + "; rolling back"})
+			return fmt.Errorf("%w: %s", ErrOperatorAbort, msg)
+		}
+		r.emit(ctx, Event{Kind: KindStep, Phase: PhaseVerify, Step: s.Name, Message: msg})
+		if *promoted {
+			v := &verify.Verdict{Outcome: verify.Pass, Reason: "promoted by " + c.Who + ": " + c.Why}
+			r.emit(ctx, Event{Kind: KindVerdict, Phase: PhaseVerify, Step: s.Name, Message: fmt.Sprintf("%s: %s", v.Outcome, v.Reason), Verdict: v})
+			return nil
+		}
+	}
+	return nil
 }
 
 // verdict reports a step's verdict and turns it into the gate's answer.
@@ -216,7 +260,13 @@ func (o observed) Instances(ctx context.Context) ([]strategy.Instance, error) {
 
 func (o observed) Start(ctx context.Context, version string) (string, error) {
 	o.changing("start an instance of " + version)
+	c := journal.Change{Op: "start", Version: version}
+	if err := o.r.intent(ctx, c, "start an instance of "+version); err != nil {
+		return "", err
+	}
 	id, err := call(ctx, "Fleet.Start", o.r.timeouts.Start, func(ctx context.Context) (string, error) { return o.t.Fleet.Start(ctx, version) })
+	c.Instance = id
+	o.r.done(ctx, c, "started instance "+id, err)
 	if err != nil {
 		o.action(ctx, fmt.Sprintf("instance %q of %s did not become ready", id, version), err)
 		return id, err
@@ -230,7 +280,12 @@ func (o observed) Start(ctx context.Context, version string) (string, error) {
 
 func (o observed) Stop(ctx context.Context, id string) error {
 	o.changing("stop instance " + id)
+	c := journal.Change{Op: "stop", Instance: id}
+	if err := o.r.intent(ctx, c, "stop instance "+id); err != nil {
+		return err
+	}
 	err := call0(ctx, "Fleet.Stop", o.r.timeouts.Call, func(ctx context.Context) error { return o.t.Fleet.Stop(ctx, id) })
+	o.r.done(ctx, c, "stopped instance "+id, err)
 	if err != nil {
 		o.action(ctx, "could not stop instance "+id, err)
 		return err
@@ -241,7 +296,12 @@ func (o observed) Stop(ctx context.Context, id string) error {
 
 func (o observed) Route(ctx context.Context, stable, canary string, weight float64) error {
 	o.changing(fmt.Sprintf("route %g%% to %s", weight, canary))
+	c := journal.Change{Op: "route", Stable: stable, Version: canary, Weight: weight}
+	if err := o.r.intent(ctx, c, fmt.Sprintf("route %g%% of traffic to %s", weight, canary)); err != nil {
+		return err
+	}
 	err := call0(ctx, "Router.Route", o.r.timeouts.Call, func(ctx context.Context) error { return o.t.Router.Route(ctx, stable, canary, weight) })
+	o.r.done(ctx, c, fmt.Sprintf("routed %g%% of traffic to %s", weight, canary), err)
 	if err != nil {
 		o.action(ctx, fmt.Sprintf("could not route %g%% of traffic to %s", weight, canary), err)
 		return err
@@ -253,7 +313,12 @@ func (o observed) Route(ctx context.Context, stable, canary string, weight float
 
 func (o observed) Switch(ctx context.Context, version string) error {
 	o.changing("switch traffic to " + version)
+	c := journal.Change{Op: "switch", Version: version}
+	if err := o.r.intent(ctx, c, "switch all traffic to "+version); err != nil {
+		return err
+	}
 	err := call0(ctx, "Switch.Switch", o.r.timeouts.Call, func(ctx context.Context) error { return o.t.Switch.Switch(ctx, version) })
+	o.r.done(ctx, c, "switched all traffic to "+version, err)
 	if err != nil {
 		o.action(ctx, "could not switch traffic to "+version, err)
 		return err

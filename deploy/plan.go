@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/safedeploy/safedeploy/flags"
+	"github.com/safedeploy/safedeploy/journal"
 	"github.com/safedeploy/safedeploy/internal/errlist"
 	"github.com/safedeploy/safedeploy/migrate"
 	"github.com/safedeploy/safedeploy/strategy"
@@ -129,6 +130,23 @@ type Plan struct {
 	Timeouts Timeouts
 	// Observers receive every event of the run.
 	Observers []Observer
+	// Journal, if set, keeps the run outside this process: Run takes the
+	// service's lease in the environment (refusing with ErrInProgress
+	// while another holder has it), finishes a run an earlier process left
+	// unfinished (see Recover), writes every decision and every change to
+	// the target before the next action that depends on it, and takes
+	// operators' controls (journal.Pause, Resume, Promote, Abort) at every
+	// interval. A rerun of a plan that already completed changes nothing.
+	Journal journal.Journal
+	// LeaseTTL is the lease's time-to-live; zero means DefaultLeaseTTL.
+	LeaseTTL time.Duration
+	// Holder names this process in the lease, for people; empty means
+	// "host/pid".
+	Holder string
+	// Recover says what to do with a run an earlier process left
+	// unfinished; empty means RecoverRollBack.
+	Recover Recovery
+
 	// FlushTimeout bounds the final Flush of each observer that is a
 	// Flusher; zero means DefaultFlushTimeout.
 	FlushTimeout time.Duration
@@ -209,6 +227,14 @@ func (p *Plan) Validate() error {
 		bad("UndoTimeout", p.UndoTimeout, "must not be negative")
 	}
 	p.Timeouts.validate(bad)
+	if p.LeaseTTL < 0 || p.LeaseTTL > 0 && p.LeaseTTL < 30*time.Millisecond {
+		bad("LeaseTTL", p.LeaseTTL, "must be zero (the default) or at least 30ms")
+	}
+	switch p.Recover {
+	case "", RecoverRollBack, RecoverResume:
+	default:
+		bad("Recover", fmt.Sprintf("%q", p.Recover), `unknown; want "roll_back" or "resume"`)
+	}
 	if p.FlushTimeout < 0 {
 		bad("FlushTimeout", p.FlushTimeout, "must not be negative")
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-multierror"
 
 	"github.com/safedeploy/safedeploy/flags"
+	"github.com/safedeploy/safedeploy/journal"
 	"github.com/safedeploy/safedeploy/internal/errlist"
 	"github.com/safedeploy/safedeploy/migrate"
 	"github.com/safedeploy/safedeploy/runbook"
@@ -72,6 +73,10 @@ const (
 	RollbackFailed Outcome = "rollback_failed"
 	// Incomplete: deployed and verified, but clean-up failed.
 	Incomplete Outcome = "incomplete"
+	// Superseded: the run lost its lease (see Plan.Journal) and stopped
+	// without touching the target again; the holder that took over
+	// finishes the deployment.
+	Superseded Outcome = "superseded"
 )
 
 // String returns the outcome in words: "rolled back", "deployed, clean-up
@@ -131,6 +136,15 @@ func Run(ctx context.Context, p *Plan) (*Report, error) {
 	r.policy = p.Verify.WithDefaults()
 	r.timeouts = p.Timeouts.withDefaults()
 	r.report.Record.Runbook = p.Runbook(r.report.Record.Started)
+	if p.Journal != nil {
+		var rep *Report
+		var err error
+		ctx, rep, err = r.openJournal(ctx)
+		defer r.journal.release()
+		if rep != nil {
+			return rep, err
+		}
+	}
 
 	pending, err := r.preflight(ctx)
 	if err != nil {
@@ -153,6 +167,7 @@ type run struct {
 	plan     *Plan
 	policy   verify.Policy
 	timeouts Timeouts
+	journal  *journaled // nil without Plan.Journal
 	report   *Report
 	judge    verify.Judge
 
@@ -182,6 +197,7 @@ func (r *run) emit(ctx context.Context, e Event) {
 	}
 	r.report.Record.Entries = append(r.report.Record.Entries, entry(e))
 	r.mu.Unlock()
+	r.record(ctx, e)
 	ctx = context.WithoutCancel(ctx)
 	if r.muted == nil {
 		r.muted = make([]bool, len(r.plan.Observers))
@@ -217,6 +233,7 @@ func (r *run) finish(ctx context.Context, o Outcome, reason string, err error) (
 	r.emit(ctx, Event{Kind: KindOutcome, Phase: PhaseDecide, Message: fmt.Sprintf("%s: %s", o, reason), Verdict: r.report.Verdict, Err: err})
 	r.flush(ctx)
 	rec.Finished = time.Now()
+	r.finishJournal(ctx)
 	return r.report, err
 }
 
@@ -453,8 +470,13 @@ func (r *run) migrate(ctx context.Context, pending []migrate.Migration) error {
 		b := backoff.NewExponentialBackOff()
 		b.InitialInterval = time.Second
 		b.MaxElapsedTime = budget
+		change := journal.Change{Op: "migration", Name: m.ID}
 		attempt := func() error {
+			if err := r.intent(ctx, change, "apply migration "+m.ID); err != nil {
+				return backoff.Permanent(err)
+			}
 			err := call0(ctx, "Migrations.Apply", r.timeouts.Migration, func(ctx context.Context) error { return p.Migrations.Apply(ctx, m) })
+			r.done(ctx, change, "migration "+m.ID+" applied", err)
 			if err != nil && !errors.Is(err, migrate.ErrLockTimeout) {
 				return backoff.Permanent(err)
 			}
@@ -491,6 +513,9 @@ func (r *run) deploy(ctx context.Context) (strategy.Undo, error) {
 	p := r.plan
 	d := p.describe()
 	r.phase(ctx, PhaseDeploy, fmt.Sprintf("deploying %s by %s", p.Version, d.Name))
+	if err := r.recordFleet(ctx); err != nil {
+		return nil, err
+	}
 	var undo strategy.Undo
 	var err error
 	if perr := guard("Strategy.Deploy", func() {
@@ -547,9 +572,18 @@ func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Repor
 		r.report.Verdict = v
 		r.mu.Unlock()
 	}
-	cancelled := ctx.Err() != nil
+	if fenced := r.journal.isFenced(); fenced != nil {
+		// Another holder owns the deployment now: touch nothing.
+		return r.finish(ctx, Superseded, "the run lost its lease to another holder, which finishes the deployment; this process stopped without touching the target again", fmt.Errorf("%w (cause: %w)", fenced, cause))
+	}
+	cancelled := ctx.Err() != nil && !errors.Is(context.Cause(ctx), ErrOperatorAbort)
 	if cancelled {
 		cause = fmt.Errorf("deployment cancelled: %w", cause)
+	}
+	if r.journal != nil {
+		r.journal.mu.Lock()
+		r.journal.undoing = true
+		r.journal.mu.Unlock()
 	}
 	r.mu.Lock()
 	exposed, changes := r.exposed, slices.Clone(r.changes)
@@ -562,6 +596,7 @@ func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Repor
 		Phase:          phase,
 		Refused:        len(changes) == 0,
 		Cancelled:      cancelled,
+		Aborted:        errors.Is(cause, ErrOperatorAbort),
 		FlagControlled: r.plan.KillSwitch != "",
 		DataMutated:    r.plan.Change.MutatesData && exposed,
 	}, cause)
@@ -584,13 +619,9 @@ func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Repor
 	for _, a := range d.Actions {
 		switch a {
 		case FlagOff:
-			msg := fmt.Sprintf("kill switch %q turned off", r.plan.KillSwitch)
-			err := call0(uctx, "kill switch", r.timeouts.Call, func(ctx context.Context) error { return flags.KillSwitch(ctx, r.plan.Flags, r.plan.KillSwitch) })
-			if err != nil {
-				msg = fmt.Sprintf("could not turn kill switch %q off", r.plan.KillSwitch)
+			if err := r.flagOff(uctx); err != nil {
 				undoErrs = append(undoErrs, err)
 			}
-			r.emit(uctx, Event{Kind: KindAction, Phase: PhaseDecide, Message: msg, Err: err})
 		case RollBack:
 			var err error
 			if undo == nil {

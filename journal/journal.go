@@ -150,6 +150,7 @@ const (
 	TypeTakeover = "takeover" // another holder took over the run
 	TypeControl  = "control"  // an operator's control (Data: Control)
 	TypeEvent    = "event"    // any other event of the run
+	TypeFleet    = "fleet"    // the fleet before the first change (Data: Fleet)
 )
 
 // A Change is a change to the target, in an intent or done entry.
@@ -170,6 +171,14 @@ type Change struct {
 	Name string `json:"name,omitempty"`
 	// Enabled is a flag's new state.
 	Enabled bool `json:"enabled,omitempty"`
+}
+
+// A Fleet is what ran before a deployment changed anything, so that a
+// recovery knows what to restore.
+type Fleet struct {
+	// Version is the version all instances ran, and Instances their IDs.
+	Version   string   `json:"version"`
+	Instances []string `json:"instances"`
 }
 
 // A Control is an operator's instruction to a running deployment.

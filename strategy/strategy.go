@@ -47,6 +47,24 @@ type Switch interface {
 	Switch(ctx context.Context, version string) error
 }
 
+// A RouterState is a Router that can say how it routes now, so that a
+// deployment interrupted by a crash can be reconciled with what the router
+// really does rather than with what the journal says was asked of it.
+type RouterState interface {
+	Router
+	// Routing returns the versions the router splits between and the
+	// weight in percent on canary; weight 0 with empty versions when it
+	// sends everything to one version it does not name.
+	Routing(ctx context.Context) (stable, canary string, weight float64, err error)
+}
+
+// A SwitchState is a Switch that can say where it sends traffic now.
+type SwitchState interface {
+	Switch
+	// Current returns the version every request goes to.
+	Current(ctx context.Context) (string, error)
+}
+
 // A Target is what a strategy acts on. Fleet is always needed; Router lets
 // Canary split by traffic rather than by instance count; BlueGreen needs a
 // Switch, or a Router it sets to 0 or 100.
