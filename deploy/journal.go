@@ -611,4 +611,3 @@ func words(c journal.Control) string {
 	}
 	return s
 }
-

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/safedeploy/safedeploy/flags"
-	"github.com/safedeploy/safedeploy/journal"
 	"github.com/safedeploy/safedeploy/internal/errlist"
+	"github.com/safedeploy/safedeploy/journal"
 	"github.com/safedeploy/safedeploy/migrate"
 	"github.com/safedeploy/safedeploy/strategy"
 	"github.com/safedeploy/safedeploy/verify"

@@ -14,8 +14,8 @@ import (
 	"github.com/hashicorp/go-multierror"
 
 	"github.com/safedeploy/safedeploy/flags"
-	"github.com/safedeploy/safedeploy/journal"
 	"github.com/safedeploy/safedeploy/internal/errlist"
+	"github.com/safedeploy/safedeploy/journal"
 	"github.com/safedeploy/safedeploy/migrate"
 	"github.com/safedeploy/safedeploy/runbook"
 	"github.com/safedeploy/safedeploy/strategy"
