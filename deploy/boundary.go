@@ -133,10 +133,29 @@ func call[T any](ctx context.Context, what string, timeout time.Duration, f func
 		}
 		return r.v, r.err
 	case <-cctx.Done():
+	}
+	// Give f a moment to return what it has — a Start that gives up still
+	// names the instance it created, which the undo must stop — but no
+	// more: f may not heed its context at all.
+	grace := time.NewTimer(callGrace)
+	defer grace.Stop()
+	select {
+	case r := <-done:
+		if r.err == nil {
+			r.err = context.Cause(cctx)
+		} else if !errors.Is(r.err, context.Cause(cctx)) {
+			r.err = fmt.Errorf("%w: %w", context.Cause(cctx), r.err)
+		}
+		return r.v, r.err
+	case <-grace.C:
 		var zero T
 		return zero, context.Cause(cctx)
 	}
 }
+
+// callGrace is how long call waits for a function whose context ended to
+// return what it has.
+const callGrace = time.Second
 
 // call0 is call for functions that return only an error.
 func call0(ctx context.Context, what string, timeout time.Duration, f func(context.Context) error) error {

@@ -629,6 +629,9 @@ func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Repor
 			} else if perr := guard("strategy undo", func() { err = undo(uctx) }); perr != nil {
 				err = perr
 			}
+			if err == nil {
+				err = r.sweep(uctx)
+			}
 			msg := "strategy undone: traffic and instances back on " + r.plan.Previous
 			if err != nil {
 				msg = "strategy undo did not finish"
@@ -649,6 +652,32 @@ func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Repor
 		return r.finish(ctx, RollForwardRequired, d.Reason, fmt.Errorf("%w: %w", ErrRollForward, cause))
 	}
 	return r.finish(ctx, RolledBack, d.Reason, fmt.Errorf("%w: %w", ErrRolledBack, cause))
+}
+
+// sweep checks, after an undo, what the target reports rather than what
+// the strategy believes: an instance of the new version still running (one
+// whose start never reported its ID, say) is stopped, and one that cannot
+// be is a leftover the rollback's error names.
+func (r *run) sweep(ctx context.Context) error {
+	t := r.target()
+	insts, err := t.Fleet.Instances(ctx)
+	if err != nil {
+		return fmt.Errorf("confirm the undo: list instances: %w", err)
+	}
+	var left []strategy.Leftover
+	for _, in := range insts {
+		if in.Version != r.plan.Version {
+			continue
+		}
+		r.emit(ctx, Event{Kind: KindAction, Phase: PhaseDecide, Message: fmt.Sprintf("instance %s of %s still ran after the undo: stopping it", in.ID, in.Version)})
+		if err := t.Fleet.Stop(ctx, in.ID); err != nil {
+			left = append(left, strategy.Leftover{Item: "instance " + in.ID, State: "running " + in.Version, Err: err})
+		}
+	}
+	if len(left) > 0 {
+		return &strategy.UndoError{Left: left}
+	}
+	return nil
 }
 
 // decide consults the decision table and reports its answer.

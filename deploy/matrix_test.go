@@ -1,0 +1,226 @@
+package deploy_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/safedeploy/safedeploy/deploy"
+	"github.com/safedeploy/safedeploy/strategy"
+	"github.com/safedeploy/safedeploy/strategy/strategytest"
+	"github.com/safedeploy/safedeploy/verify"
+)
+
+// A fault is one thing the matrix does wrong to a deployment: it sets the
+// plan up before the run, and may act while the run goes on.
+type fault struct {
+	name  string
+	setup func(p *deploy.Plan, f *strategytest.Fleet)
+	// cancelAfter, when positive, cancels the run's context that long
+	// after it starts.
+	cancelAfter time.Duration
+	// only limits the fault to strategies with these names; nil is all.
+	only []string
+}
+
+// v2Reads wraps the fleet's metrics, passing v2's reads through fn.
+func v2Reads(p *deploy.Plan, f *strategytest.Fleet, fn func(ctx context.Context, o verify.Observation, err error) (verify.Observation, error)) {
+	p.Metrics = verify.MetricSourceFunc(func(ctx context.Context, q verify.Query) (verify.Observation, error) {
+		o, err := f.Observe(ctx, q)
+		if q.Version != "v2" {
+			return o, err
+		}
+		return fn(ctx, o, err)
+	})
+}
+
+// backFails wraps the router or switch so that moving traffic back to v1
+// fails, as when the load balancer's API goes down mid-rollback.
+type backFails struct {
+	*strategytest.Fleet
+}
+
+func (b backFails) Route(ctx context.Context, stable, canary string, weight float64) error {
+	if _, w, _ := b.Fleet.Weight(); weight == 0 && w > 0 {
+		return errors.New("router API unavailable")
+	}
+	return b.Fleet.Route(ctx, stable, canary, weight)
+}
+
+func (b backFails) Switch(ctx context.Context, version string) error {
+	if version == "v1" && b.Fleet.Shares()["v2"] > 0 {
+		return errors.New("switch API unavailable")
+	}
+	return b.Fleet.Switch(ctx, version)
+}
+
+func faults() []fault {
+	bad := func(p *deploy.Plan, f *strategytest.Fleet) { f.SetBehavior("v2", broken) }
+	withV2 := func(b strategytest.Behavior) func(p *deploy.Plan, f *strategytest.Fleet) {
+		return func(p *deploy.Plan, f *strategytest.Fleet) {
+			h := healthy
+			h.StartErr, h.NeverReady, h.StopErr, h.MetricsErr = b.StartErr, b.NeverReady, b.StopErr, b.MetricsErr
+			f.SetBehavior("v2", h)
+		}
+	}
+	fs := []fault{
+		{name: "none"},
+		{name: "bad version", setup: bad},
+		{name: "metric error", setup: withV2(strategytest.Behavior{MetricsErr: errBoom})},
+		{name: "metric no data", setup: withV2(strategytest.Behavior{MetricsErr: verify.ErrNoData})},
+		{name: "metric NaN", setup: func(p *deploy.Plan, f *strategytest.Fleet) {
+			v2Reads(p, f, func(_ context.Context, o verify.Observation, err error) (verify.Observation, error) {
+				o.Errors = math.NaN()
+				return o, err
+			})
+		}},
+		{name: "metric hang", setup: func(p *deploy.Plan, f *strategytest.Fleet) {
+			v2Reads(p, f, func(ctx context.Context, o verify.Observation, err error) (verify.Observation, error) {
+				return o, hang(ctx)
+			})
+		}},
+		{name: "metric panic", setup: func(p *deploy.Plan, f *strategytest.Fleet) {
+			v2Reads(p, f, func(context.Context, verify.Observation, error) (verify.Observation, error) { panic("source") })
+		}},
+		{name: "probe panic", setup: func(p *deploy.Plan, f *strategytest.Fleet) {
+			p.Verify.Probes = []verify.Probe{{Name: "checkout", Check: func(context.Context) error { panic("probe") }}}
+		}},
+		{name: "start error", setup: withV2(strategytest.Behavior{StartErr: errBoom})},
+		{name: "never ready", setup: withV2(strategytest.Behavior{NeverReady: true})},
+		{name: "old will not stop", setup: func(p *deploy.Plan, f *strategytest.Fleet) {
+			h := healthy
+			h.StopErr = errBoom
+			f.SetBehavior("v1", h)
+		}},
+		{name: "new will not stop in rollback", setup: func(p *deploy.Plan, f *strategytest.Fleet) {
+			b := broken
+			b.StopErr = errBoom
+			f.SetBehavior("v2", b)
+		}},
+		{name: "traffic will not move back", setup: func(p *deploy.Plan, f *strategytest.Fleet) {
+			bad(p, f)
+			bf := backFails{f}
+			if p.Target.Router != nil {
+				p.Target.Router = bf
+			}
+			if p.Target.Switch != nil {
+				p.Target.Switch = bf
+			}
+		}, only: []string{"canary", "blue/green"}},
+		{name: "impossible baseline", setup: func(p *deploy.Plan, f *strategytest.Fleet) {
+			p.Metrics = verify.MetricSourceFunc(func(ctx context.Context, q verify.Query) (verify.Observation, error) {
+				o, err := f.Observe(ctx, q)
+				if q.Version == "v1" {
+					o.Requests = math.Inf(1)
+				}
+				return o, err
+			})
+		}},
+		{name: "refused: fleet mid-deployment", setup: func(p *deploy.Plan, f *strategytest.Fleet) {
+			if _, err := f.Start(context.Background(), "v2"); err != nil {
+				panic(err)
+			}
+		}},
+	}
+	for _, at := range []time.Duration{time.Millisecond, 30 * time.Second, 3 * time.Minute, 7 * time.Minute, 16 * time.Minute, 40 * time.Minute} {
+		fs = append(fs, fault{name: fmt.Sprintf("cancelled after %s", at), cancelAfter: at})
+	}
+	return fs
+}
+
+// TestFaultMatrix runs every strategy against every fault and checks that
+// the end state is the one the report describes: all instances on the
+// version the outcome implies, all traffic there, the kill switch as
+// implied, nothing else left running — or, when the rollback did not
+// finish, an error that names what was left.
+func TestFaultMatrix(t *testing.T) {
+	strategies := []struct {
+		name   string
+		s      strategy.Strategy
+		target func(f *strategytest.Fleet) strategy.Target
+	}{
+		{"direct", strategy.Direct{}, func(f *strategytest.Fleet) strategy.Target { return strategy.Target{Fleet: f} }},
+		{"rolling", strategy.Rolling{}, func(f *strategytest.Fleet) strategy.Target { return strategy.Target{Fleet: f} }},
+		{"blue/green", strategy.BlueGreen{}, func(f *strategytest.Fleet) strategy.Target { return strategy.Target{Fleet: f, Switch: f} }},
+		{"canary", strategy.Canary{}, func(f *strategytest.Fleet) strategy.Target { return strategy.Target{Fleet: f, Router: f} }},
+	}
+	cases := 0
+	for _, st := range strategies {
+		for _, ft := range faults() {
+			if ft.only != nil && !contains(ft.only, st.name) {
+				continue
+			}
+			cases++
+			t.Run(st.name+"/"+ft.name, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					fleet := newFleet(healthy)
+					p, _ := newPlan(fleet)
+					store := withFlag(t, p)
+					p.Strategy, p.Target = st.s, st.target(fleet)
+					if ft.setup != nil {
+						ft.setup(p, fleet)
+					}
+					before := fleet.Versions()
+					ctx := t.Context()
+					if ft.cancelAfter > 0 {
+						var cancel context.CancelFunc
+						ctx, cancel = context.WithTimeout(ctx, ft.cancelAfter)
+						defer cancel()
+					}
+					rep, err := deploy.Run(ctx, p)
+					flag, _ := store.Get(t.Context(), "new-checkout")
+					shares := fleet.Shares()
+					switch rep.Outcome {
+					case deploy.Completed:
+						if err != nil {
+							t.Errorf("completed with error %v", err)
+						}
+						assertVersions(t, fleet, map[string]int{"v2": 8})
+						if shares["v2"] != 1 || !flag.Enabled {
+							t.Errorf("completed, but traffic %v, kill switch on %v", shares, flag.Enabled)
+						}
+					case deploy.RolledBack:
+						assertVersions(t, fleet, map[string]int{"v1": 8})
+						if shares["v1"] != 1 || flag.Enabled {
+							t.Errorf("rolled back, but traffic %v, kill switch on %v", shares, flag.Enabled)
+						}
+					case deploy.Aborted:
+						if got := fleet.Versions(); !mapsEqual(got, before) {
+							t.Errorf("aborted, but the fleet went from %v to %v", before, got)
+						}
+						if !flag.Enabled {
+							t.Error("aborted, but the kill switch was turned off")
+						}
+					case deploy.RollbackFailed:
+						var ue *strategy.UndoError
+						if !errors.As(err, &ue) || len(ue.Left) == 0 {
+							t.Errorf("rollback failed without naming what was left: %v", err)
+						}
+						if flag.Enabled {
+							t.Error("rollback failed, and the kill switch, the fastest way back, is still on")
+						}
+					default:
+						t.Errorf("unexpected outcome %v: %v", rep.Outcome, err)
+					}
+					if rep.Outcome != deploy.Completed && err == nil {
+						t.Errorf("outcome %v with a nil error", rep.Outcome)
+					}
+				})
+			})
+		}
+	}
+	t.Logf("%d cases", cases)
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if x == y {
+			return true
+		}
+	}
+	return false
+}
