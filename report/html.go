@@ -132,6 +132,9 @@ type eventRow struct {
 	At, Phase, Kind, Step, Message, Error, Tone string
 	Numbers                                     []numRow
 	Weighed                                     bool
+	// Brief has a measurement's numbers, a line each: a day-long window
+	// has thousands, and the charts show them already.
+	Brief []string
 }
 
 func newView(m *model) (*view, error) {
@@ -329,6 +332,19 @@ func eventOf(m *model, e runbook.Entry) eventRow {
 		r.Tone = "bad"
 	case e.Kind == kindMeasurement:
 		r.Tone = "quiet"
+	}
+	if e.Kind == kindMeasurement {
+		for _, n := range e.Numbers {
+			b := fmt.Sprintf("%s %s vs %s (limit %s)", n.Metric, fmtNum(n, n.Value), fmtNum(n, n.Baseline), fmtNum(n, n.Threshold))
+			if n.Ratio > 0 {
+				b += " · " + ratioText(n)
+			}
+			if n.Failed {
+				b += " · FAILED"
+			}
+			r.Brief = append(r.Brief, b)
+		}
+		return r
 	}
 	r.Numbers, r.Weighed = numRows(e.Numbers)
 	return r
