@@ -40,7 +40,7 @@ func TestWriteRolledBack(t *testing.T) {
 		"canary 5%", "canary 25%",
 		"Error rate", "Requests slower than", "Business events per request",
 		"The evidence crossed the bar at +", // when the judge became sure it was worse
-		"0042_add_orders_status applied",     // the migration
+		"0042_add_orders_status applied",    // the migration
 		"How to verify", "Rollback plan", "Time to roll back",
 	} {
 		if !strings.Contains(read, want) {
@@ -166,4 +166,3 @@ func BenchmarkWriteDay(b *testing.B) {
 	}
 	b.ReportMetric(float64(size), "page-bytes")
 }
-
