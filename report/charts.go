@@ -97,25 +97,43 @@ func inline(s string) string {
 }
 
 // durationTicks labels a time axis in seconds since the start of the run
-// ("+30s", "+5m", "+2h"), in the largest unit that gives a few ticks.
+// ("+30s", "+5m", "+2h30m"), at round values of the largest unit that gives
+// a few ticks.
 type durationTicks struct{}
 
 func (durationTicks) Ticks(lo, hi float64) []plot.Tick {
-	unit, suffix := 1.0, "s"
+	unit := 1.0
 	switch r := hi - lo; {
 	case r >= 3*3600:
-		unit, suffix = 3600, "h"
+		unit = 3600
 	case r >= 180:
-		unit, suffix = 60, "m"
+		unit = 60
 	}
 	ts := plot.DefaultTicks{}.Ticks(lo/unit, hi/unit)
 	for i := range ts {
 		ts[i].Value *= unit
 		if ts[i].Label != "" {
-			ts[i].Label = "+" + strings.TrimPrefix(ts[i].Label, "+") + suffix
+			ts[i].Label = offsetLabel(ts[i].Value)
 		}
 	}
 	return ts
+}
+
+// offsetLabel writes seconds since the start as a short duration: "+2m30s",
+// "+5m", "+1h", "+1.5s".
+func offsetLabel(s float64) string {
+	d := time.Duration(s * float64(time.Second)).Round(time.Millisecond)
+	out := d.String()
+	if d >= time.Minute {
+		out = strings.TrimSuffix(out, "0s")
+		if d >= time.Hour {
+			out = strings.TrimSuffix(out, "0m")
+		}
+	}
+	if d >= 0 {
+		out = "+" + out
+	}
+	return out
 }
 
 // percentTicks labels a rate axis in percent.
@@ -184,6 +202,22 @@ func line(pts plotter.XYs, c color.Color, width float64, dashed bool) (*plotter.
 		l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 	}
 	return l, nil
+}
+
+// fewPoints is the most points a series has for each to be marked: with
+// more, the line shows them well enough, and marks would only clutter it.
+const fewPoints = 40
+
+// mark draws a dot at each point.
+func mark(p *plot.Plot, xy plotter.XYs, c color.Color) error {
+	sc, err := plotter.NewScatter(xy)
+	if err != nil {
+		return err
+	}
+	sc.GlyphStyle.Color, sc.GlyphStyle.Radius = c, vg.Points(1.8)
+	sc.GlyphStyle.Shape = draw.CircleGlyph{}
+	p.Add(sc)
+	return nil
 }
 
 // vline is a vertical line at x across [lo, hi].
@@ -256,13 +290,10 @@ func stepChart(mt *metric, pts []point, from, to time.Duration) (string, error) 
 			l.StepStyle = plotter.PreStep
 		}
 		rates.Add(l)
-		if len(s.xy) <= 40 && s.c == colNewLight { // few intervals: mark each
-			sc, err := plotter.NewScatter(s.xy)
-			if err != nil {
+		if len(s.xy) <= fewPoints && !s.dashed {
+			if err := mark(rates, s.xy, s.c); err != nil {
 				return "", err
 			}
-			sc.GlyphStyle.Color, sc.GlyphStyle.Radius = colNewLight, vg.Points(1.5)
-			rates.Add(sc)
 		}
 	}
 
@@ -320,6 +351,18 @@ func stepChart(mt *metric, pts []point, from, to time.Duration) (string, error) 
 			return "", err
 		}
 		ratio.Add(l)
+		if len(est) <= fewPoints {
+			if err := mark(ratio, est, colOld); err != nil {
+				return "", err
+			}
+		}
+		if len(est) == 1 { // no band to draw: the interval as an error bar
+			bar, err := line(plotter.XYs{lower[0], upper[0]}, colBand, 6, false)
+			if err != nil {
+				return "", err
+			}
+			ratio.Add(bar)
+		}
 	}
 	for _, mk := range []struct {
 		at time.Duration
