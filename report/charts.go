@@ -124,11 +124,11 @@ func (durationTicks) Ticks(lo, hi float64) []plot.Tick {
 func offsetLabel(s float64) string {
 	d := time.Duration(s * float64(time.Second)).Round(time.Millisecond)
 	out := d.String()
-	if d >= time.Minute {
+	if (d >= time.Minute || d <= -time.Minute) && strings.HasSuffix(out, "m0s") {
 		out = strings.TrimSuffix(out, "0s")
-		if d >= time.Hour {
-			out = strings.TrimSuffix(out, "0m")
-		}
+	}
+	if strings.HasSuffix(out, "h0m") {
+		out = strings.TrimSuffix(out, "0m")
 	}
 	if d >= 0 {
 		out = "+" + out

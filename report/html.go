@@ -251,7 +251,7 @@ func stepsOf(m *model, mt *metric) []stepSeries {
 			continue
 		}
 		last := ss.pts[len(ss.pts)-1].n
-		ss.note = fmt.Sprintf("%d intervals; at the end: %s", len(ss.pts), ratioText(last))
+		ss.note = fmt.Sprintf("%d interval(s); at the end: %s", len(ss.pts), ratioText(last))
 		if mt.crossed >= s.from && mt.crossed <= s.to {
 			ss.note += "; evidence crossed the bar at " + plus(mt.crossed)
 		}
