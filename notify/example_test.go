@@ -20,7 +20,11 @@ func ExampleNewWebhook() {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		fmt.Println(p.Type, p.Data.Step)
+		if p.Data.Step != "" {
+			fmt.Printf("%s (%s)\n", p.Type, p.Data.Step)
+			return
+		}
+		fmt.Println(p.Type)
 	}))
 	defer srv.Close()
 
@@ -45,7 +49,7 @@ func ExampleNewWebhook() {
 	fmt.Println("flush:", n.Flush(ctx))
 	// Output:
 	// io.safedeploy.run.started
-	// io.safedeploy.step.reached canary 5%
+	// io.safedeploy.step.reached (canary 5%)
 	// io.safedeploy.run.completed
 	// flush: <nil>
 }
