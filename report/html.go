@@ -147,6 +147,11 @@ func newView(m *model) (*view, error) {
 		Reason:   m.rec.Reason,
 		Decision: m.decision,
 	}
+	// The decision's message is its actions and its reason, and the
+	// reason is the record's: say it once.
+	if acts, ok := strings.CutSuffix(v.Decision, ": "+v.Reason); ok && v.Reason != "" {
+		v.Decision = acts
+	}
 	v.Facts = []fact{
 		{"Service", given(rb.Service)},
 		{"Version", given(rb.Previous) + " → " + given(rb.Version)},

@@ -36,7 +36,7 @@ func TestWriteRolledBack(t *testing.T) {
 	for _, want := range []string{
 		"<title>Rolled back: shop v1 → v2 (staging)</title>",
 		`class="banner tone-bad"`,
-		"<strong>Decision:</strong> roll back: a bug and no data mutated",
+		"<strong>Decision:</strong> roll back</p>",
 		"canary 5%", "canary 25%",
 		"Error rate", "Requests slower than", "Business events per request",
 		"The evidence crossed the bar at +", // when the judge became sure it was worse
