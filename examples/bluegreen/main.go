@@ -2,7 +2,7 @@
 // blue/green: a full v2 side comes up beside v1, traffic switches at once,
 // and v1 stays warm until v2 has held. A good v2 completes; with -bad,
 // verification fails, traffic switches back to v1 instantly and the command
-// exits 1.
+// exits 1. -report FILE.html writes the run's report, an HTML page.
 package main
 
 import (

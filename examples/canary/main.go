@@ -6,7 +6,8 @@
 // requests (-slow: 10% of them take 250ms), is caught, and traffic returns
 // to v1; the command then exits 1. Afterwards it measures four ways back on
 // the same fleet — kill switch, canary weight to zero, blue/green switch
-// back, redeploy — and compares them.
+// back, redeploy — and compares them. -report FILE.html writes the run's
+// report, an HTML page.
 package main
 
 import (
@@ -23,8 +24,10 @@ import (
 
 	"github.com/safedeploy/safedeploy/deploy"
 	"github.com/safedeploy/safedeploy/flags"
+	"github.com/safedeploy/safedeploy/internal/demo"
 	"github.com/safedeploy/safedeploy/internal/demoapp"
 	"github.com/safedeploy/safedeploy/internal/loopback"
+	"github.com/safedeploy/safedeploy/progress"
 	"github.com/safedeploy/safedeploy/strategy"
 	"github.com/safedeploy/safedeploy/verify"
 	"github.com/safedeploy/safedeploy/verify/scrape"
@@ -48,6 +51,7 @@ func run(ctx context.Context, args []string, w io.Writer) int {
 	interval := fs.Duration("interval", 500*time.Millisecond, "how often metrics are read (default 1m outside demos)")
 	startup := fs.Duration("startup", 2*time.Second, "how long a new instance takes to start and warm up")
 	speed := fs.Bool("speed", true, "measure the four ways back afterwards")
+	reportFile := fs.String("report", "", "write the run's report, an HTML page, to this `file`")
 	var steps []float64
 	fs.Func("steps", "canary weights in percent, comma-separated (default 5,25,50,100)", func(s string) error {
 		for _, f := range strings.Split(s, ",") {
@@ -128,7 +132,7 @@ func run(ctx context.Context, args []string, w io.Writer) int {
 		Target:    strategy.Target{Fleet: fleet, Router: fleet},
 		Metrics:   metrics,
 		Verify:    verify.Policy{Interval: *interval, BaselineWindow: baseline},
-		Observers: []deploy.Observer{deploy.Printer(w)},
+		Observers: []deploy.Observer{progress.New(w)},
 	}
 	start := time.Now()
 	rep, runErr := deploy.Run(ctx, plan)
@@ -142,6 +146,9 @@ func run(ctx context.Context, args []string, w io.Writer) int {
 	}
 	sent, failed := load.Counts()
 	fmt.Fprintf(w, "load so far: %d requests, %d failed\n", sent, failed)
+	if *reportFile != "" && demo.WriteReport(w, *reportFile, &rep.Record) != nil {
+		return 1
+	}
 
 	if *speed {
 		cur := "v2"

@@ -3,7 +3,7 @@
 // observed. A rolling update goes back only by redeploying, so the change is
 // guarded by a kill switch: with -bad, verification fails, the switch is
 // turned off first and the replaced instances are rolled back; the command
-// exits 1.
+// exits 1. -report FILE.html writes the run's report, an HTML page.
 package main
 
 import (

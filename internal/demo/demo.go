@@ -5,6 +5,7 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -16,6 +17,10 @@ import (
 
 	"github.com/safedeploy/safedeploy/deploy"
 	"github.com/safedeploy/safedeploy/flags"
+	"github.com/safedeploy/safedeploy/internal/atomicfile"
+	"github.com/safedeploy/safedeploy/progress"
+	"github.com/safedeploy/safedeploy/report"
+	"github.com/safedeploy/safedeploy/runbook"
 	"github.com/safedeploy/safedeploy/strategy"
 	"github.com/safedeploy/safedeploy/strategy/strategytest"
 	"github.com/safedeploy/safedeploy/verify"
@@ -71,23 +76,40 @@ type Example struct {
 	KillSwitch bool
 }
 
-// Main parses the command line (-bad), runs the example and returns the
-// exit code: 0 when the deployment completed, 1 when it did not.
+// Main parses the command line (-bad, -report FILE.html), runs the example
+// and returns the exit code: 0 when the deployment completed, 1 when it did
+// not or its report could not be written.
 func (ex Example) Main(args []string, stdout io.Writer) int {
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(stdout)
-	bad := fs.Bool("bad", false, "deploy a faulty v2 (8% errors instead of 1%), which must be rolled back")
+	var o Options
+	fs.BoolVar(&o.Bad, "bad", false, "deploy a faulty v2 (8% errors instead of 1%), which must be rolled back")
+	fs.StringVar(&o.Report, "report", "", "write the run's report, an HTML page, to this `file`")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	return ex.Run(ctx, *bad, stdout)
+	return ex.RunWith(ctx, o, stdout)
+}
+
+// Options are the example programs' command-line options.
+type Options struct {
+	// Bad deploys a faulty v2.
+	Bad bool
+	// Report, if not empty, is the file the run's HTML report is written to.
+	Report string
 }
 
 // Run deploys a good v2, or a bad one, printing to w, and returns the exit
 // code.
 func (ex Example) Run(ctx context.Context, bad bool, w io.Writer) int {
+	return ex.RunWith(ctx, Options{Bad: bad}, w)
+}
+
+// RunWith is Run with all the options.
+func (ex Example) RunWith(ctx context.Context, o Options, w io.Writer) int {
+	bad := o.Bad
 	v2 := strategytest.Behavior{ErrorRate: 0.01, Latency: 40 * time.Millisecond, BusinessRate: 0.05, StartDelay: 150 * time.Millisecond}
 	if bad {
 		v2.ErrorRate = 0.08
@@ -119,7 +141,7 @@ func (ex Example) Run(ctx context.Context, bad bool, w io.Writer) int {
 			BaselineWindow: time.Minute,
 		},
 		Flags:     &store,
-		Observers: []deploy.Observer{deploy.Printer(w)},
+		Observers: []deploy.Observer{progress.New(w)},
 	}
 	if ex.KillSwitch {
 		store.Set(ctx, flags.Flag{Name: "server-side-basket", Enabled: true, Description: "render the basket on the server"})
@@ -144,8 +166,30 @@ func (ex Example) Run(ctx context.Context, bad bool, w io.Writer) int {
 	}
 	fmt.Fprintf(w, "fleet now: %v\n\nThe runbook for this deployment:\n\n", fleet.Versions())
 	fmt.Fprint(w, rep.Record.Runbook.Markdown())
+	if o.Report != "" {
+		if err := WriteReport(w, o.Report, &rep.Record); err != nil {
+			return 1
+		}
+	}
 	if err != nil {
 		return 1
 	}
 	return 0
+}
+
+// WriteReport writes rec's HTML report to the file at path (replacing it
+// whole, or leaving it as it was) and says so on w, or says why it could
+// not and returns the error.
+func WriteReport(w io.Writer, path string, rec *runbook.Record) error {
+	var page bytes.Buffer
+	err := report.Write(&page, rec)
+	if err == nil {
+		err = atomicfile.Write(path, page.Bytes())
+	}
+	if err != nil {
+		fmt.Fprintf(w, "\nthe report was not written: %v\n", err)
+		return err
+	}
+	fmt.Fprintf(w, "\nThe report of this run: %s (%d KiB)\n", path, (page.Len()+1023)/1024)
+	return nil
 }

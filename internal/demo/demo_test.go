@@ -2,6 +2,8 @@ package demo
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -35,4 +37,31 @@ func TestExamples(t *testing.T) {
 			})
 		}
 	}
+}
+
+// -report writes the run's HTML report; a report that cannot be written
+// fails the command.
+func TestReport(t *testing.T) {
+	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) {
+		var out bytes.Buffer
+		path := filepath.Join(dir, "run.html")
+		if code := BlueGreen().RunWith(t.Context(), Options{Bad: true, Report: path}, &out); code != 1 {
+			t.Errorf("exit code %d, want 1", code)
+		}
+		page, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(page), "<title>Rolled back: shop v1 → v2 (staging)</title>") || !strings.Contains(out.String(), "The report of this run: "+path) {
+			t.Errorf("report %d bytes, output:\n%s", len(page), out.String())
+		}
+		out.Reset()
+		if code := Rolling().RunWith(t.Context(), Options{Report: filepath.Join(dir, "no", "such", "dir", "run.html")}, &out); code != 1 {
+			t.Errorf("exit code %d with an unwritable report, want 1", code)
+		}
+		if !strings.Contains(out.String(), "the report was not written") {
+			t.Errorf("output lacks the failure:\n%s", out.String())
+		}
+	})
 }
