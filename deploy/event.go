@@ -62,6 +62,12 @@ type Event struct {
 	Phase Phase
 	// Step names the strategy step the event belongs to, if any.
 	Step string
+	// Weight and Window are, for a step event (KindStep), the step's
+	// traffic on the new version in percent and its observation window.
+	Weight float64
+	Window time.Duration
+	// Outcome is, for the outcome event (KindOutcome), how the run ended.
+	Outcome Outcome
 	// Message describes the event for people.
 	Message string
 	// Verdict carries the numbers behind a measurement, verdict or decision.

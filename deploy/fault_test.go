@@ -293,6 +293,20 @@ func TestRecordMeasuresTheRollback(t *testing.T) {
 		if rep.Record.Outcome != "rolled_back" || rep.Outcome.String() != "rolled back" {
 			t.Errorf("record outcome %q, words %q", rep.Record.Outcome, rep.Outcome)
 		}
+		var steps, baselines, outcomes int
+		for _, e := range rep.Record.Entries {
+			switch {
+			case e.Kind == "step" && e.Weight > 0 && e.WindowSeconds == 300:
+				steps++
+			case e.Kind == "baseline" && len(e.Numbers) >= 2:
+				baselines++
+			case e.Kind == "outcome" && e.Outcome == "rolled_back":
+				outcomes++
+			}
+		}
+		if steps == 0 || baselines != 1 || outcomes != 1 {
+			t.Errorf("structured entries: %d steps with weight and window, %d baselines with numbers, %d outcomes", steps, baselines, outcomes)
+		}
 		if rep.Record.RollbackSeconds != 1.5 {
 			t.Errorf("rollback took %gs by the record", rep.Record.RollbackSeconds)
 		}

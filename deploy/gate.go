@@ -31,7 +31,7 @@ func (r *run) check(ctx context.Context, s strategy.Step) error {
 	if !metrics {
 		what = "probing"
 	}
-	r.emit(ctx, Event{Kind: KindStep, Phase: PhaseDeploy, Step: s.Name, Message: fmt.Sprintf("%g%% on %s; %s for %s", s.Weight, p.Version, what, window)})
+	r.emit(ctx, Event{Kind: KindStep, Phase: PhaseDeploy, Step: s.Name, Weight: s.Weight, Window: window, Message: fmt.Sprintf("%g%% on %s; %s for %s", s.Weight, p.Version, what, window)})
 	if window == 0 {
 		return r.probe(ctx, s, time.Now(), time.Now())
 	}

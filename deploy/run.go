@@ -230,7 +230,7 @@ func (r *run) finish(ctx context.Context, o Outcome, reason string, err error) (
 	r.report.Outcome, r.report.Reason = o, reason
 	rec := &r.report.Record
 	rec.Outcome, rec.Reason = string(o), reason
-	r.emit(ctx, Event{Kind: KindOutcome, Phase: PhaseDecide, Message: fmt.Sprintf("%s: %s", o, reason), Verdict: r.report.Verdict, Err: err})
+	r.emit(ctx, Event{Kind: KindOutcome, Phase: PhaseDecide, Outcome: o, Message: fmt.Sprintf("%s: %s", o, reason), Verdict: r.report.Verdict, Err: err})
 	r.flush(ctx)
 	rec.Finished = time.Now()
 	r.finishJournal(ctx)
@@ -388,10 +388,33 @@ func (r *run) captureBaseline(ctx context.Context) error {
 		return errors.New("Policy.Judge returned a nil judge")
 	}
 	p95, _ := obs.Latency.Quantile(0.95)
-	r.emit(ctx, Event{Kind: KindBaseline, Phase: PhasePreflight, Message: fmt.Sprintf(
+	base := &verify.Verdict{Outcome: verify.Pass, Reason: "pre-deploy baseline", Measurements: baselineNumbers(b)}
+	r.emit(ctx, Event{Kind: KindBaseline, Phase: PhasePreflight, Verdict: base, Message: fmt.Sprintf(
 		"baseline %s over %s: %.0f requests, error rate %.3g%%, P95 %s",
 		b.Version, r.policy.BaselineWindow, obs.Requests, 100*obs.ErrorRate(), seconds(p95))})
 	return nil
+}
+
+// baselineNumbers are the baseline's figures as measurements: its error
+// rate, its latency quantiles and its business rate.
+func baselineNumbers(b verify.Baseline) []verify.Measurement {
+	o := b.Observation
+	m := func(metric, unit string, v float64) verify.Measurement {
+		return verify.Measurement{Metric: metric, Unit: unit, Value: v, Baseline: v, Requests: o.Requests, Start: b.Start, End: b.End}
+	}
+	out := []verify.Measurement{m("error-rate", verify.UnitRate, o.ErrorRate())}
+	for _, q := range []struct {
+		name string
+		q    float64
+	}{{"latency-p50", 0.5}, {"latency-p95", 0.95}, {"latency-p99", 0.99}} {
+		if v, ok := o.Latency.Quantile(q.q); ok {
+			out = append(out, m(q.name, verify.UnitSeconds, v))
+		}
+	}
+	if o.Business > 0 {
+		out = append(out, m("business", verify.UnitRate, o.BusinessRate()))
+	}
+	return out
 }
 
 func seconds(s float64) time.Duration {

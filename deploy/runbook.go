@@ -109,7 +109,8 @@ func (p *Plan) rollbackTime() time.Duration {
 
 // entry turns an event into a runbook record entry.
 func entry(e Event) runbook.Entry {
-	en := runbook.Entry{Time: e.Time, Phase: string(e.Phase), Kind: string(e.Kind), Step: e.Step, Message: e.Message}
+	en := runbook.Entry{Time: e.Time, Phase: string(e.Phase), Kind: string(e.Kind), Step: e.Step, Message: e.Message,
+		Weight: e.Weight, WindowSeconds: e.Window.Seconds(), Outcome: string(e.Outcome)}
 	if e.Err != nil {
 		en.Error = e.Err.Error()
 	}

@@ -153,7 +153,9 @@ func newModel(rec *runbook.Record) *model {
 		case kindStep:
 			closeStep(t)
 			s := step{name: e.Step, weight: math.NaN(), from: t}
-			if sm := stepRE.FindStringSubmatch(e.Message); sm != nil {
+			if e.Weight > 0 || e.WindowSeconds > 0 {
+				s.weight, s.window = e.Weight, time.Duration(e.WindowSeconds*float64(time.Second))
+			} else if sm := stepRE.FindStringSubmatch(e.Message); sm != nil { // records written before the fields
 				s.weight, _ = strconv.ParseFloat(sm[1], 64)
 				s.window, _ = time.ParseDuration(sm[2])
 			}

@@ -82,6 +82,13 @@ type Entry struct {
 	Kind string `json:"kind"`
 	// Step names the strategy step the event belongs to, if any.
 	Step string `json:"step,omitempty"`
+	// Weight and WindowSeconds are, for a step entry, the step's traffic on
+	// the new version in percent and its observation window.
+	Weight        float64 `json:"weight,omitempty"`
+	WindowSeconds float64 `json:"window_seconds,omitempty"`
+	// Outcome is, for the run's outcome entry, how the run ended (the
+	// Record's Outcome token).
+	Outcome string `json:"outcome,omitempty"`
 	// Message describes the event in one line.
 	Message string `json:"message"`
 	// Numbers are the measurements behind a verdict or decision.

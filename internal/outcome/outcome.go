@@ -19,6 +19,7 @@ const (
 	FixForwardRequired  Outcome = "fix_forward_required"
 	RollbackFailed      Outcome = "rollback_failed"
 	Incomplete          Outcome = "incomplete"
+	Superseded          Outcome = "superseded"
 	// Running: the record has no outcome yet.
 	Running Outcome = "running"
 	// Unknown: an outcome this package does not know; Label returns it
@@ -41,6 +42,7 @@ var all = []struct {
 	{FixForwardRequired, "Fix forward required", "fix forward required", "bad"},
 	{RollbackFailed, "Rollback failed", "rollback failed", "critical"},
 	{Incomplete, "Deployed, clean-up incomplete", "deployed, clean-up incomplete", "warn"},
+	{Superseded, "Superseded: another holder finishes it", "superseded", "warn"},
 }
 
 // Parse returns the outcome s names, as a token ("rolled_back",
