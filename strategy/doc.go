@@ -29,8 +29,10 @@
 //     front of a blue/green pair does.
 //
 // Package strategytest has a simulated fleet that implements all three (and
-// reports its traffic as a verify.MetricSource), and RunFleet, a suite that
-// checks a Fleet implementation keeps the contract the strategies rely on.
+// reports its traffic as a verify.MetricSource), can be made to fail in any
+// of its methods, and says where a deployment left it; and Run and Check, a
+// suite that checks a Fleet implementation keeps the contract the
+// strategies rely on.
 //
 // # Built-in strategies
 //
@@ -75,7 +77,7 @@
 // one Deploy was cancelled with. The built-ins' Undo moves traffic back
 // first, then restores the old instances they stopped, and only then stops
 // the new ones, so the old version never runs short. What it cannot put
-// back it reports as an [*UndoError] whose Leftovers name every instance,
+// back it reports as an [*UndoError] whose Left names every instance,
 // router or switch left in an unexpected state; if traffic could not be
 // moved back, or the old instances could not be restarted, the new
 // instances are kept, since stopping them would leave requests with nowhere

@@ -109,8 +109,8 @@ func TestDeployInvalid(t *testing.T) {
 					t.Error("Deploy returned an Undo although it changed nothing")
 				}
 				assertVersions(t, f, map[string]int{"v1": 4})
-				if _, _, ok := f.Weight(); ok {
-					t.Error("router was set")
+				if r := f.State().Route; r != nil {
+					t.Errorf("router was set: %+v", r)
 				}
 			})
 		})
