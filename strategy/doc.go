@@ -54,9 +54,12 @@
 //     the old instances replaced so far.
 //
 // A strategy with a Switch or Router holds every request on the old version
-// until it routes to the new one, and a new instance must become ready
-// within ReadyTimeout (10 minutes by default) or the deployment stops with
-// an error wrapping [ErrUnhealthy]. The built-ins implement [Validator],
+// until it routes to the new one, and each new instance must become ready
+// within ReadyTimeout (10 minutes by default) of its Start or the deployment
+// stops with an error wrapping [ErrUnhealthy]. A strategy starts or stops at
+// most Concurrency instances at once ([DefaultConcurrency], 64, by default),
+// in the deployment and in its undo; a larger batch goes in waves, and stops
+// at its first failure. The built-ins implement [Validator],
 // which names every invalid field with its value in one error, and
 // [Describer], which says what they will do and how they go back, for
 // pre-flight checks and runbooks. Deploy validates too, and refuses a fleet

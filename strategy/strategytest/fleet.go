@@ -53,7 +53,7 @@ type Fleet struct {
 	// can share it: a segment holds the map current when it began.
 	behaviors map[string]Behavior
 	gen       int // counts changes of behaviors
-	instances map[string]*instance
+	instances map[string]instance // by ID; IDs are never reused
 	count     map[string]int // instances per version, ready or not
 	ready     map[string]int // ready instances per version
 	nextID    int
@@ -62,11 +62,12 @@ type Fleet struct {
 	previous  string // the switch target before active, if any
 	faults    []fault
 	history   []segment // traffic shares over time, oldest first
+	scratch   []share   // where recordLocked works out the shares
 }
 
 type instance struct {
-	id, version string
-	ready       bool
+	version string
+	ready   bool
 }
 
 // A segment is a period during which shares and behaviors did not change.
@@ -116,7 +117,7 @@ func NewFleet(c Config) *Fleet {
 	f := &Fleet{
 		rps:       c.RPS,
 		behaviors: maps.Clone(c.Behaviors),
-		instances: make(map[string]*instance, max(c.Instances, 0)),
+		instances: make(map[string]instance, max(c.Instances, 0)),
 		count:     map[string]int{},
 		ready:     map[string]int{},
 	}
@@ -126,7 +127,7 @@ func NewFleet(c Config) *Fleet {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for range c.Instances {
-		f.newInstanceLocked(c.Version).ready = true
+		f.newInstanceLocked(c.Version, true)
 	}
 	if c.Instances > 0 {
 		f.ready[c.Version] = c.Instances
@@ -147,12 +148,13 @@ func (f *Fleet) SetBehavior(version string, b Behavior) {
 	f.recordLocked()
 }
 
-func (f *Fleet) newInstanceLocked(version string) *instance {
+// newInstanceLocked adds an instance of version and returns its ID.
+func (f *Fleet) newInstanceLocked(version string, ready bool) string {
 	f.nextID++
-	in := &instance{id: version + "-" + strconv.Itoa(f.nextID), version: version}
-	f.instances[in.id] = in
+	id := version + "-" + strconv.Itoa(f.nextID)
+	f.instances[id] = instance{version: version, ready: ready}
 	f.count[version]++
-	return in
+	return id
 }
 
 // Instances implements strategy.Fleet: every instance, ready or starting,
@@ -164,8 +166,8 @@ func (f *Fleet) Instances(ctx context.Context) ([]strategy.Instance, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := make([]strategy.Instance, 0, len(f.instances))
-	for _, in := range f.instances {
-		out = append(out, strategy.Instance{ID: in.id, Version: in.version})
+	for id, in := range f.instances {
+		out = append(out, strategy.Instance{ID: id, Version: in.version})
 	}
 	slices.SortFunc(out, func(a, b strategy.Instance) int { // v1-2 before v1-10
 		return cmp.Or(cmp.Compare(len(a.ID), len(b.ID)), cmp.Compare(a.ID, b.ID))
@@ -211,7 +213,7 @@ func (f *Fleet) Start(ctx context.Context, version string) (string, error) {
 	}
 	f.mu.Lock()
 	b := f.behaviors[version]
-	in := f.newInstanceLocked(version)
+	id := f.newInstanceLocked(version, false)
 	f.mu.Unlock()
 
 	wait := b.StartDelay
@@ -223,25 +225,27 @@ func (f *Fleet) Start(ctx context.Context, version string) (string, error) {
 		defer t.Stop()
 		select {
 		case <-ctx.Done():
-			return in.id, fmt.Errorf("instance %s not ready: %w", in.id, context.Cause(ctx))
+			return id, fmt.Errorf("instance %s not ready: %w", id, context.Cause(ctx))
 		case <-t.C:
 		}
 	}
 	if ft != nil {
-		return in.id, fmt.Errorf("instance %s: %w", in.id, ft.Err)
+		return id, fmt.Errorf("instance %s: %w", id, ft.Err)
 	}
 	if b.StartErr != nil {
-		return in.id, fmt.Errorf("instance %s: %w", in.id, b.StartErr)
+		return id, fmt.Errorf("instance %s: %w", id, b.StartErr)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.instances[in.id] != in {
-		return in.id, fmt.Errorf("instance %s stopped before it was ready", in.id)
+	in, ok := f.instances[id]
+	if !ok {
+		return id, fmt.Errorf("instance %s stopped before it was ready", id)
 	}
 	in.ready = true
+	f.instances[id] = in
 	f.ready[version]++
 	f.recordLocked()
-	return in.id, nil
+	return id, nil
 }
 
 // Stop implements strategy.Fleet, following the version's Behavior and any
@@ -323,7 +327,7 @@ func (f *Fleet) Switch(ctx context.Context, version string) error {
 // they and the behaviours are as the last segment has them. It takes time
 // in the number of versions, not of instances.
 func (f *Fleet) recordLocked() {
-	shares := make([]share, 0, len(f.ready))
+	shares := f.scratch[:0]
 	for v := range f.ready {
 		shares = append(shares, share{version: v})
 	}
@@ -365,11 +369,12 @@ func (f *Fleet) recordLocked() {
 			shares[i].fraction = float64(f.ready[shares[i].version]) / float64(total)
 		}
 	}
-	s := segment{start: time.Now(), shares: shares, behaviors: f.behaviors, gen: f.gen}
+	f.scratch = shares
 	n := len(f.history)
-	if n > 0 && slices.Equal(f.history[n-1].shares, s.shares) && f.history[n-1].gen == s.gen {
+	if n > 0 && slices.Equal(f.history[n-1].shares, shares) && f.history[n-1].gen == f.gen {
 		return // nothing changed
 	}
+	s := segment{start: time.Now(), shares: slices.Clone(shares), behaviors: f.behaviors, gen: f.gen}
 	if n > 0 && !f.history[n-1].start.Before(s.start) {
 		f.history[n-1] = s // same instant: the later state wins
 		return
