@@ -52,10 +52,10 @@ type Fleet struct {
 	// behaviors is replaced, never changed in place, so that the history
 	// can share it: a segment holds the map current when it began.
 	behaviors map[string]Behavior
-	gen       int // counts changes of behaviors
+	gen       int                 // counts changes of behaviors
 	instances map[string]instance // by ID; IDs are never reused
-	count     map[string]int // instances per version, ready or not
-	ready     map[string]int // ready instances per version
+	count     map[string]int      // instances per version, ready or not
+	ready     map[string]int      // ready instances per version
 	nextID    int
 	route     *Split // nil: no split set
 	active    string // blue/green switch target; "" when unset
