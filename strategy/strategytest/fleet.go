@@ -323,6 +323,17 @@ func (f *Fleet) Switch(ctx context.Context, version string) error {
 	return nil
 }
 
+// Weight returns the router's current weight on the canary version, and
+// false when no split is set (none was, or a Switch came after it).
+func (f *Fleet) Weight() (canary string, weight float64, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.route == nil {
+		return "", 0, false
+	}
+	return f.route.Canary, f.route.Weight, true
+}
+
 // recordLocked appends the current traffic shares to the history, unless
 // they and the behaviours are as the last segment has them. It takes time
 // in the number of versions, not of instances.
@@ -408,7 +419,21 @@ func (f *Fleet) Observe(ctx context.Context, q verify.Query) (verify.Observation
 		obs.Latency[i].UpperBound = b
 	}
 	seen := false
-	// The last segment that starts at or before q.Start, or the first.
+	// Requests are summed while the behaviour stays the same, and spread
+	// over the histogram once per behaviour: the CDF is costly.
+	var req float64
+	var b Behavior
+	flush := func() {
+		obs.Requests += req
+		obs.Errors += req * b.ErrorRate
+		obs.Business += req * b.BusinessRate
+		for i, le := range buckets {
+			obs.Latency[i].Count += req * latencyCDF(b, le)
+		}
+		req = 0
+	}
+	gen := -1
+	// From the last segment that starts at or before q.Start, or the first.
 	first := max(0, sort.Search(len(f.history), func(i int) bool { return f.history[i].start.After(q.Start) })-1)
 	for i := first; i < len(f.history) && f.history[i].start.Before(q.End); i++ {
 		s := &f.history[i]
@@ -422,17 +447,19 @@ func (f *Fleet) Observe(ctx context.Context, q verify.Query) (verify.Observation
 		}
 		fraction, ready := s.of(q.Version)
 		seen = seen || ready
-		req := f.rps * fraction * end.Sub(start).Seconds()
-		if req == 0 {
+		if fraction == 0 {
 			continue
 		}
-		b := s.behaviors[q.Version]
-		obs.Requests += req
-		obs.Errors += req * b.ErrorRate
-		obs.Business += req * b.BusinessRate
-		for i, le := range buckets {
-			obs.Latency[i].Count += req * latencyCDF(b, le)
+		if s.gen != gen {
+			if req > 0 {
+				flush()
+			}
+			gen, b = s.gen, s.behaviors[q.Version]
 		}
+		req += f.rps * fraction * end.Sub(start).Seconds()
+	}
+	if req > 0 {
+		flush()
 	}
 	if !seen {
 		return verify.Observation{}, fmt.Errorf("strategytest: version %s over [%s, %s): %w", q.Version, q.Start.Format(time.RFC3339), q.End.Format(time.RFC3339), verify.ErrNoData)

@@ -80,6 +80,9 @@ func TestSharesByWeight(t *testing.T) {
 		if diff := cmp.Diff(&strategytest.Split{Stable: "v1", Canary: "v2", Weight: 10}, f.State().Route); diff != "" {
 			t.Errorf("route mismatch (-want +got):\n%s", diff)
 		}
+		if canary, w, ok := f.Weight(); canary != "v2" || w != 10 || !ok {
+			t.Errorf("Weight = %q, %g, %t; want v2, 10, true", canary, w, ok)
+		}
 		must(t, f.Route(ctx, "v1", "v2", 0))
 		checkShares(t, f, map[string]float64{"v1": 1})
 		must(t, f.Route(ctx, "v1", "v2", 100))
@@ -126,6 +129,9 @@ func TestSharesSwitched(t *testing.T) {
 		checkShares(t, f, map[string]float64{"v2": 1})
 		if r := f.State().Route; r != nil {
 			t.Errorf("the route %+v survived a switch", r)
+		}
+		if _, _, ok := f.Weight(); ok {
+			t.Error("Weight reports the route a switch replaced")
 		}
 		must(t, f.Switch(ctx, "v1"))
 		checkShares(t, f, map[string]float64{"v1": 1})
