@@ -226,19 +226,38 @@ func (l *ledger) switchTo(ctx context.Context) error {
 // traffic cannot be moved back, or the old capacity cannot be restored, the
 // new instances are left running, since stopping them would leave requests
 // with nowhere to go. Whatever fails stays on the ledger for a retry.
-//
-// Each stage calls the fleet concurrently (at most l.limit at once); the
-// calls write only their own results, and undo reads them once the stage
-// is over.
 func (l *ledger) undo(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	left := l.moveTrafficBack(ctx)
+	var instances []Leftover
+	instances = append(instances, l.stopBroken(ctx)...)
+	instances = append(instances, l.restoreOld(ctx)...)
+	keep := ""
+	switch {
+	case len(left) > 0:
+		keep = "traffic could not be moved back"
+	case len(l.stopped) > 0:
+		keep = "the previous version could not be restored"
+	}
+	instances = append(instances, l.stopNew(ctx, keep)...)
+	slices.SortStableFunc(instances, func(a, b Leftover) int { return cmp.Compare(a.Item, b.Item) })
+	if left = append(left, instances...); len(left) > 0 {
+		return &UndoError{Left: left}
+	}
+	return nil
+}
+
+// The stages of undo. Each calls the fleet concurrently, through all; the
+// calls write only their own results, which the stage reads once all have
+// returned. Each leaves on the ledger what it could not undo.
+
+// moveTrafficBack sends every request to r.From again.
+func (l *ledger) moveTrafficBack(ctx context.Context) []Leftover {
 	var left []Leftover
-	trafficBack := true
 	if l.switched {
 		if err := l.t.Switch.Switch(ctx, l.r.From); err != nil {
 			left = append(left, Leftover{Item: "switch", State: "sending traffic to " + l.r.To, Err: err})
-			trafficBack = false
 		} else {
 			l.switched = false
 		}
@@ -246,28 +265,34 @@ func (l *ledger) undo(ctx context.Context) error {
 	if l.routed {
 		if err := l.t.Router.Route(ctx, l.r.From, l.r.To, 0); err != nil {
 			left = append(left, Leftover{Item: "router", State: fmt.Sprintf("%g%% of traffic on %s", l.weight, l.r.To), Err: err})
-			trafficBack = false
 		} else {
 			l.routed, l.weight = false, 0
 		}
 	}
-	traffic := len(left)
+	return left
+}
 
-	// Remove the replacements a previous undo started that never became
-	// ready.
+// stopBroken removes the replacements an earlier undo started that never
+// became ready.
+func (l *ledger) stopBroken(ctx context.Context) []Leftover {
+	var left []Leftover
 	var broken []string
-	errs := l.all(ctx, len(l.broken), func(i int) error { return l.t.Fleet.Stop(ctx, l.broken[i]) })
-	for i, err := range errs {
+	for i, err := range l.all(ctx, len(l.broken), func(i int) error { return l.t.Fleet.Stop(ctx, l.broken[i]) }) {
 		if err != nil {
 			broken = append(broken, l.broken[i])
 			left = append(left, Leftover{Item: "instance " + l.broken[i], State: "started as " + l.r.From + " but not ready", Err: err})
 		}
 	}
+	l.broken = broken
+	return left
+}
 
-	// Replace every old instance that was stopped.
-	var stillStopped []string
+// restoreOld starts an instance of r.From for every one that was stopped.
+func (l *ledger) restoreOld(ctx context.Context) []Leftover {
+	var left []Leftover
+	var stopped []string
 	replacements := make([]string, len(l.stopped))
-	errs = l.all(ctx, len(l.stopped), func(i int) (err error) {
+	errs := l.all(ctx, len(l.stopped), func(i int) (err error) {
 		replacements[i], err = l.t.Fleet.Start(ctx, l.r.From)
 		return err
 	})
@@ -275,41 +300,34 @@ func (l *ledger) undo(ctx context.Context) error {
 		if err == nil {
 			continue
 		}
-		stillStopped = append(stillStopped, l.stopped[i])
+		stopped = append(stopped, l.stopped[i])
 		left = append(left, Leftover{Item: "instance " + l.stopped[i], State: "stopped, not replaced by " + l.r.From, Err: err})
 		if id := replacements[i]; id != "" {
-			broken = append(broken, id)
+			l.broken = append(l.broken, id)
 			left = append(left, Leftover{Item: "instance " + id, State: "started as " + l.r.From + " but not ready"})
 		}
 	}
+	l.stopped = stopped
+	return left
+}
 
-	// Only then remove the new instances, unless the old version cannot
-	// take the traffic: then keep every one.
-	var kept []string
-	switch {
-	case !trafficBack || len(stillStopped) > 0:
-		why := "traffic could not be moved back"
-		if trafficBack {
-			why = "the previous version could not be restored"
-		}
+// stopNew removes the instances of r.To, or, if keep gives a reason, keeps
+// every one of them running.
+func (l *ledger) stopNew(ctx context.Context, keep string) []Leftover {
+	var left []Leftover
+	if keep != "" {
 		for _, id := range l.started {
-			kept = append(kept, id)
-			left = append(left, Leftover{Item: "instance " + id, State: "running " + l.r.To + " (kept: " + why + ")"})
+			left = append(left, Leftover{Item: "instance " + id, State: "running " + l.r.To + " (kept: " + keep + ")"})
 		}
-	default:
-		errs = l.all(ctx, len(l.started), func(i int) error { return l.t.Fleet.Stop(ctx, l.started[i]) })
-		for i, err := range errs {
-			if err != nil {
-				kept = append(kept, l.started[i])
-				left = append(left, Leftover{Item: "instance " + l.started[i], State: "running " + l.r.To, Err: err})
-			}
+		return left
+	}
+	var started []string
+	for i, err := range l.all(ctx, len(l.started), func(i int) error { return l.t.Fleet.Stop(ctx, l.started[i]) }) {
+		if err != nil {
+			started = append(started, l.started[i])
+			left = append(left, Leftover{Item: "instance " + l.started[i], State: "running " + l.r.To, Err: err})
 		}
 	}
-
-	l.stopped, l.started, l.broken = stillStopped, kept, broken
-	slices.SortStableFunc(left[traffic:], func(a, b Leftover) int { return cmp.Compare(a.Item, b.Item) })
-	if len(left) > 0 {
-		return &UndoError{Left: left}
-	}
-	return nil
+	l.started = started
+	return left
 }
