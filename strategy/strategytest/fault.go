@@ -59,8 +59,11 @@ type Fault struct {
 	// after the After; zero means all of them.
 	Times int
 
-	Err   error
-	Hang  bool
+	// Err, if set, is the error affected calls return, wrapped.
+	Err error
+	// Hang makes affected calls block until their context ends.
+	Hang bool
+	// Panic, if not nil, is the value affected calls panic with.
 	Panic any
 }
 
