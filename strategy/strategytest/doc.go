@@ -26,17 +26,17 @@
 // and which of the matching calls (After, Times), and what happens: an error,
 // a hang until the call's context ends, or a panic.
 //
-//	fleet.SetFaults(
-//		// From the fifth Start of v2 on, instances crash: with four
-//		// new instances a batch, the second batch fails.
-//		strategytest.Fault{Op: strategytest.OpStart, Version: "v2", After: 4, Err: errCrash},
-//		// One instance that never becomes ready.
-//		strategytest.Fault{Op: strategytest.OpStart, Version: "v2", After: 1, Times: 1, Hang: true},
-//		// The router fails only when traffic moves back, as an undo moves it.
-//		strategytest.Fault{Op: strategytest.OpRoute, Back: true, Err: errRouter},
-//		// Stop panics.
-//		strategytest.Fault{Op: strategytest.OpStop, Panic: "nil map"},
-//	)
+//	// From the fifth Start of v2 on, instances crash: with four new
+//	// instances a batch, the second batch fails.
+//	crash := strategytest.Fault{Op: strategytest.OpStart, Version: "v2", After: 4, Err: errCrash}
+//	// The second instance of v2 never becomes ready.
+//	stuck := strategytest.Fault{Op: strategytest.OpStart, Version: "v2", After: 1, Times: 1, Hang: true}
+//	// The router fails only when traffic moves back, as an undo moves it.
+//	noWayBack := strategytest.Fault{Op: strategytest.OpRoute, Back: true, Err: errRouter}
+//	// Every Stop panics.
+//	panics := strategytest.Fault{Op: strategytest.OpStop, Panic: "nil map"}
+//
+//	err := fleet.SetFaults(noWayBack) // or any of them together
 //
 // [Fleet.State] returns where the fleet ended up: instances by version (and
 // those not ready), the router's split or the switch's target, and the share
