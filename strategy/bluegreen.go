@@ -28,9 +28,13 @@ type BlueGreen struct {
 	// KeepWarm is how long the old side stays up after the window passes,
 	// while the new side is still observed; zero means DefaultKeepWarm.
 	KeepWarm time.Duration
-	// ReadyTimeout bounds how long the new side may take to become ready;
-	// zero means DefaultReadyTimeout.
+	// ReadyTimeout bounds how long each instance of the new side may take
+	// to become ready, from its Start; zero means DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+	// Concurrency bounds how many instances are started or stopped at
+	// once, by the deployment and by its undo; zero means
+	// DefaultConcurrency.
+	Concurrency int
 }
 
 // Deploy implements Strategy.
@@ -38,7 +42,7 @@ func (b BlueGreen) Deploy(ctx context.Context, t Target, r Release, g Gate) (Und
 	if err := b.Validate(t); err != nil {
 		return nil, err
 	}
-	l := newLedger(t, r)
+	l := newLedger(t, r, b.Concurrency)
 	old, err := l.oldInstances(ctx)
 	if err != nil {
 		return nil, err
@@ -98,5 +102,6 @@ func (b BlueGreen) Validate(t Target) error {
 		noSwitch = errors.New("Target.Switch = nil: blue/green needs a Switch or a Router to move traffic between sides")
 	}
 	return errlist.Join(needFleet(t), noSwitch, nonNegative("PreviewWindow", b.PreviewWindow),
-		nonNegative("Window", b.Window), nonNegative("KeepWarm", b.KeepWarm), nonNegative("ReadyTimeout", b.ReadyTimeout))
+		nonNegative("Window", b.Window), nonNegative("KeepWarm", b.KeepWarm), nonNegative("ReadyTimeout", b.ReadyTimeout),
+		nonNegativeCount("Concurrency", b.Concurrency))
 }

@@ -30,9 +30,13 @@ type Canary struct {
 	Steps []float64
 	// StepWindow is how long each step is observed; zero means 5 minutes.
 	StepWindow time.Duration
-	// ReadyTimeout bounds how long new instances may take to become ready;
-	// zero means DefaultReadyTimeout.
+	// ReadyTimeout bounds how long each new instance may take to become
+	// ready, from its Start; zero means DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+	// Concurrency bounds how many instances are started or stopped at
+	// once, by the deployment and by its undo; zero means
+	// DefaultConcurrency.
+	Concurrency int
 }
 
 // steps returns the weights to go through, ending at 100.
@@ -93,7 +97,7 @@ func (c Canary) Deploy(ctx context.Context, t Target, r Release, g Gate) (Undo, 
 	if err := c.Validate(t); err != nil {
 		return nil, err
 	}
-	l := newLedger(t, r)
+	l := newLedger(t, r, c.Concurrency)
 	old, err := l.oldInstances(ctx)
 	if err != nil {
 		return nil, err
@@ -183,6 +187,7 @@ func (c Canary) Validate(t Target) error {
 			prev = w
 		}
 	}
-	errs = append(errs, needFleet(t), nonNegative("StepWindow", c.StepWindow), nonNegative("ReadyTimeout", c.ReadyTimeout))
+	errs = append(errs, needFleet(t), nonNegative("StepWindow", c.StepWindow), nonNegative("ReadyTimeout", c.ReadyTimeout),
+		nonNegativeCount("Concurrency", c.Concurrency))
 	return errlist.Join(errs...)
 }

@@ -24,9 +24,13 @@ type Direct struct {
 	// Window is how long the new version is observed after the switch;
 	// zero means 15 minutes.
 	Window time.Duration
-	// ReadyTimeout bounds how long the new instances may take to become
-	// ready; zero means DefaultReadyTimeout.
+	// ReadyTimeout bounds how long each new instance may take to become
+	// ready, from its Start; zero means DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+	// Concurrency bounds how many instances are started or stopped at
+	// once, by the deployment and by its undo; zero means
+	// DefaultConcurrency.
+	Concurrency int
 }
 
 // Deploy implements Strategy.
@@ -34,7 +38,7 @@ func (d Direct) Deploy(ctx context.Context, t Target, r Release, g Gate) (Undo, 
 	if err := d.Validate(t); err != nil {
 		return nil, err
 	}
-	l := newLedger(t, r)
+	l := newLedger(t, r, d.Concurrency)
 	old, err := l.oldInstances(ctx)
 	if err != nil {
 		return nil, err
@@ -53,7 +57,7 @@ func (d Direct) Describe(t Target) Description {
 	return Description{
 		Name: "direct",
 		Steps: []string{
-			"start the new version on as many instances as run now, all at once, and wait until they are ready",
+			"start the new version on as many instances as run now, and wait until they are ready",
 			"stop every previous-version instance",
 			fmt.Sprintf("observe all traffic on the new version for %s", orDefault(d.Window, DefaultWindow)),
 		},
@@ -64,7 +68,8 @@ func (d Direct) Describe(t Target) Description {
 
 // Validate implements Validator.
 func (d Direct) Validate(t Target) error {
-	return errlist.Join(needFleet(t), nonNegative("Window", d.Window), nonNegative("ReadyTimeout", d.ReadyTimeout))
+	return errlist.Join(needFleet(t), nonNegative("Window", d.Window), nonNegative("ReadyTimeout", d.ReadyTimeout),
+		nonNegativeCount("Concurrency", d.Concurrency))
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -77,6 +82,13 @@ func orDefault(d, def time.Duration) time.Duration {
 func nonNegative(field string, d time.Duration) error {
 	if d < 0 {
 		return fmt.Errorf("%s = %s: must not be negative", field, d)
+	}
+	return nil
+}
+
+func nonNegativeCount(field string, n int) error {
+	if n < 0 {
+		return fmt.Errorf("%s = %d: must not be negative (zero means the default)", field, n)
 	}
 	return nil
 }

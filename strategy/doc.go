@@ -29,8 +29,10 @@
 //     front of a blue/green pair does.
 //
 // Package strategytest has a simulated fleet that implements all three (and
-// reports its traffic as a verify.MetricSource), and RunFleet, a suite that
-// checks a Fleet implementation keeps the contract the strategies rely on.
+// reports its traffic as a verify.MetricSource), can be made to fail in any
+// of its methods, and says where a deployment left it; and Run and Check, a
+// suite that checks a Fleet implementation keeps the contract the
+// strategies rely on.
 //
 // # Built-in strategies
 //
@@ -52,9 +54,12 @@
 //     the old instances replaced so far.
 //
 // A strategy with a Switch or Router holds every request on the old version
-// until it routes to the new one, and a new instance must become ready
-// within ReadyTimeout (10 minutes by default) or the deployment stops with
-// an error wrapping [ErrUnhealthy]. The built-ins implement [Validator],
+// until it routes to the new one, and each new instance must become ready
+// within ReadyTimeout (10 minutes by default) of its Start or the deployment
+// stops with an error wrapping [ErrUnhealthy]. A strategy starts or stops at
+// most Concurrency instances at once ([DefaultConcurrency], 64, by default),
+// in the deployment and in its undo; a larger batch goes in waves, and stops
+// at its first failure. The built-ins implement [Validator],
 // which names every invalid field with its value in one error, and
 // [Describer], which says what they will do and how they go back, for
 // pre-flight checks and runbooks. Deploy validates too, and refuses a fleet
@@ -75,7 +80,7 @@
 // one Deploy was cancelled with. The built-ins' Undo moves traffic back
 // first, then restores the old instances they stopped, and only then stops
 // the new ones, so the old version never runs short. What it cannot put
-// back it reports as an [*UndoError] whose Leftovers name every instance,
+// back it reports as an [*UndoError] whose Left names every instance,
 // router or switch left in an unexpected state; if traffic could not be
 // moved back, or the old instances could not be restarted, the new
 // instances are kept, since stopping them would leave requests with nowhere

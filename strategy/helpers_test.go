@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/safedeploy/safedeploy/strategy"
 	"github.com/safedeploy/safedeploy/strategy/strategytest"
 )
@@ -41,8 +39,8 @@ type snapshot struct {
 
 func snap(f *strategytest.Fleet) snapshot {
 	s := snapshot{Versions: f.Versions(), Shares: f.Shares(), Weight: -1}
-	if canary, w, ok := f.Weight(); ok && canary == rel.To {
-		s.Weight = w
+	if r := f.State().Route; r != nil && r.Canary == rel.To {
+		s.Weight = r.Weight
 	}
 	return s
 }
@@ -112,16 +110,13 @@ func assertVersions(t *testing.T, f *strategytest.Fleet, want map[string]int) {
 	}
 }
 
-// assertOriginal checks that f is back as newFleet(n) made it: n instances
-// of v1 and none of v2, every request on v1, no weight left on v2.
+// assertOriginal checks that f is back as newFleet(n) made it: n ready
+// instances of v1 and none of v2, every request on v1, no weight left on v2.
 func assertOriginal(t *testing.T, f *strategytest.Fleet, n int) {
 	t.Helper()
 	assertVersions(t, f, map[string]int{rel.From: n})
-	if diff := cmp.Diff(map[string]float64{rel.From: 1}, f.Shares()); diff != "" {
-		t.Errorf("traffic shares mismatch (-want +got):\n%s", diff)
-	}
-	if canary, w, ok := f.Weight(); ok && w != 0 {
-		t.Errorf("router left %g%% of traffic on %s", w, canary)
+	if err := f.State().AllOn(rel.From); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -7,20 +7,32 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 )
 
-// DefaultReadyTimeout bounds how long a batch of new instances may take to
-// become ready when a strategy does not set its own.
+// DefaultReadyTimeout bounds how long a new instance may take to become
+// ready when a strategy does not set its own.
 const DefaultReadyTimeout = 10 * time.Minute
+
+// DefaultConcurrency bounds how many instances a strategy starts or stops
+// at once when it does not set its own: enough to bring up a batch of
+// dozens in one go, few enough not to flood a cloud API or a scheduler with
+// a batch of thousands. A batch larger than the bound is started (or
+// stopped) in waves as calls return.
+const DefaultConcurrency = 64
+
+// errNotReady is the cause of a Start's context ending at its ReadyTimeout.
+var errNotReady = errors.New("ready timeout")
 
 // A ledger carries out a deployment's changes to a Target and remembers
 // them, so that undo reverts exactly what was done and nothing else.
 type ledger struct {
-	t Target
-	r Release
+	t     Target
+	r     Release
+	limit int // Start or Stop calls at once
 
 	mu       sync.Mutex
 	started  []string // new-version instances created, ready or not
@@ -31,7 +43,14 @@ type ledger struct {
 	switched bool
 }
 
-func newLedger(t Target, r Release) *ledger { return &ledger{t: t, r: r} }
+// newLedger returns a ledger for moving t through r, calling the fleet at
+// most concurrency times at once (DefaultConcurrency if zero).
+func newLedger(t Target, r Release, concurrency int) *ledger {
+	if concurrency <= 0 {
+		concurrency = DefaultConcurrency
+	}
+	return &ledger{t: t, r: r, limit: concurrency}
+}
 
 // oldInstances returns the fleet's instances, all of which must run r.From:
 // a strategy that does not know what it is replacing must not start.
@@ -51,55 +70,115 @@ func (l *ledger) oldInstances(ctx context.Context) ([]Instance, error) {
 	return insts, nil
 }
 
-// startNew starts n instances of r.To at once and waits until all are ready,
-// at most timeout. A health failure wraps ErrUnhealthy; the caller's own
-// cancellation is returned as the context's cause.
+// startNew starts n instances of r.To, at most l.limit at once, and waits
+// until all are ready; each must be ready within timeout of its Start. At
+// the first failure it starts no more. A health failure wraps ErrUnhealthy;
+// the caller's own cancellation is returned as the context's cause.
 func (l *ledger) startNew(ctx context.Context, n int, timeout time.Duration) error {
 	if timeout <= 0 {
 		timeout = DefaultReadyTimeout
 	}
-	tctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	g, gctx := errgroup.WithContext(tctx)
-	for range n {
-		g.Go(func() error {
-			id, err := l.t.Fleet.Start(gctx, l.r.To)
+	ids := make([]string, n) // each goroutine writes its own
+	err := l.each(ctx, n, func(ctx context.Context, i int) error {
+		sctx, cancel := context.WithTimeoutCause(ctx, timeout, errNotReady)
+		defer cancel()
+		id, err := l.t.Fleet.Start(sctx, l.r.To)
+		ids[i] = id
+		if err != nil && ctx.Err() == nil && context.Cause(sctx) == errNotReady {
+			what := "an instance of " + l.r.To
 			if id != "" {
-				l.mu.Lock()
-				l.started = append(l.started, id)
-				l.mu.Unlock()
+				what = "instance " + id + " of " + l.r.To
 			}
-			return err
-		})
+			return fmt.Errorf("%w: %s not ready within %s", ErrUnhealthy, what, timeout)
+		}
+		return err
+	})
+	l.mu.Lock()
+	for _, id := range ids {
+		if id != "" {
+			l.started = append(l.started, id)
+		}
 	}
-	err := g.Wait()
+	l.mu.Unlock()
 	switch {
 	case err == nil:
 		return nil
 	case ctx.Err() != nil:
 		return context.Cause(ctx)
-	case errors.Is(err, context.DeadlineExceeded) && tctx.Err() != nil:
-		return fmt.Errorf("%w: %d instance(s) of %s not ready within %s", ErrUnhealthy, n, l.r.To, timeout)
+	case errors.Is(err, ErrUnhealthy):
+		return err
 	default:
 		return fmt.Errorf("%w: starting %s: %w", ErrUnhealthy, l.r.To, err)
 	}
 }
 
-// stopOld stops the given old-version instances at once.
+// stopOld stops the given old-version instances, at most l.limit at once.
+// At the first failure it stops no more.
 func (l *ledger) stopOld(ctx context.Context, insts []Instance) error {
+	stopped := make([]bool, len(insts)) // each goroutine writes its own
+	err := l.each(ctx, len(insts), func(ctx context.Context, i int) error {
+		in := insts[i]
+		if err := l.t.Fleet.Stop(ctx, in.ID); err != nil {
+			return fmt.Errorf("stop instance %s (%s): %w", in.ID, in.Version, err)
+		}
+		stopped[i] = true
+		return nil
+	})
+	l.mu.Lock()
+	for i, ok := range stopped {
+		if ok {
+			l.stopped = append(l.stopped, insts[i].ID)
+		}
+	}
+	l.mu.Unlock()
+	return err
+}
+
+// each calls fn(ctx, i) for i in [0, n) and returns the first error. It
+// runs at most l.limit workers, each making one call after another, so that
+// a batch of thousands costs a few goroutines rather than one each. After an
+// error, or once ctx ends, it makes no more calls, and returns the error or
+// the context's cause.
+func (l *ledger) each(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
 	g, gctx := errgroup.WithContext(ctx)
-	for _, in := range insts {
+	var next atomic.Int64
+	for range min(l.limit, n) {
 		g.Go(func() error {
-			if err := l.t.Fleet.Stop(gctx, in.ID); err != nil {
-				return fmt.Errorf("stop instance %s (%s): %w", in.ID, in.Version, err)
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				if gctx.Err() != nil {
+					return context.Cause(gctx)
+				}
+				if err := fn(gctx, i); err != nil {
+					return err
+				}
 			}
-			l.mu.Lock()
-			l.stopped = append(l.stopped, in.ID)
-			l.mu.Unlock()
 			return nil
 		})
 	}
 	return g.Wait()
+}
+
+// all calls fn(i) for i in [0, n), on at most l.limit workers as each
+// does, and returns each call's error at its index. Unlike each, it does
+// not stop at a failure: an undo tries everything. Once ctx ends it makes
+// no more calls, and gives those not made the context's cause.
+func (l *ledger) all(ctx context.Context, n int, fn func(i int) error) []error {
+	errs := make([]error, n) // each call writes its own
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(l.limit, n) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				if ctx.Err() != nil {
+					errs[i] = context.Cause(ctx)
+					continue
+				}
+				errs[i] = fn(i)
+			}
+		})
+	}
+	wg.Wait()
+	return errs
 }
 
 // route sets the router's weight on r.To.
@@ -146,16 +225,39 @@ func (l *ledger) switchTo(ctx context.Context) error {
 // then removes the new instances, so the old version never runs short. If
 // traffic cannot be moved back, or the old capacity cannot be restored, the
 // new instances are left running, since stopping them would leave requests
-// with nowhere to go.
+// with nowhere to go. Whatever fails stays on the ledger for a retry.
 func (l *ledger) undo(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	left := l.moveTrafficBack(ctx)
+	var instances []Leftover
+	instances = append(instances, l.stopBroken(ctx)...)
+	instances = append(instances, l.restoreOld(ctx)...)
+	keep := ""
+	switch {
+	case len(left) > 0:
+		keep = "traffic could not be moved back"
+	case len(l.stopped) > 0:
+		keep = "the previous version could not be restored"
+	}
+	instances = append(instances, l.stopNew(ctx, keep)...)
+	slices.SortStableFunc(instances, func(a, b Leftover) int { return cmp.Compare(a.Item, b.Item) })
+	if left = append(left, instances...); len(left) > 0 {
+		return &UndoError{Left: left}
+	}
+	return nil
+}
+
+// The stages of undo. Each calls the fleet concurrently, through all; the
+// calls write only their own results, which the stage reads once all have
+// returned. Each leaves on the ledger what it could not undo.
+
+// moveTrafficBack sends every request to r.From again.
+func (l *ledger) moveTrafficBack(ctx context.Context) []Leftover {
 	var left []Leftover
-	trafficBack := true
 	if l.switched {
 		if err := l.t.Switch.Switch(ctx, l.r.From); err != nil {
 			left = append(left, Leftover{Item: "switch", State: "sending traffic to " + l.r.To, Err: err})
-			trafficBack = false
 		} else {
 			l.switched = false
 		}
@@ -163,74 +265,69 @@ func (l *ledger) undo(ctx context.Context) error {
 	if l.routed {
 		if err := l.t.Router.Route(ctx, l.r.From, l.r.To, 0); err != nil {
 			left = append(left, Leftover{Item: "router", State: fmt.Sprintf("%g%% of traffic on %s", l.weight, l.r.To), Err: err})
-			trafficBack = false
 		} else {
 			l.routed, l.weight = false, 0
 		}
 	}
+	return left
+}
 
-	// Remove replacements a previous undo started that never became ready,
-	// replace every stopped old instance, then remove the new ones; each
-	// stage all at once. Whatever fails stays on the ledger for a retry.
-	traffic := len(left)
-	var mu sync.Mutex
-	var g errgroup.Group
-	var stillStopped, kept, broken []string
-	for _, id := range l.broken {
-		g.Go(func() error {
-			if err := l.t.Fleet.Stop(ctx, id); err != nil {
-				mu.Lock()
-				defer mu.Unlock()
-				broken = append(broken, id)
-				left = append(left, Leftover{Item: "instance " + id, State: "started as " + l.r.From + " but not ready", Err: err})
-			}
-			return nil
-		})
+// stopBroken removes the replacements an earlier undo started that never
+// became ready.
+func (l *ledger) stopBroken(ctx context.Context) []Leftover {
+	var left []Leftover
+	var broken []string
+	for i, err := range l.all(ctx, len(l.broken), func(i int) error { return l.t.Fleet.Stop(ctx, l.broken[i]) }) {
+		if err != nil {
+			broken = append(broken, l.broken[i])
+			left = append(left, Leftover{Item: "instance " + l.broken[i], State: "started as " + l.r.From + " but not ready", Err: err})
+		}
 	}
-	g.Wait()
-	for _, id := range l.stopped {
-		g.Go(func() error {
-			newID, err := l.t.Fleet.Start(ctx, l.r.From)
-			if err == nil {
-				return nil
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			stillStopped = append(stillStopped, id)
-			left = append(left, Leftover{Item: "instance " + id, State: "stopped, not replaced by " + l.r.From, Err: err})
-			if newID != "" {
-				broken = append(broken, newID)
-				left = append(left, Leftover{Item: "instance " + newID, State: "started as " + l.r.From + " but not ready"})
-			}
-			return nil
-		})
-	}
-	g.Wait()
-	for _, id := range l.started {
-		if !trafficBack || len(stillStopped) > 0 {
-			why := "traffic could not be moved back"
-			if trafficBack {
-				why = "the previous version could not be restored"
-			}
-			kept = append(kept, id)
-			left = append(left, Leftover{Item: "instance " + id, State: "running " + l.r.To + " (kept: " + why + ")"})
+	l.broken = broken
+	return left
+}
+
+// restoreOld starts an instance of r.From for every one that was stopped.
+func (l *ledger) restoreOld(ctx context.Context) []Leftover {
+	var left []Leftover
+	var stopped []string
+	replacements := make([]string, len(l.stopped))
+	errs := l.all(ctx, len(l.stopped), func(i int) (err error) {
+		replacements[i], err = l.t.Fleet.Start(ctx, l.r.From)
+		return err
+	})
+	for i, err := range errs {
+		if err == nil {
 			continue
 		}
-		g.Go(func() error {
-			if err := l.t.Fleet.Stop(ctx, id); err != nil {
-				mu.Lock()
-				defer mu.Unlock()
-				kept = append(kept, id)
-				left = append(left, Leftover{Item: "instance " + id, State: "running " + l.r.To, Err: err})
-			}
-			return nil
-		})
+		stopped = append(stopped, l.stopped[i])
+		left = append(left, Leftover{Item: "instance " + l.stopped[i], State: "stopped, not replaced by " + l.r.From, Err: err})
+		if id := replacements[i]; id != "" {
+			l.broken = append(l.broken, id)
+			left = append(left, Leftover{Item: "instance " + id, State: "started as " + l.r.From + " but not ready"})
+		}
 	}
-	g.Wait()
-	l.stopped, l.started, l.broken = stillStopped, kept, broken
-	slices.SortStableFunc(left[traffic:], func(a, b Leftover) int { return cmp.Compare(a.Item, b.Item) })
-	if len(left) > 0 {
-		return &UndoError{Left: left}
+	l.stopped = stopped
+	return left
+}
+
+// stopNew removes the instances of r.To, or, if keep gives a reason, keeps
+// every one of them running.
+func (l *ledger) stopNew(ctx context.Context, keep string) []Leftover {
+	var left []Leftover
+	if keep != "" {
+		for _, id := range l.started {
+			left = append(left, Leftover{Item: "instance " + id, State: "running " + l.r.To + " (kept: " + keep + ")"})
+		}
+		return left
 	}
-	return nil
+	var started []string
+	for i, err := range l.all(ctx, len(l.started), func(i int) error { return l.t.Fleet.Stop(ctx, l.started[i]) }) {
+		if err != nil {
+			started = append(started, l.started[i])
+			left = append(left, Leftover{Item: "instance " + l.started[i], State: "running " + l.r.To, Err: err})
+		}
+	}
+	l.started = started
+	return left
 }

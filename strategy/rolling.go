@@ -38,9 +38,9 @@ func (a Amount) resolve(n int, roundUp bool) (int, error) {
 
 // Rolling replaces instances in health-gated batches, bounded like a
 // Kubernetes rolling update: at most MaxSurge instances above the fleet's
-// size, at most MaxUnavailable below it. Each batch must become ready within
-// ReadyTimeout; if it does not, Deploy stops and its Undo restores the old
-// instances. The zero value is 25% surge and 25% unavailable.
+// size, at most MaxUnavailable below it. Each new instance must become ready
+// within ReadyTimeout; if one does not, Deploy stops and its Undo restores
+// the old instances. The zero value is 25% surge and 25% unavailable.
 type Rolling struct {
 	// MaxSurge is how many instances may run above the fleet's size; a
 	// percentage rounds up. Empty means "25%".
@@ -55,9 +55,13 @@ type Rolling struct {
 	// Window is how long the whole new fleet is observed at the end; zero
 	// means 15 minutes.
 	Window time.Duration
-	// ReadyTimeout bounds how long a batch may take to become ready; zero
-	// means DefaultReadyTimeout.
+	// ReadyTimeout bounds how long each new instance may take to become
+	// ready, from its Start; zero means DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+	// Concurrency bounds how many instances are started or stopped at
+	// once, by the deployment and by its undo; zero means
+	// DefaultConcurrency.
+	Concurrency int
 }
 
 // A batch is one round of a rolling update: stop Down old instances, start
@@ -109,7 +113,7 @@ func (r Rolling) Deploy(ctx context.Context, t Target, rel Release, g Gate) (Und
 	if err := r.Validate(t); err != nil {
 		return nil, err
 	}
-	l := newLedger(t, rel)
+	l := newLedger(t, rel, r.Concurrency)
 	old, err := l.oldInstances(ctx)
 	if err != nil {
 		return nil, err
@@ -173,5 +177,5 @@ func (r Rolling) Validate(t Target) error {
 		err = fmt.Errorf("MaxSurge = %q, MaxUnavailable = %q: both zero, so no instance could ever be replaced", r.MaxSurge, r.MaxUnavailable)
 	}
 	return errlist.Join(needFleet(t), err, nonNegative("BatchWindow", r.BatchWindow),
-		nonNegative("Window", r.Window), nonNegative("ReadyTimeout", r.ReadyTimeout))
+		nonNegative("Window", r.Window), nonNegative("ReadyTimeout", r.ReadyTimeout), nonNegativeCount("Concurrency", r.Concurrency))
 }

@@ -39,22 +39,23 @@ func TestValidate(t *testing.T) {
 		{"rolling small percentages", strategy.Rolling{MaxSurge: "0%", MaxUnavailable: "10%"}, fleet, nil},
 		{"canary one step", strategy.Canary{Steps: []float64{100}}, fleet, nil},
 		{"canary fractional", strategy.Canary{Steps: []float64{0.5, 99.5}}, fleet, nil},
+		{"one at a time", strategy.Rolling{Concurrency: 1}, fleet, nil},
 
-		{"direct", strategy.Direct{Window: -time.Second, ReadyTimeout: -time.Minute}, strategy.Target{},
-			[]string{"Window = -1s", "ReadyTimeout = -1m0s", "Target.Fleet = nil", "3 problem(s)"}},
-		{"rolling", strategy.Rolling{MaxSurge: "abc", MaxUnavailable: "150%", BatchWindow: -time.Second, Window: -2 * time.Second, ReadyTimeout: -3 * time.Second}, strategy.Target{},
-			[]string{`MaxSurge = "abc"`, `MaxUnavailable = "150%"`, "BatchWindow = -1s", "Window = -2s", "ReadyTimeout = -3s", "Target.Fleet = nil", "6 problem(s)"}},
+		{"direct", strategy.Direct{Window: -time.Second, ReadyTimeout: -time.Minute, Concurrency: -1}, strategy.Target{},
+			[]string{"Window = -1s", "ReadyTimeout = -1m0s", "Concurrency = -1", "Target.Fleet = nil", "4 problem(s)"}},
+		{"rolling", strategy.Rolling{MaxSurge: "abc", MaxUnavailable: "150%", BatchWindow: -time.Second, Window: -2 * time.Second, ReadyTimeout: -3 * time.Second, Concurrency: -2}, strategy.Target{},
+			[]string{`MaxSurge = "abc"`, `MaxUnavailable = "150%"`, "BatchWindow = -1s", "Window = -2s", "ReadyTimeout = -3s", "Concurrency = -2", "Target.Fleet = nil", "7 problem(s)"}},
 		{"rolling negative", strategy.Rolling{MaxSurge: "-1", MaxUnavailable: "-5%"}, fleet,
 			[]string{`MaxSurge = "-1"`, `MaxUnavailable = "-5%"`}},
 		{"rolling both zero", strategy.Rolling{MaxSurge: "0", MaxUnavailable: "0%"}, fleet,
 			[]string{`MaxSurge = "0", MaxUnavailable = "0%"`, "both zero"}},
-		{"blue-green", strategy.BlueGreen{PreviewWindow: -1, Window: -2, KeepWarm: -3, ReadyTimeout: -4}, strategy.Target{},
-			[]string{"PreviewWindow = -1ns", "Window = -2ns", "KeepWarm = -3ns", "ReadyTimeout = -4ns", "Target.Fleet = nil", "Target.Switch = nil", "6 problem(s)"}},
+		{"blue-green", strategy.BlueGreen{PreviewWindow: -1, Window: -2, KeepWarm: -3, ReadyTimeout: -4, Concurrency: -5}, strategy.Target{},
+			[]string{"PreviewWindow = -1ns", "Window = -2ns", "KeepWarm = -3ns", "ReadyTimeout = -4ns", "Concurrency = -5", "Target.Fleet = nil", "Target.Switch = nil", "7 problem(s)"}},
 		{"blue-green without switch or router", strategy.BlueGreen{}, fleet,
 			[]string{"Target.Switch = nil", "Router"}},
-		{"canary", strategy.Canary{Steps: []float64{0, 10, 10, 5, 101, -1, math.NaN(), 50}, StepWindow: -time.Second, ReadyTimeout: -time.Second}, strategy.Target{},
+		{"canary", strategy.Canary{Steps: []float64{0, 10, 10, 5, 101, -1, math.NaN(), 50}, StepWindow: -time.Second, ReadyTimeout: -time.Second, Concurrency: -1}, strategy.Target{},
 			[]string{"Steps[0] = 0", "Steps[2] = 10", "Steps[3] = 5", "Steps[4] = 101", "Steps[5] = -1", "Steps[6] = NaN",
-				"Steps[7] = 50", "StepWindow = -1s", "ReadyTimeout = -1s", "Target.Fleet = nil", "10 problem(s)"}},
+				"Steps[7] = 50", "StepWindow = -1s", "ReadyTimeout = -1s", "Concurrency = -1", "Target.Fleet = nil", "11 problem(s)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -109,8 +110,8 @@ func TestDeployInvalid(t *testing.T) {
 					t.Error("Deploy returned an Undo although it changed nothing")
 				}
 				assertVersions(t, f, map[string]int{"v1": 4})
-				if _, _, ok := f.Weight(); ok {
-					t.Error("router was set")
+				if r := f.State().Route; r != nil {
+					t.Errorf("router was set: %+v", r)
 				}
 			})
 		})

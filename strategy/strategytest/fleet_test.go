@@ -11,24 +11,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/safedeploy/safedeploy/strategy"
 	"github.com/safedeploy/safedeploy/strategy/strategytest"
 	"github.com/safedeploy/safedeploy/verify"
 )
-
-func TestRunFleet(t *testing.T) {
-	t.Run("instant", func(t *testing.T) {
-		strategytest.RunFleet(t, func(t *testing.T) (strategy.Fleet, string) {
-			return strategytest.NewFleet(strategytest.Config{Version: "v1", Instances: 3}), "v1"
-		})
-	})
-	t.Run("one instance, slow start", func(t *testing.T) {
-		strategytest.RunFleet(t, func(t *testing.T) (strategy.Fleet, string) {
-			return strategytest.NewFleet(strategytest.Config{Version: "v1", Instances: 1,
-				Behaviors: map[string]strategytest.Behavior{"v1": {StartDelay: time.Millisecond}}}), "v1"
-		})
-	})
-}
 
 var approx = cmpopts.EquateApprox(1e-12, 1e-9)
 
@@ -82,8 +67,8 @@ func TestSharesByWeight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := t.Context()
 		f := strategytest.NewFleet(strategytest.Config{Version: "v1", Instances: 3})
-		if _, _, ok := f.Weight(); ok {
-			t.Error("new fleet has a route")
+		if r := f.State().Route; r != nil {
+			t.Errorf("new fleet has a route: %+v", r)
 		}
 
 		// Before the canary has an instance, the stable version takes all.
@@ -92,6 +77,9 @@ func TestSharesByWeight(t *testing.T) {
 		start(t, f, "v2")
 		// The weight decides, not the 3:1 instance count.
 		checkShares(t, f, map[string]float64{"v1": .9, "v2": .1})
+		if diff := cmp.Diff(&strategytest.Split{Stable: "v1", Canary: "v2", Weight: 10}, f.State().Route); diff != "" {
+			t.Errorf("route mismatch (-want +got):\n%s", diff)
+		}
 		if canary, w, ok := f.Weight(); canary != "v2" || w != 10 || !ok {
 			t.Errorf("Weight = %q, %g, %t; want v2, 10, true", canary, w, ok)
 		}
@@ -108,12 +96,12 @@ func TestSharesByWeight(t *testing.T) {
 		checkShares(t, f, map[string]float64{"v2": 1})
 
 		errRouter := errors.New("router down")
-		f.SetRouteError(errRouter)
+		must(t, f.SetFaults(strategytest.Fault{Op: strategytest.OpRoute, Err: errRouter}))
 		if err := f.Route(ctx, "v1", "v2", 50); !errors.Is(err, errRouter) {
-			t.Errorf("Route with SetRouteError = %v, want %v", err, errRouter)
+			t.Errorf("Route with a fault = %v, want %v", err, errRouter)
 		}
 		checkShares(t, f, map[string]float64{"v2": 1})
-		f.SetRouteError(nil)
+		must(t, f.SetFaults())
 		must(t, f.Route(ctx, "v1", "v2", 50))
 		checkShares(t, f, map[string]float64{"v1": .5, "v2": .5})
 
@@ -139,19 +127,22 @@ func TestSharesSwitched(t *testing.T) {
 		start(t, f, "v2")
 		must(t, f.Switch(ctx, "v2"))
 		checkShares(t, f, map[string]float64{"v2": 1})
+		if r := f.State().Route; r != nil {
+			t.Errorf("the route %+v survived a switch", r)
+		}
 		if _, _, ok := f.Weight(); ok {
-			t.Error("the route survived a switch")
+			t.Error("Weight reports the route a switch replaced")
 		}
 		must(t, f.Switch(ctx, "v1"))
 		checkShares(t, f, map[string]float64{"v1": 1})
 
 		errSwitch := errors.New("switch down")
-		f.SetSwitchError(errSwitch)
+		must(t, f.SetFaults(strategytest.Fault{Op: strategytest.OpSwitch, Err: errSwitch}))
 		if err := f.Switch(ctx, "v2"); !errors.Is(err, errSwitch) {
-			t.Errorf("Switch with SetSwitchError = %v, want %v", err, errSwitch)
+			t.Errorf("Switch with a fault = %v, want %v", err, errSwitch)
 		}
 		checkShares(t, f, map[string]float64{"v1": 1})
-		f.SetSwitchError(nil)
+		must(t, f.SetFaults())
 
 		// Switched to a version with no ready instance: by count.
 		must(t, f.Switch(ctx, "v9"))

@@ -2,6 +2,8 @@ package strategytest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -10,194 +12,344 @@ import (
 	"github.com/safedeploy/safedeploy/strategy"
 )
 
-// RunFleet tests a strategy.Fleet implementation, in the manner of
-// testing/fstest and testing/slogtest. If you adapt your own infrastructure
-// to strategy.Fleet, call it from one of the adapter's tests:
+// Run tests a strategy.Fleet implementation against the contract the
+// strategies rely on, as a set of subtests of t, one per check, each named
+// after its check. It calls newFleet once per subtest, with that subtest's
+// t, to get a fleet running at least one ready instance of version; use that
+// t for clean-up. The checks start and stop instances of version, and stop
+// some of those the fleet started with.
 //
-//	func TestFleet(t *testing.T) {
-//		strategytest.RunFleet(t, func(t *testing.T) (strategy.Fleet, string) {
-//			return newTestFleet(t), "v1"
-//		})
-//	}
-//
-// RunFleet runs subtests of t, calling newFleet once for each with that
-// subtest's t, to get a fleet running at least one instance of version;
-// use t for clean-up. The subtests start and stop instances of version, and
-// stop some of those the fleet started with.
-//
-// They check that Instances lists every instance once, with a non-empty ID;
-// that Start returns a new, non-empty ID of an instance that Instances then
-// lists with the version asked for; that Stop removes an instance, whether
-// Start created it or it was there before, and fails for an unknown ID; that
-// Start with a cancelled context fails, and leaves nothing behind once the
-// ID it returned, if any, is stopped; and that Starts and Stops from many
-// goroutines are safe (run with -race) and give unique IDs.
-func RunFleet(t *testing.T, newFleet func(t *testing.T) (f strategy.Fleet, version string)) {
-	t.Run("Instances", func(t *testing.T) {
-		f, version := newFleet(t)
-		insts := list(t, f)
-		if !slices.ContainsFunc(insts, func(in strategy.Instance) bool { return in.Version == version }) {
-			t.Errorf("Instances = %v, want at least one of %s", insts, version)
-		}
-		for _, in := range insts {
-			if in.ID == "" {
-				t.Errorf("Instances lists %v with an empty ID", in)
+// The checks are that Instances lists every instance once, with a
+// non-empty ID, and returns a slice the caller owns; that Start returns a
+// new, non-empty ID of an instance that Instances then lists with the version
+// asked for; that Stop removes an instance, whether Start created it or it
+// was there before, and fails for an unknown ID; that Start with a cancelled
+// context fails, and leaves nothing behind once the ID it returned, if any,
+// is stopped; and that Starts and Stops from many goroutines are safe (run
+// with -race) and give unique IDs.
+func Run(t *testing.T, version string, newFleet func(t *testing.T) strategy.Fleet) {
+	t.Helper()
+	for _, c := range checks() {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFleet(t)
+			if f == nil {
+				t.Fatal("strategytest: newFleet returned a nil Fleet")
 			}
-		}
-	})
-
-	t.Run("Start", func(t *testing.T) {
-		f, version := newFleet(t)
-		before := list(t, f)
-		id, err := f.Start(t.Context(), version)
-		if err != nil {
-			t.Fatalf("Start(%s): %v", version, err)
-		}
-		t.Cleanup(func() { f.Stop(context.Background(), id) })
-		if id == "" {
-			t.Fatal("Start returned an empty ID")
-		}
-		if _, ok := find(before, id); ok {
-			t.Fatalf("Start returned %q, the ID of an instance that was already running", id)
-		}
-		after := list(t, f)
-		if in, ok := find(after, id); !ok || in.Version != version {
-			t.Errorf("after Start = %q, Instances = %v, want it to list %s running %s", id, after, id, version)
-		}
-		want := append(ids(before), id)
-		if got := ids(after); !sameIDs(got, want) {
-			t.Errorf("after Start, Instances lists %v, want %v", got, want)
-		}
-	})
-
-	t.Run("Stop", func(t *testing.T) {
-		f, version := newFleet(t)
-		before := list(t, f)
-		id, err := f.Start(t.Context(), version)
-		if err != nil {
-			t.Fatalf("Start(%s): %v", version, err)
-		}
-		if err := f.Stop(t.Context(), id); err != nil {
-			t.Fatalf("Stop(%s) of a started instance: %v", id, err)
-		}
-		if got := ids(list(t, f)); !sameIDs(got, ids(before)) {
-			t.Errorf("after Start and Stop(%s), Instances lists %v, want %v", id, got, ids(before))
-		}
-
-		// Strategies stop instances they did not start.
-		old := before[0].ID
-		if err := f.Stop(t.Context(), old); err != nil {
-			t.Fatalf("Stop(%s) of an instance the fleet started with: %v", old, err)
-		}
-		if _, ok := find(list(t, f), old); ok {
-			t.Errorf("Instances still lists %s after Stop", old)
-		}
-	})
-
-	t.Run("StopUnknown", func(t *testing.T) {
-		f, _ := newFleet(t)
-		before := list(t, f)
-		const unknown = "strategytest-no-such-instance"
-		if err := f.Stop(t.Context(), unknown); err == nil {
-			t.Errorf("Stop(%q) = nil, want an error for an unknown instance", unknown)
-		}
-		if got := ids(list(t, f)); !sameIDs(got, ids(before)) {
-			t.Errorf("after Stop of an unknown instance, Instances lists %v, want %v", got, ids(before))
-		}
-	})
-
-	t.Run("StartCancelled", func(t *testing.T) {
-		f, version := newFleet(t)
-		before := list(t, f)
-		ctx, cancel := context.WithCancel(t.Context())
-		cancel()
-		id, err := f.Start(ctx, version)
-		if err == nil {
-			f.Stop(context.Background(), id)
-			t.Fatalf("Start with a cancelled context = %q, nil; want an error", id)
-		}
-		if id != "" {
-			if err := f.Stop(t.Context(), id); err != nil {
-				t.Errorf("Stop(%s) of the instance a failed Start returned: %v", id, err)
-			}
-		}
-		if got := ids(list(t, f)); !sameIDs(got, ids(before)) {
-			t.Errorf("after a cancelled Start (ID %q), Instances lists %v, want %v", id, got, ids(before))
-		}
-	})
-
-	t.Run("Concurrent", func(t *testing.T) {
-		f, version := newFleet(t)
-		before := list(t, f)
-		const n = 8
-		started := make([]string, n)
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() { started[i], errs[i] = f.Start(t.Context(), version) })
-			wg.Go(func() { f.Instances(t.Context()) })
-		}
-		wg.Wait()
-		t.Cleanup(func() {
-			for _, id := range started {
-				if id != "" {
-					f.Stop(context.Background(), id)
-				}
+			var r report
+			c.run(t.Context(), f, version, &r)
+			for _, err := range r.errs {
+				t.Error(err)
 			}
 		})
-		for i, err := range errs {
-			if err != nil {
-				t.Fatalf("concurrent Start %d: %v", i, err)
-			}
-		}
-		seen := map[string]bool{}
-		for _, id := range started {
-			if id == "" || seen[id] {
-				t.Fatalf("concurrent Starts returned IDs %q: want %d unique, non-empty IDs", started, n)
-			}
-			seen[id] = true
-		}
-		want := append(ids(before), started...)
-		if got := ids(list(t, f)); !sameIDs(got, want) {
-			t.Fatalf("after %d concurrent Starts, Instances lists %v, want %v", n, got, want)
-		}
-
-		// Stop what was started, and as many of the original instances
-		// as can go while one stays, all at once.
-		stop := append(slices.Clone(started), ids(before[:len(before)-1])...)
-		stopErrs := make([]error, len(stop))
-		for i, id := range stop {
-			wg.Go(func() { stopErrs[i] = f.Stop(t.Context(), id) })
-			wg.Go(func() { f.Instances(t.Context()) })
-		}
-		wg.Wait()
-		for i, err := range stopErrs {
-			if err != nil {
-				t.Errorf("concurrent Stop(%s): %v", stop[i], err)
-			}
-		}
-		started = nil // stopped: nothing for the clean-up to do
-		if got, want := ids(list(t, f)), ids(before[len(before)-1:]); !sameIDs(got, want) {
-			t.Errorf("after concurrent Stops, Instances lists %v, want %v", got, want)
-		}
-	})
+	}
 }
 
-// list returns f's instances, failing t if it cannot or if an ID repeats.
-func list(t *testing.T, f strategy.Fleet) []strategy.Instance {
-	t.Helper()
-	insts, err := f.Instances(t.Context())
+// Check runs the checks of [Run] outside a test, with ctx, and returns nil
+// or one error listing every failure, each prefixed with the name of its
+// check (the name of its subtest under Run): "StopUnknown: …". It calls
+// newFleet once per check to get a fleet running at least one ready
+// instance of version, and stops every instance a check started before it
+// goes on to the next.
+//
+// If newFleet fails, or ctx is done before a check starts, Check stops and
+// returns the failures so far together with an error that wraps newFleet's
+// error or the context's cause.
+func Check(ctx context.Context, version string, newFleet func() (strategy.Fleet, error)) error {
+	var errs []error
+	for _, c := range checks() {
+		if ctx.Err() != nil {
+			errs = append(errs, fmt.Errorf("strategytest: stopped before %s: %w", c.name, context.Cause(ctx)))
+			break
+		}
+		f, err := newFleet()
+		if err == nil && f == nil {
+			err = errors.New("returned a nil Fleet")
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("strategytest: stopped at %s: newFleet: %w", c.name, err))
+			break
+		}
+		var r report
+		c.run(ctx, f, version, &r)
+		for _, err := range r.errs {
+			errs = append(errs, fmt.Errorf("%s: %w", c.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// A check is one conformance check: a subtest of Run, a prefix in Check's
+// report. It is given a fleet running at least one ready instance of
+// version, reports what it finds wrong to r, and stops every instance it
+// started.
+type check struct {
+	name string
+	run  func(ctx context.Context, f strategy.Fleet, version string, r *report)
+}
+
+// checks returns the checks in the order they run.
+func checks() []check {
+	return []check{
+		{"Instances", checkInstances},
+		{"Copies", checkCopies},
+		{"Start", checkStart},
+		{"Stop", checkStop},
+		{"StopUnknown", checkStopUnknown},
+		{"StartCancelled", checkStartCancelled},
+		{"Concurrent", checkConcurrent},
+	}
+}
+
+// A report collects what one check finds wrong with a fleet. It is safe for
+// concurrent use.
+type report struct {
+	mu   sync.Mutex
+	errs []error
+}
+
+func (r *report) errorf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.errs = append(r.errs, fmt.Errorf(format, args...))
+}
+
+func checkInstances(ctx context.Context, f strategy.Fleet, version string, r *report) {
+	insts, ok := r.list(ctx, f)
+	if !ok {
+		return
+	}
+	if !slices.ContainsFunc(insts, func(in strategy.Instance) bool { return in.Version == version }) {
+		r.errorf("Instances = %v, want at least one instance of %s", insts, version)
+	}
+	for _, in := range insts {
+		if in.ID == "" {
+			r.errorf("Instances lists %v with an empty ID", in)
+		}
+	}
+}
+
+// checkCopies checks that each slice Instances returns is the caller's
+// own: strategies keep the list they are given while they work through it,
+// and the executor may list the fleet meanwhile.
+func checkCopies(ctx context.Context, f strategy.Fleet, version string, r *report) {
+	id, ok := r.start(ctx, f, version)
+	if !ok {
+		return
+	}
+	first, ok := r.list(ctx, f)
+	if err := f.Stop(ctx, id); err != nil {
+		r.errorf("Stop(%s) of a started instance: %v", id, err)
+		return
+	}
+	if !ok {
+		return
+	}
+	wantFirst := slices.Clone(first)
+	second, ok := r.list(ctx, f)
+	if !ok {
+		return
+	}
+	want := slices.Clone(second)
+	for i := range second {
+		second[i] = strategy.Instance{ID: fmt.Sprintf("changed-by-caller-%d", i), Version: "changed-by-caller"}
+	}
+	if !slices.Equal(first, wantFirst) {
+		r.errorf("the caller's change to the slice one Instances returned changed the slice an earlier one returned, from %v to %v: each call must return a slice of its own", wantFirst, first)
+	}
+	if got, ok := r.list(ctx, f); ok && !slices.Equal(got, want) {
+		r.errorf("after the caller changed the slice an earlier Instances returned, Instances = %v, want %v", got, want)
+	}
+}
+
+func checkStart(ctx context.Context, f strategy.Fleet, version string, r *report) {
+	before, ok := r.list(ctx, f)
+	if !ok {
+		return
+	}
+	id, ok := r.start(ctx, f, version)
+	if !ok {
+		return
+	}
+	defer f.Stop(context.WithoutCancel(ctx), id)
+	if _, found := find(before, id); found {
+		r.errorf("Start(%s) returned %q, the ID of an instance that was already running", version, id)
+		return
+	}
+	after, ok := r.list(ctx, f)
+	if !ok {
+		return
+	}
+	if in, found := find(after, id); !found || in.Version != version {
+		r.errorf("after Start(%s) = %q, Instances = %v, want it to list %s running %s", version, id, after, id, version)
+	}
+	if got, want := ids(after), append(ids(before), id); !sameIDs(got, want) {
+		r.errorf("after Start(%s), Instances lists %v, want %v", version, got, want)
+	}
+}
+
+func checkStop(ctx context.Context, f strategy.Fleet, version string, r *report) {
+	before, ok := r.list(ctx, f)
+	if !ok || len(before) == 0 {
+		return
+	}
+	id, ok := r.start(ctx, f, version)
+	if !ok {
+		return
+	}
+	if err := f.Stop(ctx, id); err != nil {
+		r.errorf("Stop(%s) of a started instance: %v", id, err)
+		return
+	}
+	if got, ok := r.list(ctx, f); ok && !sameIDs(ids(got), ids(before)) {
+		r.errorf("after Start and Stop(%s), Instances lists %v, want %v", id, ids(got), ids(before))
+	}
+
+	// Strategies stop instances they did not start.
+	old := before[0].ID
+	if err := f.Stop(ctx, old); err != nil {
+		r.errorf("Stop(%s) of an instance the fleet started with: %v", old, err)
+		return
+	}
+	if got, ok := r.list(ctx, f); ok {
+		if _, found := find(got, old); found {
+			r.errorf("Instances still lists %s after Stop(%s): %v", old, old, got)
+		}
+	}
+}
+
+func checkStopUnknown(ctx context.Context, f strategy.Fleet, version string, r *report) {
+	before, ok := r.list(ctx, f)
+	if !ok {
+		return
+	}
+	const unknown = "strategytest-no-such-instance"
+	if err := f.Stop(ctx, unknown); err == nil {
+		r.errorf("Stop(%q) = nil, want an error for an unknown instance", unknown)
+	}
+	if got, ok := r.list(ctx, f); ok && !sameIDs(ids(got), ids(before)) {
+		r.errorf("after Stop of an unknown instance, Instances lists %v, want %v", ids(got), ids(before))
+	}
+}
+
+func checkStartCancelled(ctx context.Context, f strategy.Fleet, version string, r *report) {
+	before, ok := r.list(ctx, f)
+	if !ok {
+		return
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	id, err := f.Start(cancelled, version)
+	if err == nil {
+		r.errorf("Start(%s) with a cancelled context = %q, nil; want an error", version, id)
+	}
+	if id != "" {
+		if err := f.Stop(context.WithoutCancel(ctx), id); err != nil {
+			r.errorf("Stop(%s) of the instance a Start with a cancelled context returned: %v", id, err)
+		}
+	}
+	if got, ok := r.list(ctx, f); ok && !sameIDs(ids(got), ids(before)) {
+		r.errorf("after a Start with a cancelled context (ID %q) and a Stop of that ID, Instances lists %v, want %v", id, ids(got), ids(before))
+	}
+}
+
+func checkConcurrent(ctx context.Context, f strategy.Fleet, version string, r *report) {
+	before, ok := r.list(ctx, f)
+	if !ok || len(before) == 0 {
+		return
+	}
+	const n = 8
+	started := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { started[i], errs[i] = f.Start(ctx, version) })
+		wg.Go(func() { f.Instances(ctx) })
+	}
+	wg.Wait()
+	defer func() { // stop what is still running if the check stops early
+		for _, id := range started {
+			if id != "" {
+				f.Stop(context.WithoutCancel(ctx), id)
+			}
+		}
+	}()
+	for i, err := range errs {
+		if err != nil {
+			r.errorf("concurrent Start(%s) %d of %d: %v", version, i+1, n, err)
+			return
+		}
+	}
+	seen := map[string]bool{}
+	for _, id := range started {
+		if id == "" || seen[id] {
+			r.errorf("%d concurrent Starts returned IDs %q: want %d unique, non-empty IDs", n, started, n)
+			return
+		}
+		seen[id] = true
+	}
+	if got, ok := r.list(ctx, f); !ok {
+		return
+	} else if want := append(ids(before), started...); !sameIDs(ids(got), want) {
+		r.errorf("after %d concurrent Starts, Instances lists %v, want %v", n, ids(got), want)
+		return
+	}
+
+	// Stop what was started, and as many of the original instances as can
+	// go while one stays, all at once.
+	stop := append(slices.Clone(started), ids(before[:len(before)-1])...)
+	stopErrs := make([]error, len(stop))
+	for i, id := range stop {
+		wg.Go(func() { stopErrs[i] = f.Stop(ctx, id) })
+		wg.Go(func() { f.Instances(ctx) })
+	}
+	wg.Wait()
+	started = nil // stopped: nothing for the clean-up to do
+	for i, err := range stopErrs {
+		if err != nil {
+			r.errorf("concurrent Stop(%s): %v", stop[i], err)
+		}
+	}
+	if got, ok := r.list(ctx, f); ok && !sameIDs(ids(got), ids(before[len(before)-1:])) {
+		r.errorf("after concurrent Stops, Instances lists %v, want %v", ids(got), ids(before[len(before)-1:]))
+	}
+}
+
+// list returns f's instances, and reports whether it could list them and
+// they have no ID twice.
+func (r *report) list(ctx context.Context, f strategy.Fleet) ([]strategy.Instance, bool) {
+	insts, err := f.Instances(ctx)
 	if err != nil {
-		t.Fatalf("Instances: %v", err)
+		r.errorf("Instances: %v", err)
+		return nil, false
 	}
 	seen := map[string]bool{}
 	for _, in := range insts {
 		if seen[in.ID] {
-			t.Fatalf("Instances lists %s twice: %v", in.ID, insts)
+			r.errorf("Instances lists %s twice: %v", in.ID, insts)
+			return nil, false
 		}
 		seen[in.ID] = true
 	}
-	return insts
+	return insts, true
+}
+
+// start starts an instance of version and returns its ID, reporting
+// whether Start succeeded with a non-empty one. The caller stops it; an
+// instance a failed Start returned is stopped here.
+func (r *report) start(ctx context.Context, f strategy.Fleet, version string) (string, bool) {
+	id, err := f.Start(ctx, version)
+	switch {
+	case err != nil:
+		r.errorf("Start(%s): %v", version, err)
+		if id != "" {
+			f.Stop(context.WithoutCancel(ctx), id)
+		}
+		return "", false
+	case id == "":
+		r.errorf("Start(%s) returned an empty ID and no error", version)
+		return "", false
+	}
+	return id, true
 }
 
 func find(insts []strategy.Instance, id string) (strategy.Instance, bool) {

@@ -1,0 +1,82 @@
+//go:build unix
+
+package strategy_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/safedeploy/safedeploy/strategy"
+	"github.com/safedeploy/safedeploy/strategy/strategytest"
+)
+
+// BenchmarkDeploy runs each built-in strategy to completion on a simulated
+// fleet of 100, 1,000 and 10,000 instances that start at once, with a gate
+// that passes every step at once: what is measured is the strategy and the
+// simulated fleet, not waiting. Making the fleet is not timed.
+//
+// Besides ns/op, B/op and allocs/op it reports, per instance of the fleet,
+// wall time (ns/inst), CPU time of the whole process over the timed part,
+// garbage collection included (cpu-ns/inst), and allocations (allocs/inst,
+// B/inst).
+//
+//	go test -run '^$' -bench BenchmarkDeploy -benchmem ./strategy/
+func BenchmarkDeploy(b *testing.B) {
+	strategies := []struct {
+		name   string
+		s      strategy.Strategy
+		target func(f *strategytest.Fleet) strategy.Target
+	}{
+		{"direct", strategy.Direct{}, func(f *strategytest.Fleet) strategy.Target { return strategy.Target{Fleet: f} }},
+		{"rolling", strategy.Rolling{}, func(f *strategytest.Fleet) strategy.Target { return strategy.Target{Fleet: f} }},
+		{"blue-green", strategy.BlueGreen{}, func(f *strategytest.Fleet) strategy.Target { return strategy.Target{Fleet: f, Switch: f} }},
+		{"canary/router", strategy.Canary{}, func(f *strategytest.Fleet) strategy.Target { return strategy.Target{Fleet: f, Router: f} }},
+		{"canary/count", strategy.Canary{}, func(f *strategytest.Fleet) strategy.Target { return strategy.Target{Fleet: f} }},
+	}
+	pass := strategy.GateFunc(func(context.Context, strategy.Step) error { return nil })
+	for _, st := range strategies {
+		for _, n := range []int{100, 1000, 10000} {
+			b.Run(fmt.Sprintf("%s/n=%d", st.name, n), func(b *testing.B) {
+				var cpu time.Duration
+				var mallocs, bytes uint64
+				var before, after runtime.MemStats
+				for range b.N {
+					b.StopTimer()
+					f := strategytest.NewFleet(strategytest.Config{Version: "v1", Instances: n, RPS: 100})
+					target := st.target(f)
+					runtime.ReadMemStats(&before)
+					c0 := cpuTime(b)
+					b.StartTimer()
+					_, err := st.s.Deploy(b.Context(), target, strategy.Release{From: "v1", To: "v2"}, pass)
+					b.StopTimer()
+					cpu += cpuTime(b) - c0
+					runtime.ReadMemStats(&after)
+					mallocs += after.Mallocs - before.Mallocs
+					bytes += after.TotalAlloc - before.TotalAlloc
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+				per := float64(b.N * n)
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/per, "ns/inst")
+				b.ReportMetric(float64(cpu.Nanoseconds())/per, "cpu-ns/inst")
+				b.ReportMetric(float64(mallocs)/per, "allocs/inst")
+				b.ReportMetric(float64(bytes)/per, "B/inst")
+			})
+		}
+	}
+}
+
+// cpuTime returns the user and system CPU time the process has used.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
