@@ -109,8 +109,16 @@ func (t Timeouts) validate(bad func(field string, value any, problem string)) {
 // cause, and f's result, whenever it comes, is dropped. f gets a context
 // that ends with the bound.
 func call[T any](ctx context.Context, what string, timeout time.Duration, f func(context.Context) (T, error)) (T, error) {
-	cctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("%s did not return within %s: %w", what, timeout, ErrTimeout))
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// why says why cctx ended: the caller's cause, or the bound. It is
+	// built only when needed: most calls return in time.
+	why := func() error {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		return fmt.Errorf("%s did not return within %s: %w", what, timeout, ErrTimeout)
+	}
 	type result struct {
 		v   T
 		err error
@@ -129,7 +137,7 @@ func call[T any](ctx context.Context, what string, timeout time.Duration, f func
 	case r := <-done:
 		if r.err != nil && ctx.Err() == nil && cctx.Err() != nil && !errors.Is(r.err, ErrTimeout) {
 			// f gave up because its bound passed: say so.
-			r.err = fmt.Errorf("%w: %w", context.Cause(cctx), r.err)
+			r.err = fmt.Errorf("%w: %w", why(), r.err)
 		}
 		return r.v, r.err
 	case <-cctx.Done():
@@ -137,19 +145,20 @@ func call[T any](ctx context.Context, what string, timeout time.Duration, f func
 	// Give f a moment to return what it has — a Start that gives up still
 	// names the instance it created, which the undo must stop — but no
 	// more: f may not heed its context at all.
+	cause := why()
 	grace := time.NewTimer(callGrace)
 	defer grace.Stop()
 	select {
 	case r := <-done:
 		if r.err == nil {
-			r.err = context.Cause(cctx)
-		} else if !errors.Is(r.err, context.Cause(cctx)) {
-			r.err = fmt.Errorf("%w: %w", context.Cause(cctx), r.err)
+			r.err = cause
+		} else if !errors.Is(r.err, cause) {
+			r.err = fmt.Errorf("%w: %w", cause, r.err)
 		}
 		return r.v, r.err
 	case <-grace.C:
 		var zero T
-		return zero, context.Cause(cctx)
+		return zero, cause
 	}
 }
 

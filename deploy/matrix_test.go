@@ -38,24 +38,13 @@ func v2Reads(p *deploy.Plan, f *strategytest.Fleet, fn func(ctx context.Context,
 	})
 }
 
-// backFails wraps the router or switch so that moving traffic back to v1
-// fails, as when the load balancer's API goes down mid-rollback.
-type backFails struct {
-	*strategytest.Fleet
-}
-
-func (b backFails) Route(ctx context.Context, stable, canary string, weight float64) error {
-	if _, w, _ := b.Fleet.Weight(); weight == 0 && w > 0 {
-		return errors.New("router API unavailable")
+// inject arms faults on the fleet.
+func inject(faults ...strategytest.Fault) func(p *deploy.Plan, f *strategytest.Fleet) {
+	return func(p *deploy.Plan, f *strategytest.Fleet) {
+		if err := f.SetFaults(faults...); err != nil {
+			panic(err)
+		}
 	}
-	return b.Fleet.Route(ctx, stable, canary, weight)
-}
-
-func (b backFails) Switch(ctx context.Context, version string) error {
-	if version == "v1" && b.Fleet.Shares()["v2"] > 0 {
-		return errors.New("switch API unavailable")
-	}
-	return b.Fleet.Switch(ctx, version)
 }
 
 func faults() []fault {
@@ -103,14 +92,19 @@ func faults() []fault {
 		}},
 		{name: "traffic will not move back", setup: func(p *deploy.Plan, f *strategytest.Fleet) {
 			bad(p, f)
-			bf := backFails{f}
-			if p.Target.Router != nil {
-				p.Target.Router = bf
-			}
-			if p.Target.Switch != nil {
-				p.Target.Switch = bf
-			}
+			inject(strategytest.Fault{Op: strategytest.OpRoute, Back: true, Err: errBoom},
+				strategytest.Fault{Op: strategytest.OpSwitch, Back: true, Err: errBoom})(p, f)
 		}, only: []string{"canary", "blue/green"}},
+		{name: "start fails in a later batch", setup: inject(strategytest.Fault{Op: strategytest.OpStart, Version: "v2", After: 2, Err: errBoom})},
+		{name: "one instance never ready", setup: inject(strategytest.Fault{Op: strategytest.OpStart, Version: "v2", After: 1, Times: 1, Hang: true})},
+		{name: "start panics", setup: inject(strategytest.Fault{Op: strategytest.OpStart, Version: "v2", After: 1, Panic: "start"})},
+		{name: "instances hang once", setup: inject(strategytest.Fault{Op: strategytest.OpInstances, After: 1, Times: 1, Hang: true})},
+		{name: "stop panics in rollback", setup: func(p *deploy.Plan, f *strategytest.Fleet) {
+			bad(p, f)
+			inject(strategytest.Fault{Op: strategytest.OpStop, Version: "v2", Times: 1, Panic: "stop"})(p, f)
+		}},
+		{name: "route panics", setup: inject(strategytest.Fault{Op: strategytest.OpRoute, After: 2, Times: 1, Panic: "route"}), only: []string{"canary"}},
+		{name: "switch hangs", setup: inject(strategytest.Fault{Op: strategytest.OpSwitch, Version: "v2", Hang: true}), only: []string{"blue/green"}},
 		{name: "impossible baseline", setup: func(p *deploy.Plan, f *strategytest.Fleet) {
 			p.Metrics = verify.MetricSourceFunc(func(ctx context.Context, q verify.Query) (verify.Observation, error) {
 				o, err := f.Observe(ctx, q)
@@ -173,20 +167,20 @@ func TestFaultMatrix(t *testing.T) {
 					}
 					rep, err := deploy.Run(ctx, p)
 					flag, _ := store.Get(t.Context(), "new-checkout")
-					shares := fleet.Shares()
+					state := fleet.State()
 					switch rep.Outcome {
 					case deploy.Completed:
 						if err != nil {
 							t.Errorf("completed with error %v", err)
 						}
 						assertVersions(t, fleet, map[string]int{"v2": 8})
-						if shares["v2"] != 1 || !flag.Enabled {
-							t.Errorf("completed, but traffic %v, kill switch on %v", shares, flag.Enabled)
+						if err := state.AllOn("v2"); err != nil || !flag.Enabled {
+							t.Errorf("completed, but %v (%v), kill switch on %v", err, state, flag.Enabled)
 						}
 					case deploy.RolledBack:
 						assertVersions(t, fleet, map[string]int{"v1": 8})
-						if shares["v1"] != 1 || flag.Enabled {
-							t.Errorf("rolled back, but traffic %v, kill switch on %v", shares, flag.Enabled)
+						if err := state.AllOn("v1"); err != nil || flag.Enabled {
+							t.Errorf("rolled back, but %v (%v), kill switch on %v", err, state, flag.Enabled)
 						}
 					case deploy.Aborted:
 						if got := fleet.Versions(); !mapsEqual(got, before) {
@@ -202,6 +196,9 @@ func TestFaultMatrix(t *testing.T) {
 						}
 						if flag.Enabled {
 							t.Error("rollback failed, and the kill switch, the fastest way back, is still on")
+						}
+						if state.AllOn("v1") == nil {
+							t.Errorf("rollback failed, yet everything is on v1: %v", err)
 						}
 					default:
 						t.Errorf("unexpected outcome %v: %v", rep.Outcome, err)

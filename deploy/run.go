@@ -206,12 +206,12 @@ func (r *run) emit(ctx context.Context, e Event) {
 		if o == nil || r.muted[i] { // an invalid plan may hold nil observers
 			continue
 		}
-		what := fmt.Sprintf("observer %d (%T)", i+1, o)
-		err := call0(ctx, what, r.timeouts.Observe, func(ctx context.Context) error {
+		err := call0(ctx, "observer", r.timeouts.Observe, func(ctx context.Context) error {
 			o.Observe(ctx, e)
 			return nil
 		})
 		if err != nil {
+			what := fmt.Sprintf("observer %d (%T)", i+1, o)
 			r.muted[i] = true
 			r.mu.Lock()
 			r.report.Record.Entries = append(r.report.Record.Entries, entry(Event{Time: time.Now(), Kind: e.Kind, Phase: e.Phase, Step: e.Step,
