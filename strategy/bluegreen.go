@@ -1,6 +1,7 @@
 package strategy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -66,12 +67,12 @@ func (b BlueGreen) Deploy(ctx context.Context, t Target, r Release, g Gate) (Und
 	if err != nil {
 		return l.undo, err
 	}
-	if err := g.Check(ctx, Step{Name: "switched", Weight: 100, Window: orDefault(b.Window, DefaultWindow), Final: true}); err != nil {
+	if err := g.Check(ctx, Step{Name: "switched", Weight: 100, Window: cmp.Or(b.Window, DefaultWindow), Final: true}); err != nil {
 		return l.undo, err
 	}
 	// Keep watching while the old side is still warm: a failure now still
 	// switches back in one step.
-	if err := g.Check(ctx, Step{Name: "old side warm", Weight: 100, Window: orDefault(b.KeepWarm, DefaultKeepWarm)}); err != nil {
+	if err := g.Check(ctx, Step{Name: "old side warm", Weight: 100, Window: cmp.Or(b.KeepWarm, DefaultKeepWarm)}); err != nil {
 		return l.undo, err
 	}
 	return l.undo, l.stopOld(ctx, old)
@@ -85,8 +86,8 @@ func (b BlueGreen) Describe(t Target) Description {
 		steps = append(steps, fmt.Sprintf("observe the new side without user traffic for %s", b.PreviewWindow))
 	}
 	steps = append(steps,
-		fmt.Sprintf("switch all traffic to the new side and observe it for %s", orDefault(b.Window, DefaultWindow)),
-		fmt.Sprintf("keep observing for %s with the old side warm, then stop it", orDefault(b.KeepWarm, DefaultKeepWarm)))
+		fmt.Sprintf("switch all traffic to the new side and observe it for %s", cmp.Or(b.Window, DefaultWindow)),
+		fmt.Sprintf("keep observing for %s with the old side warm, then stop it", cmp.Or(b.KeepWarm, DefaultKeepWarm)))
 	return Description{
 		Name:    "blue/green",
 		Steps:   steps,

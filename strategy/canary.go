@@ -1,6 +1,7 @@
 package strategy
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -109,7 +110,7 @@ func (c Canary) Deploy(ctx context.Context, t Target, r Release, g Gate) (Undo, 
 			return l.undo, err
 		}
 	}
-	window := orDefault(c.StepWindow, DefaultCanaryStepWindow)
+	window := cmp.Or(c.StepWindow, DefaultCanaryStepWindow)
 	plan := c.plan(len(old), t.Router != nil)
 	running := 0 // new instances running
 	for i, st := range plan {
@@ -140,7 +141,7 @@ func (c Canary) Deploy(ctx context.Context, t Target, r Release, g Gate) (Undo, 
 // without one, each step replaces old instances, and going back means
 // starting them again.
 func (c Canary) Describe(t Target) Description {
-	window := orDefault(c.StepWindow, DefaultCanaryStepWindow)
+	window := cmp.Or(c.StepWindow, DefaultCanaryStepWindow)
 	var steps []string
 	for _, st := range c.plan(0, t.Router != nil) {
 		steps = append(steps, fmt.Sprintf("send %.3g%% of traffic to the new version and observe it for %s", st.weight, window))
@@ -154,7 +155,7 @@ func (c Canary) Describe(t Target) Description {
 			Name:     "canary",
 			Steps:    steps,
 			Back:     "start the previous version on every replaced instance (a redeploy), then stop the canary instances",
-			BackTime: orDefault(c.ReadyTimeout, DefaultReadyTimeout),
+			BackTime: cmp.Or(c.ReadyTimeout, DefaultReadyTimeout),
 		}
 	}
 	return Description{

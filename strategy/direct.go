@@ -1,6 +1,7 @@
 package strategy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -49,7 +50,7 @@ func (d Direct) Deploy(ctx context.Context, t Target, r Release, g Gate) (Undo, 
 	if err := l.stopOld(ctx, old); err != nil {
 		return l.undo, err
 	}
-	return l.undo, g.Check(ctx, Step{Name: "all instances", Weight: 100, Window: orDefault(d.Window, DefaultWindow), Final: true})
+	return l.undo, g.Check(ctx, Step{Name: "all instances", Weight: 100, Window: cmp.Or(d.Window, DefaultWindow), Final: true})
 }
 
 // Describe implements Describer: Direct goes back by redeploying.
@@ -59,10 +60,10 @@ func (d Direct) Describe(t Target) Description {
 		Steps: []string{
 			"start the new version on as many instances as run now, and wait until they are ready",
 			"stop every previous-version instance",
-			fmt.Sprintf("observe all traffic on the new version for %s", orDefault(d.Window, DefaultWindow)),
+			fmt.Sprintf("observe all traffic on the new version for %s", cmp.Or(d.Window, DefaultWindow)),
 		},
 		Back:     "start the previous version on every instance again (a redeploy), then stop the new ones",
-		BackTime: orDefault(d.ReadyTimeout, DefaultReadyTimeout),
+		BackTime: cmp.Or(d.ReadyTimeout, DefaultReadyTimeout),
 	}
 }
 
@@ -70,13 +71,6 @@ func (d Direct) Describe(t Target) Description {
 func (d Direct) Validate(t Target) error {
 	return errlist.Join(needFleet(t), nonNegative("Window", d.Window), nonNegative("ReadyTimeout", d.ReadyTimeout),
 		nonNegativeCount("Concurrency", d.Concurrency))
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
-	}
-	return d
 }
 
 func nonNegative(field string, d time.Duration) error {

@@ -1,6 +1,7 @@
 package strategy
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -146,7 +147,7 @@ func (r Rolling) Deploy(ctx context.Context, t Target, rel Release, g Gate) (Und
 			return l.undo, err
 		}
 	}
-	return l.undo, g.Check(ctx, Step{Name: fmt.Sprintf("batch %d/%d: all instances", len(plan), len(plan)), Weight: 100, Window: orDefault(r.Window, DefaultWindow), Final: true})
+	return l.undo, g.Check(ctx, Step{Name: fmt.Sprintf("batch %d/%d: all instances", len(plan), len(plan)), Weight: 100, Window: cmp.Or(r.Window, DefaultWindow), Final: true})
 }
 
 // Describe implements Describer: a rolling update goes back by starting the
@@ -161,10 +162,10 @@ func (r Rolling) Describe(t Target) Description {
 		Steps: []string{
 			fmt.Sprintf("replace instances in batches of at most %s surge and %s unavailable, %s",
 				amountOrDefault(r.MaxSurge), amountOrDefault(r.MaxUnavailable), batch),
-			fmt.Sprintf("observe the whole new fleet for %s", orDefault(r.Window, DefaultWindow)),
+			fmt.Sprintf("observe the whole new fleet for %s", cmp.Or(r.Window, DefaultWindow)),
 		},
 		Back:     "start the previous version on every replaced instance (a redeploy), then stop the new ones",
-		BackTime: orDefault(r.ReadyTimeout, DefaultReadyTimeout),
+		BackTime: cmp.Or(r.ReadyTimeout, DefaultReadyTimeout),
 	}
 }
 
