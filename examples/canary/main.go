@@ -30,6 +30,7 @@ import (
 	"github.com/safedeploy/safedeploy/progress"
 	"github.com/safedeploy/safedeploy/strategy"
 	"github.com/safedeploy/safedeploy/verify"
+	"github.com/safedeploy/safedeploy/verify/promcount"
 	"github.com/safedeploy/safedeploy/verify/scrape"
 )
 
@@ -101,7 +102,7 @@ func run(ctx context.Context, args []string, w io.Writer) int {
 	load := loopback.Drive(ctx, fleet.URL(), *rps)
 	defer load.Wait()
 	defer cancel()
-	metrics := &scrape.Source{Targets: fleet.Targets, BusinessMetric: "business_events_total"}
+	metrics := &scrape.Source{Targets: fleet.Targets, Metrics: promcount.Metrics{Business: "business_events_total"}}
 	scraping := make(chan struct{})
 	go func() {
 		defer close(scraping)

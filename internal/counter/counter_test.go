@@ -1,6 +1,7 @@
 package counter
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -29,10 +30,25 @@ func TestIncrease(t *testing.T) {
 		{"no sample before the end", series(4, 9), -20, -1, 0, false},
 		{"flat", series(7, 7, 7), 5, 25, 0, true},
 		{"samples after the end ignored", series(1, 2, 100), 5, 15, 1, true},
+		{"NaN, negative and infinite samples skipped", series(5, math.NaN(), -3, math.Inf(1), 9), 5, 45, 4, true},
+		{"only invalid samples", series(math.NaN(), -1), -5, 15, 0, false},
 	} {
 		got, ok := Increase(c.s, at(c.start), at(c.end))
 		if got != c.want || ok != c.ok {
 			t.Errorf("%s: Increase = %g, %v; want %g, %v", c.name, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+func TestStep(t *testing.T) {
+	for _, c := range []struct{ prev, v, want float64 }{{3, 5, 2}, {5, 5, 0}, {5, 2, 2}, {0, 7, 7}} {
+		if got := Step(c.prev, c.v); got != c.want {
+			t.Errorf("Step(%g, %g) = %g, want %g", c.prev, c.v, got, c.want)
+		}
+	}
+	for v, want := range map[float64]bool{0: true, 1e300: true, -1: false, math.Inf(1): false, math.NaN(): false} {
+		if Valid(v) != want {
+			t.Errorf("Valid(%g) = %v, want %v", v, !want, want)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -154,10 +155,18 @@ func (c *config) do(ctx context.Context, promql string, at time.Time) (model.Val
 	if len(body) > maxResponse {
 		return nil, nil, fmt.Errorf("%w: the response exceeds %d MiB: narrow the query (Labels) or the window", ErrBadQuery, maxResponse>>20)
 	}
+	return parseResponse(resp.StatusCode, body)
+}
+
+// parseResponse reads an answer of the query API: its result and
+// warnings, or an *APIError for an HTTP status other than 2xx or a body
+// whose status is not "success", or another error for a body that is not
+// the API's JSON or a result that does not decode.
+func parseResponse(status int, body []byte) (model.Value, []string, error) {
 	var r response
 	jsonErr := json.Unmarshal(body, &r)
-	if resp.StatusCode/100 != 2 || jsonErr == nil && r.Status != "success" {
-		e := &APIError{StatusCode: resp.StatusCode, Message: excerpt(body)}
+	if status/100 != 2 || jsonErr == nil && r.Status != "success" {
+		e := &APIError{StatusCode: status, Message: excerpt(body)}
 		if jsonErr == nil && r.Status == "error" {
 			e.Type, e.Message = r.ErrorType, r.Error
 		}
@@ -183,10 +192,16 @@ func decode(resultType string, result json.RawMessage) (model.Value, error) {
 	case "matrix":
 		var m model.Matrix
 		err = json.Unmarshal(result, &m)
+		if err == nil && slices.Contains(m, nil) {
+			err = errors.New("a series is null")
+		}
 		v = m
 	case "vector":
 		var vec model.Vector
 		err = json.Unmarshal(result, &vec)
+		if err == nil && slices.Contains(vec, nil) {
+			err = errors.New("a sample is null")
+		}
 		v = vec
 	case "scalar":
 		s := new(model.Scalar)

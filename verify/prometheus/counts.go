@@ -1,30 +1,26 @@
 package prometheus
 
 import (
-	"cmp"
 	"fmt"
 	"math"
-	"slices"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/common/model"
 
 	"github.com/safedeploy/safedeploy/internal/counter"
 	"github.com/safedeploy/safedeploy/verify"
+	"github.com/safedeploy/safedeploy/verify/promcount"
 )
 
 // increase returns the exact increase of one series over [start, end), and
-// whether it has a sample inside the window. NaN samples are skipped.
+// whether it has a sample inside the window. Samples no counter can hold
+// (NaN, negative, infinite) are skipped.
 func increase(ss *model.SampleStream, start, end time.Time) (inc float64, in bool) {
 	samples := make([]counter.Sample, 0, len(ss.Values))
 	for _, p := range ss.Values {
-		if math.IsNaN(float64(p.Value)) {
-			continue
-		}
 		t := p.Timestamp.Time()
 		samples = append(samples, counter.Sample{T: t, V: float64(p.Value)})
-		in = in || !t.Before(start) && t.Before(end)
+		in = in || counter.Valid(float64(p.Value)) && !t.Before(start) && t.Before(end)
 	}
 	inc, _ = counter.Increase(samples, start, end)
 	return inc, in
@@ -39,18 +35,18 @@ func matrix(promql string, v model.Value) (model.Matrix, error) {
 	return m, nil
 }
 
-// rawSum returns the sum of the increases of the series in v.
-func rawSum(promql string, v model.Value, start, end time.Time) (float64, error) {
+// rawSum returns the sum of the increases of the series in v, and whether
+// there were none.
+func rawSum(promql string, v model.Value, start, end time.Time) (total float64, empty bool, err error) {
 	m, err := matrix(promql, v)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	total := 0.0
 	for _, ss := range m {
 		inc, _ := increase(ss, start, end)
 		total += inc
 	}
-	return total, nil
+	return total, len(m) == 0, nil
 }
 
 // sum returns the sum of the values of a custom query's instant vector or
@@ -88,68 +84,69 @@ func sum(promql string, v model.Value) (total float64, ok bool, err error) {
 }
 
 // rawBuckets returns the histogram of the exact increases of the bucket
-// series in v, summed per bound, or nil when no bucket series has a sample
-// inside the window. The warning, if any, says why a histogram was
-// dropped.
-func rawBuckets(promql string, v model.Value, start, end time.Time) (verify.Histogram, string, error) {
+// series in v, summed per bound by promcount.Buckets (each series' labels
+// but "le" are one histogram), or nil when no bucket series has a sample
+// inside the window; the warnings say what it changed or dropped, and
+// empty whether v had no series.
+func rawBuckets(promql string, v model.Value, start, end time.Time) (h verify.Histogram, warnings []string, empty bool, err error) {
 	m, err := matrix(promql, v)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, false, err
 	}
-	perBound := map[float64]float64{}
+	var b promcount.Buckets
 	data := false
 	for _, ss := range m {
+		inc, in := increase(ss, start, end)
+		data = data || in
 		bound, err := le(ss.Metric)
 		if err != nil {
-			return nil, fmt.Sprintf("query %s: %v; latency dropped", promql, err), nil
+			b.Drop(err.Error())
+			continue
 		}
-		inc, in := increase(ss, start, end)
-		perBound[bound] += inc
-		data = data || in
+		b.Add(histogramOf(ss.Metric), bound, inc)
 	}
 	if !data {
-		return nil, "", nil
+		return nil, nil, len(m) == 0, nil
 	}
-	h, warn := histogram(perBound)
-	if warn != "" {
-		warn = fmt.Sprintf("query %s: %s; latency dropped", promql, warn)
-	}
-	return h, warn, nil
+	h, warnings = b.Histogram()
+	return h, prefix("query "+promql+": ", warnings), false, nil
 }
 
 // bucketsByLE returns the histogram of a custom latency query's instant
-// vector, summed per "le", or nil for an empty one.
-func bucketsByLE(promql string, v model.Value) (verify.Histogram, string, error) {
+// vector, summed per "le" by promcount.Buckets, or nil for an empty one.
+func bucketsByLE(promql string, v model.Value) (verify.Histogram, []string, error) {
 	vec, ok := v.(model.Vector)
 	if !ok {
-		return nil, "", fmt.Errorf("%w: query %s returned a %s; a custom latency query must return an instant vector with an \"le\" label", ErrBadQuery, promql, v.Type())
+		return nil, nil, fmt.Errorf("%w: query %s returned a %s; a custom latency query must return an instant vector with an \"le\" label", ErrBadQuery, promql, v.Type())
 	}
-	perBound := map[float64]float64{}
+	var b promcount.Buckets
 	for _, s := range vec {
 		if s.Histogram != nil {
-			return nil, "", fmt.Errorf("%w: query %s returned a native histogram; a custom latency query must return classic buckets", ErrBadQuery, promql)
+			return nil, nil, fmt.Errorf("%w: query %s returned a native histogram; a custom latency query must return classic buckets", ErrBadQuery, promql)
 		}
 		x := float64(s.Value)
 		switch {
 		case math.IsNaN(x):
 			continue
-		case math.IsInf(x, 0) || x < 0:
-			return nil, "", fmt.Errorf("%w: query %s returned %g, which is not a count", ErrBadQuery, promql, x)
+		case !counter.Valid(x):
+			return nil, nil, fmt.Errorf("%w: query %s returned %g, which is not a count", ErrBadQuery, promql, x)
 		}
 		bound, err := le(s.Metric)
 		if err != nil {
-			return nil, "", fmt.Errorf("%w: query %s: %w", ErrBadQuery, promql, err)
+			return nil, nil, fmt.Errorf("%w: query %s: %w", ErrBadQuery, promql, err)
 		}
-		perBound[bound] += x
+		b.Add(histogramOf(s.Metric), bound, x)
 	}
-	if len(perBound) == 0 {
-		return nil, "", nil
-	}
-	h, warn := histogram(perBound)
-	if warn != "" {
-		warn = fmt.Sprintf("query %s: %s; latency dropped", promql, warn)
-	}
-	return h, warn, nil
+	h, warnings := b.Histogram()
+	return h, prefix("query "+promql+": ", warnings), nil
+}
+
+// histogramOf names the histogram a bucket series belongs to: its labels
+// but "le".
+func histogramOf(m model.Metric) string {
+	g := m.Clone()
+	delete(g, model.BucketLabel)
+	return g.String()
 }
 
 // le returns the bucket bound in m's "le" label.
@@ -158,31 +155,19 @@ func le(m model.Metric) (float64, error) {
 	if !ok {
 		return 0, fmt.Errorf("series %s has no %q label", m, model.BucketLabel)
 	}
-	bound, err := strconv.ParseFloat(string(s), 64)
-	if err != nil || math.IsNaN(bound) {
-		return 0, fmt.Errorf("series %s has a %q label that is not a number", m, model.BucketLabel)
+	bound, err := promcount.ParseBound(string(s))
+	if err != nil {
+		return 0, fmt.Errorf("series %s: %w", m, err)
 	}
 	return bound, nil
 }
 
-// histogram returns the counts per bound as a cumulative histogram, or nil
-// and the reason when they do not make one: no +Inf bucket, or counts that
-// decrease (series with different bucket layouts).
-func histogram(perBound map[float64]float64) (verify.Histogram, string) {
-	h := make(verify.Histogram, 0, len(perBound))
-	for b, n := range perBound {
-		h = append(h, verify.Bucket{UpperBound: b, Count: n})
+// prefix returns ss, each prefixed with p.
+func prefix(p string, ss []string) []string {
+	for i := range ss {
+		ss[i] = p + ss[i]
 	}
-	slices.SortFunc(h, func(a, b verify.Bucket) int { return cmp.Compare(a.UpperBound, b.UpperBound) })
-	if !math.IsInf(h[len(h)-1].UpperBound, 1) {
-		return nil, "no +Inf bucket"
-	}
-	for i := 1; i < len(h); i++ {
-		if h[i].Count < h[i-1].Count {
-			return nil, fmt.Sprintf("bucket le=%g counts %g, fewer than le=%g's %g (do the series share their bucket bounds?)", h[i].UpperBound, h[i].Count, h[i-1].UpperBound, h[i-1].Count)
-		}
-	}
-	return h, ""
+	return ss
 }
 
 // ceilMilli rounds t up to Prometheus's millisecond.

@@ -3,9 +3,9 @@
 // HTTP API.
 //
 //	src := &prometheus.Source{
-//		URL:            "http://prometheus.monitoring:9090",
-//		Labels:         map[string]string{"job": "checkout"},
-//		BusinessMetric: "orders_total",
+//		URL:     "http://prometheus.monitoring:9090",
+//		Labels:  map[string]string{"job": "checkout"},
+//		Metrics: promcount.Metrics{Business: "orders_total"},
 //	}
 //	obs, err := src.Observe(ctx, verify.Query{Version: "v2", Start: start, End: end})
 //
@@ -26,10 +26,12 @@
 // series' increase itself: from its last sample before Start to its last
 // sample before End, a drop counted as a restart from zero and a series
 // born in the window counted from zero. The counts of adjacent windows
-// therefore add up exactly. Requests sum every series of RequestsMetric;
-// Errors those whose CodeLabel matches ErrorCodes ("5.."); Latency sums
-// the bucket series of LatencyMetric per "le" bound into a cumulative
-// [verify.Histogram] ending at +Inf; Business sums BusinessMetric. At
+// therefore add up exactly. Requests sum every series of Metrics.Requests;
+// Errors those whose Metrics.CodeLabel matches Metrics.ErrorCodes
+// ("5.."); Latency sums the bucket series of Metrics.Latency per "le"
+// bound into a cumulative [verify.Histogram] ending at +Inf, with
+// [promcount.Buckets]; Business sums Metrics.Business. [promcount.Metrics]
+// is the scrape source's too, with the same defaults. At
 // Prometheus's default scrape interval of 15s that is 80 samples per
 // series for a 15-minute window, and about 5,800 for a day: for very long
 // windows over very many series, custom queries cost the server less.
@@ -51,8 +53,9 @@
 // Versions and label values are always written into PromQL as escaped
 // string literals (strconv.Quote, whose escapes are PromQL's), never
 // spliced raw: a version such as `v1"} or up{x="` selects the series whose
-// version label is exactly that string, and there are none. Metric and
-// label names must be valid names.
+// version label is exactly that string, and there are none. So are metric
+// names that are not classic names ({"http.requests",version="v2"}, which
+// only Prometheus 3 reads); label names must be classic names.
 //
 // # Failures
 //
@@ -60,6 +63,13 @@
 //
 //   - no series of the version with a sample in the window: an error
 //     wrapping [verify.ErrNoData];
+//   - no series of the requests metric at all, of any version, with
+//     Labels: an error wrapping a [*verify.MetricNotFoundError] naming it
+//     (it matches verify.ErrNoData too). For the latency and business
+//     metrics, the Observation leaves them out and its Warnings hold that
+//     error's text, which [verify.MetricsNotFound] reads back. Observe
+//     asks count(last_over_time(...)) of a metric only when the version
+//     has no series of it;
 //   - a query Prometheus rejects (HTTP 400 or 422), an invalid Source or an
 //     empty window: an error wrapping [ErrBadQuery], at once, never retried;
 //   - connection refused or reset, a Timeout, HTTP 429 or 5xx: retried
@@ -91,7 +101,10 @@
 // # Limits
 //
 // Only classic histograms are read (native histogram samples are
-// ignored by the built-in queries and rejected from custom ones). All
-// series of a version must share their bucket bounds; if the summed
-// buckets do not make a histogram, Latency is nil and a warning says why.
+// ignored by the built-in queries and rejected from custom ones).
+// Histograms (series that differ but for "le") whose bounds differ keep
+// the bounds they all share, with a warning; without a shared +Inf
+// bucket, or with a bucket whose "le" is not a number, Latency is nil and
+// a warning says why. Samples no counter holds (NaN, negative, infinite)
+// are skipped.
 package prometheus

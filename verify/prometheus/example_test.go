@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/safedeploy/safedeploy/verify"
+	"github.com/safedeploy/safedeploy/verify/promcount"
 	"github.com/safedeploy/safedeploy/verify/prometheus"
 )
 
@@ -24,9 +25,9 @@ func Example() {
 	defer prom.Close()
 
 	src := &prometheus.Source{
-		URL:            prom.URL,
-		Labels:         map[string]string{"job": "shop"},
-		BusinessMetric: "orders_total",
+		URL:     prom.URL,
+		Labels:  map[string]string{"job": "shop"},
+		Metrics: promcount.Metrics{Business: "orders_total"},
 	}
 	ctx := context.Background()
 	start := time.Date(2025, 3, 1, 12, 1, 0, 0, time.UTC)

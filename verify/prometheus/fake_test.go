@@ -19,8 +19,9 @@ import (
 // A fakeProm is a fake Prometheus HTTP API on 127.0.0.1 that holds raw
 // samples and answers instant queries of one range-vector selector with
 // equality matchers — the queries Source builds — as Prometheus 2 does:
-// the samples of the matching series in [time-range, time]. Anything else
-// is a bad_data error, unless handle answers it first.
+// the samples of the matching series in [time-range, time]; and
+// count(last_over_time(selector)), which counts those series. Anything
+// else is a bad_data error, unless handle answers it first.
 type fakeProm struct {
 	*httptest.Server
 	series []fakeSeries
@@ -115,6 +116,14 @@ func (f *fakeProm) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_data", "invalid time")
 		return
 	}
+	inner, counting := strings.CutPrefix(query, "count(last_over_time(")
+	if counting {
+		if inner, counting = strings.CutSuffix(inner, "))"); !counting {
+			writeError(w, http.StatusBadRequest, "bad_data", "fake: unbalanced count(last_over_time(")
+			return
+		}
+		query = inner
+	}
 	name, matchers, rng, err := parseSelector(query)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad_data", err.Error())
@@ -137,7 +146,14 @@ func (f *fakeProm) serve(w http.ResponseWriter, r *http.Request) {
 			result = append(result, ss)
 		}
 	}
-	f.writeResult(w, "matrix", result)
+	switch {
+	case !counting:
+		f.writeResult(w, "matrix", result)
+	case len(result) == 0:
+		f.writeResult(w, "vector", model.Vector{})
+	default:
+		f.writeResult(w, "vector", model.Vector{sample(model.Metric{}, float64(len(result)))})
+	}
 }
 
 func matches(m model.Metric, matchers map[string]string) bool {
@@ -171,17 +187,26 @@ func sample(m model.Metric, v float64) *model.Sample {
 	return &model.Sample{Metric: m, Value: model.SampleValue(v)}
 }
 
-// parseSelector parses name{label="value",…}[range], with values quoted as
-// PromQL strings, and nothing else.
+// parseSelector parses name{label="value",…}[range] or
+// {"name",label="value",…}[range], with values quoted as PromQL strings,
+// and nothing else.
 func parseSelector(q string) (name string, matchers map[string]string, rng time.Duration, err error) {
 	bad := func(msg string) (string, map[string]string, time.Duration, error) {
 		return "", nil, 0, fmt.Errorf("fake: cannot parse %q: %s", q, msg)
 	}
 	i := strings.IndexByte(q, '{')
-	if i <= 0 {
+	if i < 0 {
 		return bad("no {")
 	}
 	name, rest := q[:i], q[i+1:]
+	if i == 0 { // {"name",…}
+		quoted, err := strconv.QuotedPrefix(rest)
+		if err != nil || !strings.HasPrefix(quoted, `"`) {
+			return bad("no name")
+		}
+		name, _ = strconv.Unquote(quoted)
+		rest = strings.TrimPrefix(rest[len(quoted):], ",")
+	}
 	matchers = map[string]string{}
 	for !strings.HasPrefix(rest, "}") {
 		eq := strings.IndexByte(rest, '=')

@@ -23,6 +23,7 @@ import (
 	"github.com/safedeploy/safedeploy/internal/demoapp"
 	"github.com/safedeploy/safedeploy/internal/promtest"
 	"github.com/safedeploy/safedeploy/verify"
+	"github.com/safedeploy/safedeploy/verify/promcount"
 	"github.com/safedeploy/safedeploy/verify/prometheus"
 	"github.com/safedeploy/safedeploy/verify/verifytest"
 )
@@ -87,7 +88,7 @@ func TestIntegration(t *testing.T) {
 		t.Logf("%s served %d requests, %d errors, %g business events", v, requests, errs, business)
 	}
 
-	src := &prometheus.Source{URL: prom.URL, Labels: map[string]string{"job": "demo"}, BusinessMetric: "business_events_total"}
+	src := &prometheus.Source{URL: prom.URL, Labels: map[string]string{"job": "demo"}, Metrics: promcount.Metrics{Business: "business_events_total"}}
 	t.Run("exact counts", func(t *testing.T) {
 		for _, v := range slices.Sorted(maps.Keys(served)) {
 			got, err := src.Observe(t.Context(), verify.Query{Version: v, Start: start, End: end})
@@ -113,6 +114,21 @@ func TestIntegration(t *testing.T) {
 			if !errors.Is(err, verify.ErrNoData) || errors.Is(err, prometheus.ErrBadQuery) {
 				t.Errorf("Observe(%q) = %+v, %v; want verify.ErrNoData", v, o, err)
 			}
+		}
+	})
+
+	t.Run("misspelt metrics", func(t *testing.T) {
+		q := verify.Query{Version: "v1", Start: start, End: end}
+		wrong := &prometheus.Source{URL: prom.URL, Labels: src.Labels, Metrics: promcount.Metrics{Requests: "http_request_total"}}
+		var nf *verify.MetricNotFoundError
+		if o, err := wrong.Observe(t.Context(), q); !errors.As(err, &nf) || nf.Metric != "http_request_total" {
+			t.Errorf("misspelt Requests: Observe = %+v, %v; want a *verify.MetricNotFoundError naming it", o, err)
+		}
+		wrong = &prometheus.Source{URL: prom.URL, Labels: src.Labels, Metrics: promcount.Metrics{Business: "busines_events_total"}}
+		o, err := wrong.Observe(t.Context(), q)
+		missing := verify.MetricsNotFound(o)
+		if err != nil || o.Requests != served["v1"].Requests || len(missing) != 1 || missing[0].Metric != "busines_events_total" {
+			t.Errorf("misspelt Business: Observe = %+v, %v; want the requests, and the business metric reported missing", o, err)
 		}
 	})
 

@@ -19,18 +19,16 @@ import (
 
 	"github.com/safedeploy/safedeploy/internal/errlist"
 	"github.com/safedeploy/safedeploy/verify"
+	"github.com/safedeploy/safedeploy/verify/promcount"
 )
 
-// Defaults for the zero values of Source's fields.
+// Defaults for the zero values of Source's fields; those of Metrics are
+// promcount's.
 const (
-	DefaultTimeout        = 10 * time.Second
-	DefaultRetryFor       = 30 * time.Second
-	DefaultLookback       = 5 * time.Minute
-	DefaultVersionLabel   = "version"
-	DefaultRequestsMetric = "http_requests_total"
-	DefaultCodeLabel      = "code"
-	DefaultErrorCodes     = "5.."
-	DefaultLatencyMetric  = "http_request_duration_seconds_bucket"
+	DefaultTimeout      = 10 * time.Second
+	DefaultRetryFor     = 30 * time.Second
+	DefaultLookback     = 5 * time.Minute
+	DefaultVersionLabel = "version"
 )
 
 // ErrBadQuery is wrapped by every error that asking again cannot fix: the
@@ -46,7 +44,7 @@ var ErrBadQuery = errors.New("prometheus: bad query")
 // means the default documented with it; URL is required.
 //
 // For each of requests, errors and latency buckets (and business events if
-// BusinessMetric is set), Observe fetches the raw samples of every series
+// Metrics.Business is set), Observe fetches the raw samples of every series
 // of the version, from Lookback before the window to its end, and computes
 // each series' exact increase over [Start, End) itself — see the package
 // documentation. PromQL replaces any of these with a query of your own.
@@ -95,27 +93,12 @@ type Source struct {
 	// services. Their values are escaped like the version's.
 	Labels map[string]string
 
-	// RequestsMetric is the counter of requests served, with one series
-	// per status code. Empty means "http_requests_total".
-	RequestsMetric string
-
-	// CodeLabel is RequestsMetric's status code label. Empty means "code".
-	CodeLabel string
-
-	// ErrorCodes is a regular expression (RE2, anchored at both ends as
-	// PromQL's =~) matching the CodeLabel values that count as errors.
-	// Empty means "5..".
-	ErrorCodes string
-
-	// LatencyMetric is the bucket counter of a classic histogram of
-	// request durations in seconds, with its bounds in the "le" label.
-	// Empty means "http_request_duration_seconds_bucket". A version
-	// without such series has a nil Latency.
-	LatencyMetric string
-
-	// BusinessMetric is a counter of business events (orders, sign-ups…).
-	// Empty means none: Business is 0.
-	BusinessMetric string
+	// Metrics names the series to read, as the scrape source's do. The
+	// zero value reads what client_golang's instrumentation exposes, and
+	// no business events. Names that are not classic Prometheus names
+	// (UTF-8 ones, such as "http.requests") are quoted in the queries, as
+	// Prometheus 3 allows; Prometheus 2 rejects them (ErrBadQuery).
+	Metrics promcount.Metrics
 
 	// PromQL replaces the built-in queries with yours, kind by kind.
 	PromQL PromQL
@@ -156,10 +139,7 @@ type PromQL struct {
 
 var _ verify.MetricSource = (*Source)(nil)
 
-var (
-	metricNameRE = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
-	labelNameRE  = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-)
+var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
 // Validate returns one error listing every invalid field of s, or nil. It
 // does not contact the server. Observe validates s in the same way, so
@@ -174,10 +154,9 @@ type config struct {
 	endpoint                    string
 	client                      *http.Client
 	timeout, retryFor, lookback time.Duration
-	versionLabel, codeLabel     string
+	versionLabel                string
 	matchers                    string // the extra matchers, formatted: `,job="checkout"`
-	requests, latency, business string // metric names
-	errorCodes                  *regexp.Regexp
+	names                       *promcount.Names
 	promql                      PromQL
 }
 
@@ -191,10 +170,6 @@ func (s *Source) compile() (*config, error) {
 		retryFor:     cmp.Or(s.RetryFor, DefaultRetryFor),
 		lookback:     cmp.Or(s.Lookback, DefaultLookback),
 		versionLabel: cmp.Or(s.VersionLabel, DefaultVersionLabel),
-		codeLabel:    cmp.Or(s.CodeLabel, DefaultCodeLabel),
-		requests:     cmp.Or(s.RequestsMetric, DefaultRequestsMetric),
-		latency:      cmp.Or(s.LatencyMetric, DefaultLatencyMetric),
-		business:     s.BusinessMetric,
 		promql:       s.PromQL,
 		client:       &http.Client{Transport: s.Transport},
 	}
@@ -215,20 +190,12 @@ func (s *Source) compile() (*config, error) {
 	if s.Lookback < 0 {
 		bad("Lookback", s.Lookback.String(), "must not be negative")
 	}
-	for _, f := range []struct{ field, value string }{
-		{"VersionLabel", c.versionLabel}, {"CodeLabel", c.codeLabel},
-	} {
-		if !labelNameRE.MatchString(f.value) {
-			bad(f.field, f.value, "must be a label name")
-		}
+	if !labelNameRE.MatchString(c.versionLabel) {
+		bad("VersionLabel", c.versionLabel, "must be a label name")
 	}
-	for _, f := range []struct{ field, value string }{
-		{"RequestsMetric", c.requests}, {"LatencyMetric", c.latency}, {"BusinessMetric", c.business},
-	} {
-		if f.value != "" && !metricNameRE.MatchString(f.value) {
-			bad(f.field, f.value, "must be a metric name")
-		}
-	}
+	names, err := s.Metrics.Compile()
+	errs = append(errs, err)
+	c.names = names
 	var m strings.Builder
 	for _, name := range slices.Sorted(maps.Keys(s.Labels)) {
 		switch {
@@ -240,11 +207,6 @@ func (s *Source) compile() (*config, error) {
 		fmt.Fprintf(&m, ",%s=%s", name, strconv.Quote(s.Labels[name]))
 	}
 	c.matchers = m.String()
-	re, err := regexp.Compile(`^(?:` + cmp.Or(s.ErrorCodes, DefaultErrorCodes) + `)$`)
-	if err != nil {
-		bad("ErrorCodes", s.ErrorCodes, err.Error())
-	}
-	c.errorCodes = re
 	for _, f := range []struct{ field, value string }{
 		{"PromQL.Requests", s.PromQL.Requests}, {"PromQL.Errors", s.PromQL.Errors},
 		{"PromQL.Latency", s.PromQL.Latency}, {"PromQL.Business", s.PromQL.Business},
@@ -270,11 +232,18 @@ func (s *Source) compile() (*config, error) {
 //   - with an error wrapping verify.ErrNoData if no requests series of
 //     the version has a sample inside the window (the version is unknown,
 //     or its scrapes stopped), or a custom Requests query returns nothing;
+//   - with an error wrapping a *verify.MetricNotFoundError (which matches
+//     verify.ErrNoData too) when the requests metric has no series at all
+//     with Labels, of any version, from Lookback before the window to its
+//     end: its name, or Labels, are most likely wrong;
 //   - with another error, such as an [*APIError] for HTTP 5xx or a
 //     connection refused, if Prometheus cannot be read even after retries.
 //
-// Observation.Warnings holds Prometheus's query warnings, and any of the
-// source's own about a histogram it had to drop.
+// Observation.Warnings holds Prometheus's query warnings, and the
+// source's own: about a histogram it had to change or drop, and, when the
+// latency or business metric has no series at all in that range, the text
+// of a *verify.MetricNotFoundError, which verify.MetricsNotFound reads
+// back; Latency is then nil, or Business 0.
 func (s *Source) Observe(ctx context.Context, q verify.Query) (verify.Observation, error) {
 	fail := func(err error) (verify.Observation, error) {
 		return verify.Observation{}, fmt.Errorf("prometheus: observe %q over %s: %w", q.Version, window(q.Start, q.End), err)
@@ -295,23 +264,31 @@ func (s *Source) Observe(ctx context.Context, q verify.Query) (verify.Observatio
 	}
 
 	f := c.plan(q)
-	all := f.all()
-	g, gctx := errgroup.WithContext(ctx)
-	for _, x := range all {
-		g.Go(func() (err error) {
-			x.value, x.warnings, err = c.query(gctx, x.promql, f.at)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	if err := c.fetch(ctx, f.at, f.all()); err != nil {
 		return fail(err)
 	}
 	obs, err := c.count(f, q)
+	if errors.Is(err, verify.ErrNoData) || err == nil {
+		// Where the version had no series at all, is that because the
+		// metric has none?
+		missing, ferr := c.notFound(ctx, f)
+		if ferr != nil {
+			return fail(ferr)
+		}
+		for _, nf := range missing {
+			switch {
+			case nf.Use == verify.UseRequests:
+				return fail(fmt.Errorf("query %s: no samples: %w", f.raw.promql, nf))
+			case err == nil:
+				f.warnings = append(f.warnings, nf.Error())
+			}
+		}
+	}
 	if err != nil {
 		return fail(err)
 	}
 	seen := map[string]bool{}
-	for _, x := range all {
+	for _, x := range append(f.all(), f.exists...) {
 		for _, w := range x.warnings {
 			if !seen[w] {
 				seen[w] = true
@@ -319,10 +296,20 @@ func (s *Source) Observe(ctx context.Context, q verify.Query) (verify.Observatio
 			}
 		}
 	}
-	if f.warning != "" {
-		obs.Warnings = append(obs.Warnings, f.warning)
-	}
+	obs.Warnings = append(obs.Warnings, f.warnings...)
 	return obs, nil
+}
+
+// fetch asks all the queries, in parallel.
+func (c *config) fetch(ctx context.Context, at time.Time, all []*fetch) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for _, x := range all {
+		g.Go(func() (err error) {
+			x.value, x.warnings, err = c.query(gctx, x.promql, at)
+			return err
+		})
+	}
+	return g.Wait()
 }
 
 // A fetch is one query of an Observe, and its answer.
@@ -330,6 +317,11 @@ type fetch struct {
 	promql   string
 	value    model.Value
 	warnings []string
+	// For a built-in query: the metric, what it is read for, and the
+	// selector of its series of every version.
+	metric, use, every string
+	// empty is set by count when the version has no series of it.
+	empty bool
 }
 
 // fetches are the queries of one Observe, all evaluated at the instant at;
@@ -338,7 +330,8 @@ type fetch struct {
 type fetches struct {
 	at                                       time.Time
 	raw, requests, errors, latency, business *fetch
-	warning                                  string // the source's own, from count
+	exists                                   []*fetch // asked when a built-in query found no series of the version
+	warnings                                 []string // the source's own
 }
 
 func (f *fetches) all() []*fetch {
@@ -360,14 +353,19 @@ func (c *config) plan(q verify.Query) *fetches {
 	version := strconv.Quote(q.Version)
 	// A raw query's range reaches Lookback before Start, where counting starts.
 	rng := promDuration(f.at.Sub(q.Start.Add(-c.lookback)))
-	raw := func(metric string) *fetch {
-		return &fetch{promql: fmt.Sprintf("%s{%s=%s%s}[%s]", metric, c.versionLabel, version, c.matchers, rng)}
+	raw := func(metric, use string) *fetch {
+		return &fetch{
+			promql: selector(metric, c.versionLabel+"="+version+c.matchers) + "[" + rng + "]",
+			metric: metric, use: use,
+			every: selector(metric, strings.TrimPrefix(c.matchers, ",")) + "[" + rng + "]",
+		}
 	}
 	expand := strings.NewReplacer("$version", version, "$window", promDuration(q.End.Sub(q.Start)))
 	custom := func(template string) *fetch { return &fetch{promql: expand.Replace(template)} }
 
+	n := c.names
 	if c.promql.Requests == "" || c.promql.Errors == "" {
-		f.raw = raw(c.requests)
+		f.raw = raw(n.Requests, verify.UseRequests)
 	}
 	if c.promql.Requests != "" {
 		f.requests = custom(c.promql.Requests)
@@ -378,17 +376,63 @@ func (c *config) plan(q verify.Query) *fetches {
 	if c.promql.Latency != "" {
 		f.latency = custom(c.promql.Latency)
 	} else {
-		f.latency = raw(c.latency)
+		f.latency = raw(n.Latency, verify.UseLatency)
 	}
 	if c.promql.Business != "" {
 		f.business = custom(c.promql.Business)
-	} else if c.business != "" {
-		f.business = raw(c.business)
+	} else if n.Business != "" {
+		f.business = raw(n.Business, verify.UseBusiness)
 	}
 	return f
 }
 
-// count computes the observation from the answers to f.
+// selector returns the series selector of metric with matchers (such as
+// `version="v1",job="shop"`), writing the name inside the braces, quoted,
+// when it is not a classic name.
+func selector(metric, matchers string) string {
+	if model.LegacyValidation.IsValidMetricName(metric) {
+		return metric + "{" + matchers + "}"
+	}
+	if matchers != "" {
+		matchers = "," + matchers
+	}
+	return "{" + strconv.Quote(metric) + matchers + "}"
+}
+
+// notFound asks, for each built-in query that found no series of the
+// version, whether the metric has any series at all, and returns an error
+// for each that has none.
+func (c *config) notFound(ctx context.Context, f *fetches) ([]*verify.MetricNotFoundError, error) {
+	var asked []*fetch
+	for _, x := range f.all() {
+		if x.empty && x.use != "" {
+			e := &fetch{promql: "count(last_over_time(" + x.every + "))", metric: x.metric, use: x.use}
+			asked = append(asked, e)
+		}
+	}
+	if len(asked) == 0 {
+		return nil, nil
+	}
+	if err := c.fetch(ctx, f.at, asked); err != nil {
+		return nil, err
+	}
+	f.exists = asked
+	var out []*verify.MetricNotFoundError
+	for _, e := range asked {
+		n, ok, err := sum(e.promql, e.value)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || n == 0 {
+			out = append(out, &verify.MetricNotFoundError{Use: e.use, Metric: e.metric,
+				Where: fmt.Sprintf("no series of any version in Prometheus: %s is empty", e.promql)})
+		}
+	}
+	return out, nil
+}
+
+// count computes the observation from the answers to f, and marks the
+// built-in queries that found no series of the version.
 func (c *config) count(f *fetches, q verify.Query) (verify.Observation, error) {
 	var obs verify.Observation
 	data := false
@@ -397,12 +441,13 @@ func (c *config) count(f *fetches, q verify.Query) (verify.Observation, error) {
 		if err != nil {
 			return obs, err
 		}
+		f.raw.empty = len(m) == 0
 		var total, failed float64
 		for _, ss := range m {
 			inc, in := increase(ss, q.Start, q.End)
 			data = data || in
 			total += inc
-			if c.errorCodes.MatchString(string(ss.Metric[model.LabelName(c.codeLabel)])) {
+			if c.names.Failed(string(ss.Metric[model.LabelName(c.names.CodeLabel)])) {
 				failed += inc
 			}
 		}
@@ -434,15 +479,17 @@ func (c *config) count(f *fetches, q verify.Query) (verify.Observation, error) {
 	case c.promql.Business != "":
 		obs.Business, _, err = sum(f.business.promql, f.business.value)
 	default:
-		obs.Business, err = rawSum(f.business.promql, f.business.value, q.Start, q.End)
+		obs.Business, f.business.empty, err = rawSum(f.business.promql, f.business.value, q.Start, q.End)
 	}
 	if err != nil {
 		return obs, err
 	}
+	var warnings []string
 	if c.promql.Latency != "" {
-		obs.Latency, f.warning, err = bucketsByLE(f.latency.promql, f.latency.value)
+		obs.Latency, warnings, err = bucketsByLE(f.latency.promql, f.latency.value)
 	} else {
-		obs.Latency, f.warning, err = rawBuckets(f.latency.promql, f.latency.value, q.Start, q.End)
+		obs.Latency, warnings, f.latency.empty, err = rawBuckets(f.latency.promql, f.latency.value, q.Start, q.End)
 	}
+	f.warnings = append(f.warnings, warnings...)
 	return obs, err
 }

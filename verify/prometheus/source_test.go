@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/safedeploy/safedeploy/verify"
+	"github.com/safedeploy/safedeploy/verify/promcount"
 	"github.com/safedeploy/safedeploy/verify/prometheus"
 	"github.com/safedeploy/safedeploy/verify/verifytest"
 )
@@ -70,7 +71,7 @@ func fixture() ([]fakeSeries, verify.Observation) {
 }
 
 func shopSource(url string) *prometheus.Source {
-	return &prometheus.Source{URL: url, Labels: map[string]string{"job": "shop"}, BusinessMetric: "orders_total"}
+	return &prometheus.Source{URL: url, Labels: map[string]string{"job": "shop"}, Metrics: promcount.Metrics{Business: "orders_total"}}
 }
 
 func TestObserve(t *testing.T) {
@@ -116,14 +117,11 @@ func TestObserveConfigured(t *testing.T) {
 	f := newFakeProm(series...)
 	defer f.Close()
 	src := &prometheus.Source{
-		URL:            f.URL + "/",
-		VersionLabel:   "release",
-		RequestsMetric: "requests",
-		CodeLabel:      "status",
-		ErrorCodes:     "5..|429",
-		LatencyMetric:  "latency_bucket",
-		Lookback:       90 * time.Second,
-		Timeout:        1500 * time.Millisecond,
+		URL:          f.URL + "/",
+		VersionLabel: "release",
+		Metrics:      promcount.Metrics{Requests: "requests", CodeLabel: "status", ErrorCodes: "5..|429", Latency: "latency_bucket"},
+		Lookback:     90 * time.Second,
+		Timeout:      1500 * time.Millisecond,
 	}
 	// A window ending just after the sample at 12:06 (sample 16), with
 	// milliseconds: the evaluation time and range are rounded up to them.
@@ -188,7 +186,7 @@ func TestEscaping(t *testing.T) {
 	series = append(series, counterSeries("http_requests_total", []string{"version", "v1", "code", "200"}, first, step, linear(21, 0, 1000)...))
 	f := newFakeProm(series...)
 	defer f.Close()
-	src := &prometheus.Source{URL: f.URL, LatencyMetric: "none", Lookback: time.Minute}
+	src := &prometheus.Source{URL: f.URL, Metrics: promcount.Metrics{Latency: "none_bucket"}, Lookback: time.Minute}
 	for i, v := range weird {
 		got, err := src.Observe(t.Context(), verify.Query{Version: v, Start: start, End: end})
 		if err != nil {
@@ -449,25 +447,33 @@ func TestWarnings(t *testing.T) {
 	}
 }
 
-func TestLatencyDropped(t *testing.T) {
+// Histograms are summed as the scrape source sums them (promcount.Buckets):
+// histograms with different bounds keep those they share, and warn;
+// buckets without +Inf, or with a bound that is not a number, are no
+// histogram.
+func TestLatencyBuckets(t *testing.T) {
 	first, step := t0.Add(-2*time.Minute), 30*time.Second
+	bucket := func(instance, le string, perStep float64) fakeSeries {
+		return counterSeries("http_request_duration_seconds_bucket", []string{"version", "v1", "instance", instance, "le", le}, first, step, linear(21, 0, perStep)...)
+	}
 	for _, tt := range []struct {
 		name    string
 		buckets []fakeSeries
+		want    verify.Histogram
 		warning string
 	}{{
 		name:    "no +Inf bucket",
-		buckets: []fakeSeries{counterSeries("http_request_duration_seconds_bucket", []string{"version", "v1", "le", "0.1"}, first, step, linear(21, 0, 1)...)},
-		warning: "no +Inf bucket; latency dropped",
+		buckets: []fakeSeries{bucket("a", "0.1", 1)},
+		warning: `latency dropped: the buckets all histograms share do not end with le="+Inf"`,
 	}, {
-		name: "different bounds",
-		buckets: []fakeSeries{
-			counterSeries("http_request_duration_seconds_bucket", []string{"version", "v1", "instance", "a", "le", "0.1"}, first, step, linear(21, 0, 5)...),
-			counterSeries("http_request_duration_seconds_bucket", []string{"version", "v1", "instance", "a", "le", "+Inf"}, first, step, linear(21, 0, 5)...),
-			counterSeries("http_request_duration_seconds_bucket", []string{"version", "v1", "instance", "b", "le", "0.2"}, first, step, linear(21, 0, 0)...),
-			counterSeries("http_request_duration_seconds_bucket", []string{"version", "v1", "instance", "b", "le", "+Inf"}, first, step, linear(21, 0, 0)...),
-		},
-		warning: "bucket le=0.2 counts 0, fewer than le=0.1's 50",
+		name:    "different bounds",
+		buckets: []fakeSeries{bucket("a", "0.1", 3), bucket("a", "0.5", 4), bucket("a", "+Inf", 5), bucket("b", "0.2", 0), bucket("b", "0.5", 0), bucket("b", "+Inf", 0)},
+		want:    verify.Histogram{{UpperBound: 0.5, Count: 40}, {UpperBound: inf, Count: 50}},
+		warning: `latency buckets differ between histograms (http_request_duration_seconds_bucket{instance="a", version="v1"} has le=0.1,0.5,+Inf, http_request_duration_seconds_bucket{instance="b", version="v1"} has le=0.2,0.5,+Inf): kept the 2 bounds all share`,
+	}, {
+		name:    "a bound that is not a number",
+		buckets: []fakeSeries{bucket("a", "0.1", 3), bucket("a", "+Inf", 5), bucket("b", "soon", 0)},
+		warning: `latency dropped: series http_request_duration_seconds_bucket{instance="b", le="soon", version="v1"}: le="soon" is not a number`,
 	}} {
 		t.Run(tt.name, func(t *testing.T) {
 			series := append(tt.buckets, counterSeries("http_requests_total", []string{"version", "v1", "code", "200"}, first, step, linear(21, 0, 5)...))
@@ -477,10 +483,72 @@ func TestLatencyDropped(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Requests != 50 || got.Latency != nil || len(got.Warnings) != 1 || !strings.Contains(got.Warnings[0], tt.warning) {
-				t.Errorf("Observe = %+v, want 50 requests, no latency and a warning saying %q", got, tt.warning)
+			if got.Requests != 50 || !cmp.Equal(got.Latency, tt.want) || len(got.Warnings) != 1 || !strings.Contains(got.Warnings[0], tt.warning) {
+				t.Errorf("Observe = %+v, want 50 requests, latency %v and a warning saying %q", got, tt.want, tt.warning)
 			}
 		})
+	}
+}
+
+// A metric with no series of any version is named, and not read as zero:
+// the requests metric fails the observation, the others are reported as
+// warnings. A version without series of a metric others have is not.
+func TestMetricNotFound(t *testing.T) {
+	series, want := fixture()
+	f := newFakeProm(series...)
+	defer f.Close()
+	q := verify.Query{Version: "v1", Start: start, End: end}
+	src := shopSource(f.URL)
+	src.Metrics.Requests = "http_request_total"
+	_, err := src.Observe(t.Context(), q)
+	var nf *verify.MetricNotFoundError
+	if !errors.As(err, &nf) || nf.Use != verify.UseRequests || nf.Metric != "http_request_total" || !errors.Is(err, verify.ErrNoData) {
+		t.Errorf("misspelt Requests: error %v; want a *verify.MetricNotFoundError naming http_request_total", err)
+	}
+
+	src = shopSource(f.URL)
+	src.Metrics.Business, src.Metrics.Latency = "oders_total", "http_request_duration_bucket"
+	got, err := src.Observe(t.Context(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var missing []string
+	for _, m := range verify.MetricsNotFound(got) {
+		missing = append(missing, m.Use+" "+m.Metric)
+	}
+	if got.Requests != want.Requests || got.Business != 0 || got.Latency != nil || !slices.Equal(missing, []string{"latency http_request_duration_bucket", "business oders_total"}) {
+		t.Errorf("misspelt Business and Latency: Observe = %+v; want %v requests and both metrics reported missing", got, want.Requests)
+	}
+	if qs := f.queries(); !slices.Contains(qs, `count(last_over_time(oders_total{job="shop"}[10m]))`) {
+		t.Errorf("queries %q: want the business metric looked for across versions", qs)
+	}
+
+	// v3 serves, but has no orders or latency series; v1 has.
+	series = append(series, counterSeries("http_requests_total", []string{"job", "shop", "version", "v3", "code", "200"}, t0.Add(-2*time.Minute), 30*time.Second, linear(21, 0, 1)...))
+	g := newFakeProm(series...)
+	defer g.Close()
+	got, err = shopSource(g.URL).Observe(t.Context(), verify.Query{Version: "v3", Start: start, End: end})
+	if err != nil || got.Requests != 10 || got.Business != 0 || len(got.Warnings) != 0 {
+		t.Errorf("v3 = %+v, %v; want 10 requests, no business events and no warnings", got, err)
+	}
+}
+
+// Names that are not classic Prometheus names are quoted inside the
+// braces, as Prometheus 3 reads them.
+func TestUTF8Names(t *testing.T) {
+	first, step := t0.Add(-2*time.Minute), 30*time.Second
+	f := newFakeProm(
+		counterSeries("http.requests", []string{"version", "v1", "status code", "503"}, first, step, linear(21, 0, 2)...),
+		counterSeries("http.latency_bucket", []string{"version", "v1", "le", "+Inf"}, first, step, linear(21, 0, 2)...),
+	)
+	defer f.Close()
+	src := &prometheus.Source{URL: f.URL, Metrics: promcount.Metrics{Requests: "http.requests", CodeLabel: "status code", Latency: "http.latency_bucket"}}
+	got, err := src.Observe(t.Context(), verify.Query{Version: "v1", Start: start, End: end})
+	if err != nil || got.Requests != 20 || got.Errors != 20 || len(got.Latency) != 1 {
+		t.Errorf("Observe = %+v, %v; want 20 requests, all errors, and a histogram", got, err)
+	}
+	if qs := f.queries(); !slices.Contains(qs, `{"http.requests",version="v1"}[10m]`) {
+		t.Errorf("queries %q, want the name quoted inside the braces", qs)
 	}
 }
 
@@ -559,21 +627,20 @@ func TestValidate(t *testing.T) {
 		t.Errorf("Validate of a Source with only a URL = %v, want nil", err)
 	}
 	src := &prometheus.Source{
-		URL:            "prometheus:9090",
-		Timeout:        -time.Second,
-		VersionLabel:   "ver-sion",
-		RequestsMetric: `up{} or vector(1)`,
-		ErrorCodes:     "5(",
-		Labels:         map[string]string{"job": "ok", "version": "v1", "bad name": "x"},
-		PromQL:         prometheus.PromQL{Errors: `sum(increase(errors_total[$window]))`},
+		URL:          "prometheus:9090",
+		Timeout:      -time.Second,
+		VersionLabel: "ver-sion",
+		Metrics:      promcount.Metrics{Requests: "up\xff", ErrorCodes: "5("},
+		Labels:       map[string]string{"job": "ok", "version": "v1", "bad name": "x"},
+		PromQL:       prometheus.PromQL{Errors: `sum(increase(errors_total[$window]))`},
 	}
 	err := src.Validate()
 	if !errors.Is(err, prometheus.ErrBadQuery) {
 		t.Fatalf("Validate = %v, want an error wrapping ErrBadQuery", err)
 	}
 	for _, want := range []string{
-		`URL = "prometheus:9090"`, `Timeout = "-1s"`, `VersionLabel = "ver-sion"`, `RequestsMetric = "up{} or vector(1)"`,
-		`ErrorCodes = "5("`, `Labels["bad name"]`, `PromQL.Errors`, "7 problem(s)",
+		`URL = "prometheus:9090"`, `Timeout = "-1s"`, `VersionLabel = "ver-sion"`, `Metrics.Requests = "up\xff"`,
+		`Metrics.ErrorCodes = "5("`, `Labels["bad name"]`, `PromQL.Errors`, "7 problem(s)",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate error does not mention %s:\n%v", want, err)

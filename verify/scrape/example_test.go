@@ -10,6 +10,7 @@ import (
 
 	"github.com/safedeploy/safedeploy/internal/demoapp"
 	"github.com/safedeploy/safedeploy/verify"
+	"github.com/safedeploy/safedeploy/verify/promcount"
 	"github.com/safedeploy/safedeploy/verify/scrape"
 )
 
@@ -36,7 +37,7 @@ func Example() {
 			scrape.Target{URL: url1 + "/metrics", Version: "v1"},
 			scrape.Target{URL: url2 + "/metrics", Version: "v2"},
 		),
-		BusinessMetric: "business_events_total",
+		Metrics: promcount.Metrics{Business: "business_events_total"},
 	}
 	start := time.Now()
 	if err := src.Scrape(ctx); err != nil {
@@ -86,9 +87,8 @@ func ExampleSource_Run() {
 			scrape.Target{URL: "http://10.0.0.7:8080/metrics", Version: "v41"},
 			scrape.Target{URL: "http://10.0.0.8:8080/metrics", Version: "v42"},
 		),
-		BusinessMetric: "orders_total",
-		ErrorCodes:     "5..|429",
-		Retention:      2 * time.Hour,
+		Metrics:   promcount.Metrics{Business: "orders_total", ErrorCodes: "5..|429"},
+		Retention: 2 * time.Hour,
 	}
 	go src.Run(ctx, 15*time.Second)
 

@@ -3,18 +3,25 @@ package scrape
 import (
 	"cmp"
 	"fmt"
-	"maps"
-	"math"
 	"slices"
-	"strings"
+	"sort"
 	"time"
 
 	"github.com/safedeploy/safedeploy/internal/counter"
 	"github.com/safedeploy/safedeploy/verify"
+	"github.com/safedeploy/safedeploy/verify/promcount"
 )
 
 // This file is the pure core: scrape rounds in, observations out. It does
 // no I/O and reads no clock, so tests feed it synthetic rounds.
+//
+// It keeps what windows need, not the samples: per instance, each series'
+// latest value (to count the next scrape's increase from), and per scrape
+// the instance's running totals — requests, errors, business events and
+// one per bucket bound — each the sum of its series' increases so far. A
+// window's count is then the difference of two snapshots, as exact as
+// summing the series' increases, at a cost that does not grow with the
+// number of series.
 
 // A round is one scrape of every listed target, stamped with the time it
 // began: every sample it holds was read at or after that time.
@@ -23,11 +30,13 @@ type round struct {
 	results []result
 }
 
-// A result is what scraping one target gave: its series, or why it failed.
+// A result is what scraping one target gave: its series, and what was
+// wrong with some of them; or why it failed.
 type result struct {
-	target Target
-	series map[string]point // by series identity (name and labels)
-	err    error
+	target   Target
+	series   map[string]point // by series identity (name and labels)
+	problems []string         // series skipped, each saying why
+	err      error
 }
 
 // A kind says which of the source's metrics a series belongs to.
@@ -39,21 +48,34 @@ const (
 	bucket
 )
 
+// kinds is a set of kinds.
+type kinds uint8
+
+func (k kinds) has(x kind) bool { return k&(1<<x) != 0 }
+
 // A point is one series' value in one scrape, with what the series measures.
 type point struct {
 	kind   kind
 	failed bool    // requests only: the series counts failed requests
 	le     float64 // bucket only: the upper bound
+	group  string  // bucket only: the histogram, as the series' identity without "le"
 	value  float64
 }
 
-// A series is one counter of one instance, sampled at every successful
-// scrape of the instance.
-type series struct {
-	kind    kind
-	failed  bool
-	le      float64
-	samples []counter.Sample
+// Columns of an instance's totals; bucket bounds follow.
+const (
+	colRequests = iota
+	colErrors
+	colBusiness
+	colBuckets
+)
+
+// A snapshot is an instance's totals at one successful scrape.
+type snapshot struct {
+	at     time.Time
+	has    kinds     // the metrics the page had series of
+	layout int32     // the bounds every histogram on the page had, in instance.layouts; -1 for none
+	totals []float64 // by column; bounds first seen later are missing, and 0
 }
 
 // A miss is a failure at a time: a target that could not be scraped, or a
@@ -63,26 +85,39 @@ type miss struct {
 	err string
 }
 
+// A note is what was wrong with a page that was scraped: series skipped
+// (drop: its latency cannot be trusted) or histograms that disagree.
+type note struct {
+	at   time.Time
+	msg  string
+	drop bool
+}
+
 // An instance is what the history knows of one target.
 type instance struct {
 	target Target
 	// fromZero is set when the target was first listed after the
-	// history's first round: it started since, so its first sample counts
+	// history's first round: it started since, so its first scrape counts
 	// in full. A target listed from the first round may have served for
-	// hours before; its first sample is only where counting starts.
+	// hours before; its first scrape is only where counting starts.
 	fromZero bool
-	first    time.Time   // its first successful scrape; zero before
-	scrapes  []time.Time // its successful scrapes, in order
-	misses   []miss      // its failed scrapes, in order
-	series   map[string]*series
+	last     map[string]float64 // each series' value at the newest successful scrape
+	les      []float64          // bucket bounds, in the order first seen: column colBuckets+i is les[i]
+	col      map[float64]int    // the column of each bound
+	layouts  [][]float64        // the distinct bound sets pages have had, sorted
+	totals   []float64          // the running totals, by column
+	scrapes  []snapshot         // its successful scrapes, in order
+	misses   []miss             // its failed scrapes, in order
+	notes    []note             // what was wrong with its pages, in order
 }
 
-// A history is the scrapes a Source keeps: the rounds' times, and per
-// instance its series' samples. Its zero value is empty and ready.
+// A history is the scrapes a Source keeps. Its zero value is empty and
+// ready, and names its metrics by their defaults.
 type history struct {
-	rounds    []time.Time // in order, without repeats
-	added     int         // rounds ever added, pruned ones included
-	unlisted  []miss      // rounds that could not list their targets
+	names     *promcount.Names // for messages; nil means the defaults
+	rounds    []time.Time      // in order, without repeats
+	added     int              // rounds ever added, pruned ones included
+	unlisted  []miss           // rounds that could not list their targets
 	instances map[Target]*instance
 }
 
@@ -98,32 +133,14 @@ func (h *history) add(r round) {
 	for _, res := range r.results {
 		in := h.instances[res.target]
 		if in == nil {
-			in = &instance{target: res.target, fromZero: h.added > 0, series: make(map[string]*series)}
+			in = &instance{target: res.target, fromZero: h.added > 0, last: map[string]float64{}, col: map[float64]int{}, totals: make([]float64, colBuckets)}
 			h.instances[res.target] = in
 		}
 		if res.err != nil {
 			in.misses = append(in.misses, miss{r.at, res.err.Error()})
 			continue
 		}
-		if in.first.IsZero() {
-			in.first = r.at
-		}
-		in.scrapes = append(in.scrapes, r.at)
-		for key, p := range res.series {
-			s := in.series[key]
-			if s == nil {
-				s = &series{kind: p.kind, failed: p.failed, le: p.le}
-				in.series[key] = s
-			}
-			s.samples = append(s.samples, counter.Sample{T: r.at, V: p.value})
-		}
-		// A live process never drops a counter it has exposed: a series
-		// that vanished went with a restart, and will come back from zero.
-		for key, s := range in.series {
-			if _, ok := res.series[key]; !ok && s.samples[len(s.samples)-1].V != 0 {
-				s.samples = append(s.samples, counter.Sample{T: r.at, V: 0})
-			}
-		}
+		in.record(r.at, res)
 	}
 	if n := len(h.rounds); n == 0 || r.at.After(h.rounds[n-1]) {
 		h.rounds = append(h.rounds, r.at)
@@ -131,32 +148,118 @@ func (h *history) add(r round) {
 	h.added++
 }
 
+// record adds a successful scrape's increases to the totals, and
+// snapshots them.
+func (in *instance) record(at time.Time, res result) {
+	var has kinds
+	groups := map[string][]float64{}
+	for key, p := range res.series {
+		inc := p.value // a series not seen before started since: it counts in full
+		if prev, ok := in.last[key]; ok {
+			inc = counter.Step(prev, p.value)
+		}
+		in.last[key] = p.value
+		has |= kinds(1) << p.kind
+		switch p.kind {
+		case requests:
+			in.totals[colRequests] += inc
+			if p.failed {
+				in.totals[colErrors] += inc
+			}
+		case business:
+			in.totals[colBusiness] += inc
+		case bucket:
+			c, ok := in.col[p.le]
+			if !ok {
+				c = len(in.totals)
+				in.col[p.le] = c
+				in.les = append(in.les, p.le)
+				in.totals = append(in.totals, 0)
+			}
+			in.totals[c] += inc
+			groups[p.group] = append(groups[p.group], p.le)
+		}
+	}
+	// A live process never drops a counter it has exposed: a series that
+	// vanished went with a restart, and will come back from zero.
+	if len(in.last) > len(res.series) {
+		for key := range in.last {
+			if _, ok := res.series[key]; !ok {
+				delete(in.last, key)
+			}
+		}
+	}
+	for _, p := range res.problems {
+		in.notes = append(in.notes, note{at: at, msg: p, drop: true})
+	}
+	layout := int32(-1)
+	if len(groups) > 0 {
+		shared, differ := sharedBounds(groups)
+		if differ != "" {
+			in.notes = append(in.notes, note{at: at, msg: differ})
+		}
+		layout = in.layout(shared)
+	}
+	in.scrapes = append(in.scrapes, snapshot{at: at, has: has, layout: layout, totals: slices.Clone(in.totals)})
+}
+
+// sharedBounds returns the bounds every histogram of a page has, sorted,
+// and a message when they do not all have the same.
+func sharedBounds(groups map[string][]float64) (shared []float64, differ string) {
+	names := make([]string, 0, len(groups))
+	for g := range groups {
+		names = append(names, g)
+	}
+	slices.Sort(names)
+	shared = slices.Sorted(slices.Values(groups[names[0]]))
+	for _, g := range names[1:] {
+		shared = slices.DeleteFunc(shared, func(le float64) bool { return !slices.Contains(groups[g], le) })
+	}
+	for _, g := range names[1:] {
+		if !slices.Equal(slices.Sorted(slices.Values(groups[g])), slices.Sorted(slices.Values(groups[names[0]]))) {
+			differ = fmt.Sprintf("latency buckets differ between the page's histograms (%s has %s, %s has %s): kept the %d bounds all share",
+				names[0], promcount.Bounds(groups[names[0]]), g, promcount.Bounds(groups[g]), len(shared))
+			break
+		}
+	}
+	return shared, differ
+}
+
+// layout returns the index of bounds in in.layouts, adding it if new.
+func (in *instance) layout(bounds []float64) int32 {
+	for i, l := range in.layouts {
+		if slices.Equal(l, bounds) {
+			return int32(i)
+		}
+	}
+	in.layouts = append(in.layouts, bounds)
+	return int32(len(in.layouts) - 1)
+}
+
 // addUnlisted records a round that could not list its targets.
 func (h *history) addUnlisted(at time.Time, err error) {
 	h.unlisted = append(h.unlisted, miss{at, err.Error()})
 }
 
-// prune forgets what happened before horizon, keeping for each series its
-// last sample before it, from which the next increase counts.
+// prune forgets what happened before horizon, keeping for each instance
+// its last scrape before it, from which the next window counts.
 func (h *history) prune(horizon time.Time) {
-	h.rounds = dropBefore(h.rounds, func(t time.Time) time.Time { return t }, horizon)
-	h.unlisted = dropBefore(h.unlisted, missTime, horizon)
+	before := func(t time.Time) bool { return t.Before(horizon) }
+	h.rounds = h.rounds[countFunc(h.rounds, before):]
+	h.unlisted = dropBefore(h.unlisted, func(m miss) time.Time { return m.at }, horizon)
 	for target, in := range h.instances {
-		in.scrapes = dropBefore(in.scrapes, func(t time.Time) time.Time { return t }, horizon)
-		in.misses = dropBefore(in.misses, missTime, horizon)
-		if len(in.scrapes) == 0 && len(in.misses) == 0 {
+		old := countFunc(in.scrapes, func(s snapshot) bool { return before(s.at) })
+		in.misses = dropBefore(in.misses, func(m miss) time.Time { return m.at }, horizon)
+		in.notes = dropBefore(in.notes, func(n note) time.Time { return n.at }, horizon)
+		if old == len(in.scrapes) && len(in.misses) == 0 {
 			delete(h.instances, target) // gone for longer than the retention
 			continue
 		}
-		for _, s := range in.series {
-			if i := countFunc(s.samples, func(x counter.Sample) bool { return x.T.Before(horizon) }); i > 1 {
-				s.samples = slices.Delete(s.samples, 0, i-1)
-			}
+		if old > 1 {
+			in.scrapes = slices.Delete(in.scrapes, 0, old-1)
 		}
 	}
 }
-
-func missTime(m miss) time.Time { return m.at }
 
 // dropBefore removes the leading elements of s, in time order, that are
 // before horizon.
@@ -181,11 +284,35 @@ func (h *history) newest() (time.Time, bool) {
 	return h.rounds[len(h.rounds)-1], true
 }
 
+// metrics returns the names of the metrics read.
+func (h *history) metrics() *promcount.Names {
+	if h.names == nil {
+		h.names, _ = promcount.Metrics{}.Compile()
+	}
+	return h.names
+}
+
+// in returns the scrapes of in in (from, to].
+func (in *instance) in(from, to time.Time) []snapshot {
+	i := sort.Search(len(in.scrapes), func(i int) bool { return in.scrapes[i].at.After(from) })
+	j := sort.Search(len(in.scrapes), func(i int) bool { return in.scrapes[i].at.After(to) })
+	return in.scrapes[i:j]
+}
+
+// upTo returns the last scrape of in at or before t, or false.
+func (in *instance) upTo(t time.Time) (snapshot, bool) {
+	i := sort.Search(len(in.scrapes), func(i int) bool { return in.scrapes[i].at.After(t) })
+	if i == 0 {
+		return snapshot{}, false
+	}
+	return in.scrapes[i-1], true
+}
+
 // observe returns what the instances of version served over [start, end):
-// the increases of their series between two rounds, the first at or after
-// start and the first at or after end (the newest if none is), summed. Each
-// instance counts from its last sample at or before the first round to its
-// last sample at or before the second. See the package documentation.
+// the difference of their totals between two rounds, the first at or after
+// start and the first at or after end (the newest if none is), summed.
+// Each instance counts from its last scrape at or before the first round
+// to its last at or before the second. See the package documentation.
 func (h *history) observe(version string, start, end time.Time) (verify.Observation, error) {
 	var obs verify.Observation
 	where := fmt.Sprintf("version %q over %s", version, window(start, end))
@@ -205,56 +332,86 @@ func (h *history) observe(version string, start, end time.Time) (verify.Observat
 	if lead := from.Sub(start); s == 0 && lead > end.Sub(start)/10 {
 		obs.Warnings = append(obs.Warnings, fmt.Sprintf("the window starts before the oldest scrape kept: measured from it, %s after the start", lead.Round(time.Millisecond)))
 	}
-	in := func(t time.Time) bool { return t.After(from) && !t.After(to) }
-	if n, last := misses(h.unlisted, in); n > 0 {
+	inWindow := func(t time.Time) bool { return t.After(from) && !t.After(to) }
+	if n, last := misses(h.unlisted, inWindow); n > 0 {
 		obs.Warnings = append(obs.Warnings, fmt.Sprintf("%d scrape round(s) in the window could not list the targets, last: %s", n, last))
 	}
 
-	// Increase counts from the last sample before its start and up to the
-	// last before its end: one nanosecond after a round takes the round's
-	// own samples in.
-	a, b := from.Add(time.Nanosecond), to.Add(time.Nanosecond)
-	covered, missed := 0, 0
-	lastMiss := ""
-	type latency struct {
-		target Target
-		counts map[float64]float64
-	}
-	var latencies []latency
-	for _, inst := range h.sorted(version) {
-		if n, last := misses(inst.misses, in); n > 0 {
+	var (
+		covered, missed int
+		lastMiss        string
+		mine, all       kinds // the metrics the version's pages, and all pages, had in the window
+		pages           int   // pages scraped in the window, all versions
+		lat             promcount.Buckets
+	)
+	for _, inst := range h.sorted() {
+		scrapes := inst.in(from, to)
+		pages += len(scrapes)
+		for _, sn := range scrapes {
+			all |= sn.has
+		}
+		if inst.target.Version != version {
+			continue
+		}
+		if n, last := misses(inst.misses, inWindow); n > 0 {
 			missed += n
 			lastMiss = last
 			obs.Warnings = append(obs.Warnings, fmt.Sprintf("%d failed scrape(s) in the window, last: %s", n, last))
 		}
-		if !slices.ContainsFunc(inst.scrapes, in) {
+		if len(scrapes) == 0 {
 			continue
 		}
 		covered++
-		since := a
-		if !inst.fromZero && since.Before(inst.first.Add(time.Nanosecond)) {
-			since = inst.first.Add(time.Nanosecond) // its first sample is where counting starts
-		}
-		counts := map[float64]float64{}
-		for _, s := range inst.series {
-			inc, ok := counter.Increase(s.samples, since, b)
-			if !ok {
+		for _, n := range inst.notes {
+			if !inWindow(n.at) {
 				continue
 			}
-			switch s.kind {
-			case requests:
-				obs.Requests += inc
-				if s.failed {
-					obs.Errors += inc
-				}
-			case business:
-				obs.Business += inc
-			case bucket:
-				counts[s.le] += inc
+			if n.drop {
+				lat.Drop(fmt.Sprintf("%s: %s", inst.target.URL, n.msg))
+			} else {
+				obs.Warnings = append(obs.Warnings, fmt.Sprintf("%s: %s", inst.target.URL, n.msg))
 			}
 		}
-		if len(counts) > 0 {
-			latencies = append(latencies, latency{inst.target, counts})
+		var open []float64 // nil: from zero
+		if sn, ok := inst.upTo(from); ok {
+			open = sn.totals
+		} else if !inst.fromZero {
+			open = inst.scrapes[0].totals // its first scrape is where counting starts
+		}
+		closing, _ := inst.upTo(to)
+		delta := func(c int) float64 {
+			d := 0.0
+			if c < len(closing.totals) {
+				d = closing.totals[c]
+			}
+			if c < len(open) {
+				d -= open[c]
+			}
+			return d
+		}
+		obs.Requests += delta(colRequests)
+		obs.Errors += delta(colErrors)
+		obs.Business += delta(colBusiness)
+		var bounds []float64
+		layouts := 0
+		for _, sn := range scrapes {
+			mine |= sn.has
+			if sn.layout < 0 {
+				continue
+			}
+			l := inst.layouts[sn.layout]
+			if layouts == 0 {
+				bounds = slices.Clone(l)
+			} else {
+				bounds = slices.DeleteFunc(bounds, func(le float64) bool { _, found := slices.BinarySearch(l, le); return !found })
+			}
+			layouts++
+		}
+		if layouts > 0 && len(bounds) == 0 {
+			lat.Drop(fmt.Sprintf("%s: its histograms had no bounds in common across the window", inst.target.URL))
+		}
+		for _, le := range bounds {
+			lat.Add(inst.target.URL, le, delta(inst.col[le]))
 		}
 	}
 	if covered == 0 {
@@ -264,50 +421,37 @@ func (h *history) observe(version string, start, end time.Time) (verify.Observat
 		}
 		return verify.Observation{}, fmt.Errorf("scrape: %s: %s: %w", where, why, verify.ErrNoData)
 	}
-	if len(latencies) == 0 {
-		return obs, nil
+	n := h.metrics()
+	notFound := func(use, metric string) *verify.MetricNotFoundError {
+		return &verify.MetricNotFoundError{Use: use, Metric: metric, Where: fmt.Sprintf("no series on the %d page(s) scraped in the window, of any version", pages)}
 	}
-
-	// Sum the instances' buckets by bound. Instances with different bounds
-	// cannot be summed bucket by bucket: keep the bounds they share.
-	shared := slices.Sorted(maps.Keys(latencies[0].counts))
-	for _, l := range latencies[1:] {
-		shared = slices.DeleteFunc(shared, func(le float64) bool { _, ok := l.counts[le]; return !ok })
-	}
-	for _, l := range latencies {
-		if len(l.counts) != len(shared) {
-			obs.Warnings = append(obs.Warnings, fmt.Sprintf("the instances' latency buckets differ (%s has %s): kept the %d bounds they share", l.target.URL, bounds(l.counts), len(shared)))
-			break
+	if !mine.has(requests) {
+		if !all.has(requests) {
+			return verify.Observation{}, fmt.Errorf("scrape: %s: %w", where, notFound(verify.UseRequests, n.Requests))
 		}
+		return verify.Observation{}, fmt.Errorf("scrape: %s: its instances exposed no series of %s in the window: %w", where, n.Requests, verify.ErrNoData)
 	}
-	if len(shared) == 0 || !math.IsInf(shared[len(shared)-1], 1) {
-		obs.Warnings = append(obs.Warnings, "no latency histogram: the buckets they share do not end with le=\"+Inf\"")
-		return obs, nil
+	if n.Business != "" && !all.has(business) {
+		obs.Warnings = append(obs.Warnings, notFound(verify.UseBusiness, n.Business).Error())
 	}
-	obs.Latency = make(verify.Histogram, len(shared))
-	for i, le := range shared {
-		obs.Latency[i].UpperBound = le
-		for _, l := range latencies {
-			obs.Latency[i].Count += l.counts[le]
-		}
-		// Restarts are found series by series, so a bucket may come out a
-		// little below the one before it; cumulative counts never do.
-		if i > 0 && obs.Latency[i].Count < obs.Latency[i-1].Count {
-			obs.Latency[i].Count = obs.Latency[i-1].Count
-		}
+	if !all.has(bucket) {
+		obs.Warnings = append(obs.Warnings, notFound(verify.UseLatency, n.Latency).Error())
 	}
+	var warnings []string
+	obs.Latency, warnings = lat.Histogram()
+	obs.Warnings = append(obs.Warnings, warnings...)
 	return obs, nil
 }
 
-// sorted returns the instances of version, by URL.
-func (h *history) sorted(version string) []*instance {
-	var out []*instance
-	for t, in := range h.instances {
-		if t.Version == version {
-			out = append(out, in)
-		}
+// sorted returns the instances, by URL and version.
+func (h *history) sorted() []*instance {
+	out := make([]*instance, 0, len(h.instances))
+	for _, in := range h.instances {
+		out = append(out, in)
 	}
-	slices.SortFunc(out, func(x, y *instance) int { return cmp.Compare(x.target.URL, y.target.URL) })
+	slices.SortFunc(out, func(x, y *instance) int {
+		return cmp.Or(cmp.Compare(x.target.URL, y.target.URL), cmp.Compare(x.target.Version, y.target.Version))
+	})
 	return out
 }
 
@@ -319,16 +463,6 @@ func misses(ms []miss, in func(time.Time) bool) (n int, last string) {
 		}
 	}
 	return n, last
-}
-
-// bounds formats a bucket set's bounds for a warning.
-func bounds(counts map[float64]float64) string {
-	les := slices.Sorted(maps.Keys(counts))
-	s := make([]string, len(les))
-	for i, le := range les {
-		s[i] = fmt.Sprint(le)
-	}
-	return "le=" + strings.Join(s, ",")
 }
 
 // window formats [start, end) for messages.

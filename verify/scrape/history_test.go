@@ -3,6 +3,7 @@ package scrape
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/safedeploy/safedeploy/verify"
+	"github.com/safedeploy/safedeploy/verify/promcount"
 )
 
 // Synthetic scrapes for the pure core: rounds every 10 seconds from t0.
@@ -297,7 +299,7 @@ func TestObserveLatency(t *testing.T) {
 	if diff := cmp.Diff(want, got.Latency); diff != "" {
 		t.Errorf("mixed bounds: Latency (-want +got):\n%s", diff)
 	}
-	if len(got.Warnings) != 1 || !strings.Contains(got.Warnings[0], "kept the 2 bounds they share") {
+	if len(got.Warnings) != 1 || !strings.Contains(got.Warnings[0], "kept the 2 bounds all share") {
 		t.Errorf("mixed bounds: warnings %q, want one about the bounds kept", got.Warnings)
 	}
 
@@ -308,13 +310,16 @@ func TestObserveLatency(t *testing.T) {
 		t.Errorf("no +Inf: Latency %v, warnings %q; want none, and a warning", got.Latency, got.Warnings)
 	}
 
-	// No buckets at all: nil, quietly.
+	// No buckets at all, on any page: no latency, and a warning naming
+	// the metric.
 	h = newHistory(
 		[]result{{target: a1, series: map[string]point{`req`: {kind: requests, value: 0}}}},
 		[]result{{target: a1, series: map[string]point{`req`: {kind: requests, value: 4}}}},
 	)
-	if got := observe(t, h, "v1", 0, 10); got.Latency != nil || got.Warnings != nil || got.Requests != 4 {
-		t.Errorf("no buckets: %+v, want 4 requests, no latency, no warnings", got)
+	got = observe(t, h, "v1", 0, 10)
+	missing := verify.MetricsNotFound(got)
+	if got.Latency != nil || got.Requests != 4 || len(missing) != 1 || missing[0].Use != verify.UseLatency || missing[0].Metric != "http_request_duration_seconds_bucket" {
+		t.Errorf("no buckets: %+v, want 4 requests, no latency, and a warning that the latency metric was not found", got)
 	}
 }
 
@@ -347,8 +352,8 @@ func TestPrune(t *testing.T) {
 	if got.Requests != 60 || len(got.Warnings) != 1 {
 		t.Errorf("v1 over [0, 100) = %v requests, warnings %q; want 60, measured from 40, with a warning for the window's start", got.Requests, got.Warnings)
 	}
-	if n := len(h.instances[a1].series[`http_requests_total{code="200"}`].samples); n != 6 {
-		t.Errorf("a1 keeps %d samples, want 6 (40, 60…100)", n)
+	if n := len(h.instances[a1].scrapes); n != 6 {
+		t.Errorf("a1 keeps %d scrapes, want 6 (40, 60…100)", n)
 	}
 }
 
@@ -360,5 +365,96 @@ func TestAddKeepsRoundsInOrder(t *testing.T) {
 	}
 	if got := observe(t, h, "v1", -10, 10).Requests; got != 2 {
 		t.Errorf("got %v requests, want 2", got)
+	}
+}
+
+// A metric no page has is named, and not read as zero: the requests
+// metric fails the observation, the others are reported as warnings.
+// (Which series are which is parse's business: here, pages without them.)
+func TestObserveMetricNotFound(t *testing.T) {
+	without := func(k kind, p page) map[string]point {
+		m := p.series()
+		maps.DeleteFunc(m, func(_ string, x point) bool { return x.kind == k })
+		return m
+	}
+	h := newHistory([]result{{target: a1, series: without(requests, page{ok: 1})}}, []result{{target: a1, series: without(requests, page{ok: 2})}})
+	h.names, _ = promcount.Metrics{Requests: "http_requests_totl"}.Compile()
+	_, err := h.observe("v1", at(0), at(10))
+	var nf *verify.MetricNotFoundError
+	if !errors.As(err, &nf) || nf.Use != verify.UseRequests || nf.Metric != "http_requests_totl" || !errors.Is(err, verify.ErrNoData) {
+		t.Errorf("no requests series on any page: error %v; want a *verify.MetricNotFoundError naming http_requests_totl", err)
+	}
+
+	h = newHistory([]result{{target: a1, series: without(business, page{ok: 1})}}, []result{{target: a1, series: without(business, page{ok: 2})}})
+	h.names, _ = promcount.Metrics{Business: "oders_total"}.Compile()
+	got := observe(t, h, "v1", 0, 10)
+	missing := verify.MetricsNotFound(got)
+	if got.Requests != 1 || len(missing) != 1 || missing[0].Use != verify.UseBusiness || missing[0].Metric != "oders_total" {
+		t.Errorf("no business series on any page: %+v; want 1 request and a warning that oders_total was not found", got)
+	}
+	h.names = nil // no business metric named: nothing to warn about
+	if got := observe(t, h, "v1", 0, 10); len(got.Warnings) != 0 {
+		t.Errorf("no business metric named: warnings %q", got.Warnings)
+	}
+}
+
+// A version whose pages lack a metric others have did not count any: no
+// requests is no data, no business events is zero, without a warning.
+func TestObserveMetricOfOtherVersions(t *testing.T) {
+	bare := func(tg Target, n float64) result {
+		return result{target: tg, series: map[string]point{`other_total`: {kind: business, value: n}}}
+	}
+	h := newHistory(
+		[]result{ok(a1, page{ok: 1, orders: 1}), bare(b1, 0), {target: b2, series: map[string]point{`req`: {kind: requests, value: 0}}}},
+		[]result{ok(a1, page{ok: 5, orders: 2}), bare(b1, 3), {target: b2, series: map[string]point{`req`: {kind: requests, value: 9}}}},
+	)
+	h.names, _ = promcount.Metrics{Business: "orders_total"}.Compile()
+	_, err := h.observe("v2", at(0), at(10))
+	if err != nil {
+		t.Fatalf("v2: %v", err)
+	}
+	delete(h.instances, b2)
+	_, err = h.observe("v2", at(0), at(10))
+	if !errors.Is(err, verify.ErrNoData) || errors.Is(err, verify.ErrMetricNotFound) || !strings.Contains(err.Error(), "exposed no series of http_requests_total") {
+		t.Errorf("v2 without requests series: error %v; want verify.ErrNoData saying so, not ErrMetricNotFound", err)
+	}
+	h = newHistory(
+		[]result{ok(a1, page{ok: 1, orders: 1}), {target: b1, series: map[string]point{`req`: {kind: requests, value: 0}}}},
+		[]result{ok(a1, page{ok: 5, orders: 2}), {target: b1, series: map[string]point{`req`: {kind: requests, value: 9}}}},
+	)
+	h.names, _ = promcount.Metrics{Business: "orders_total"}.Compile()
+	got := observe(t, h, "v2", 0, 10)
+	if got.Requests != 9 || got.Business != 0 || verify.MetricsNotFound(got) != nil {
+		t.Errorf("v2 without business series: %+v; want 9 requests, 0 business events and no metric reported missing", got)
+	}
+}
+
+// Histograms on one page with different bounds keep the bounds they
+// share; a page with a bucket whose bound is not a number drops the
+// latency of the windows that hold it.
+func TestObservePageHistograms(t *testing.T) {
+	two := func(scale float64) map[string]point {
+		return map[string]point{
+			`req`:                {kind: requests, value: 20 * scale},
+			`b{h="a",le="0.1"}`:  {kind: bucket, le: 0.1, group: `b{h="a"}`, value: 5 * scale},
+			`b{h="a",le="0.5"}`:  {kind: bucket, le: 0.5, group: `b{h="a"}`, value: 8 * scale},
+			`b{h="a",le="+Inf"}`: {kind: bucket, le: inf, group: `b{h="a"}`, value: 10 * scale},
+			`b{h="b",le="0.1"}`:  {kind: bucket, le: 0.1, group: `b{h="b"}`, value: 1 * scale},
+			`b{h="b",le="0.25"}`: {kind: bucket, le: 0.25, group: `b{h="b"}`, value: 3 * scale},
+			`b{h="b",le="+Inf"}`: {kind: bucket, le: inf, group: `b{h="b"}`, value: 10 * scale},
+		}
+	}
+	h := newHistory([]result{{target: a1, series: two(0)}}, []result{{target: a1, series: two(1)}}, []result{{target: a1, series: two(2), problems: []string{`series b{le="soon"} skipped: le="soon" is not a number`}}})
+	got := observe(t, h, "v1", 0, 10)
+	want := verify.Histogram{{UpperBound: 0.1, Count: 6}, {UpperBound: inf, Count: 20}}
+	if diff := cmp.Diff(want, got.Latency); diff != "" {
+		t.Errorf("Latency (-want +got):\n%s", diff)
+	}
+	if len(got.Warnings) != 1 || !strings.Contains(got.Warnings[0], "kept the 2 bounds all share") {
+		t.Errorf("warnings %q, want one about the bounds kept", got.Warnings)
+	}
+	got = observe(t, h, "v1", 0, 20)
+	if got.Latency != nil || got.Requests != 40 || !strings.Contains(strings.Join(got.Warnings, "\n"), `latency dropped: http://a1/metrics: series b{le="soon"} skipped`) {
+		t.Errorf("with a bad bound: %+v; want 40 requests, no latency, and a warning naming the series", got)
 	}
 }

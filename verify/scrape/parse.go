@@ -5,97 +5,71 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/safedeploy/safedeploy/internal/counter"
+	"github.com/safedeploy/safedeploy/verify/promcount"
 )
-
-// metrics is the names a Source is configured with, before defaults.
-type metrics struct {
-	requests, code, errorCodes, latency, business string
-}
-
-// names is metrics with defaults in place and the error pattern compiled.
-type names struct {
-	requests, code, buckets, business string
-	errorCodes                        *regexp.Regexp
-}
-
-// compile returns m with its defaults, or an error naming the field that is
-// invalid.
-func (m metrics) compile() (*names, error) {
-	n := &names{requests: m.requests, code: m.code, buckets: m.latency, business: m.business}
-	def := func(s *string, v string) {
-		if *s == "" {
-			*s = v
-		}
-	}
-	def(&n.requests, "http_requests_total")
-	def(&n.code, "code")
-	def(&n.buckets, "http_request_duration_seconds_bucket")
-	codes := m.errorCodes
-	def(&codes, "5..")
-	re, err := regexp.Compile("^(?:" + codes + ")$")
-	if err != nil {
-		return nil, fmt.Errorf("scrape: Source.ErrorCodes %q: %w", m.errorCodes, err)
-	}
-	n.errorCodes = re
-	return n, nil
-}
 
 // family reports whether the family called name may hold series n reads. A
 // histogram's family is named without the _bucket suffix of its series.
-func (n *names) family(name string) bool {
+func family(n *promcount.Names, name string) bool {
 	switch name {
-	case n.requests, n.buckets, strings.TrimSuffix(n.buckets, "_bucket"):
+	case n.Requests, n.Latency, strings.TrimSuffix(n.Latency, "_bucket"):
 		return true
 	}
-	return n.business != "" && name == n.business
+	return n.Business != "" && name == n.Business
 }
 
 // parse reads a metrics page in the Prometheus text format and returns
-// the series n names, by identity (name and labels). Names may be any
-// UTF-8, quoted as the format allows. Other metrics, typed or untyped, are
-// skipped; so are NaN values, which no counter holds. A page the parser
-// rejects, or a bucket whose "le" is not a number, is an error.
-func parse(r io.Reader, n *names) (map[string]point, error) {
+// the series n names, by identity (name and labels), and what was wrong
+// with those it skipped. Names may be any UTF-8, quoted as the format
+// allows. Other metrics, typed or untyped, are skipped; so are values no
+// counter holds (NaN, negative, infinite: see counter.Valid), as if the
+// series were not there, and buckets whose "le" is not a number, each
+// with a problem that drops the instance's latency where it counts. A
+// page the parser rejects is an error.
+func parse(r io.Reader, n *promcount.Names) (series map[string]point, problems []string, err error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make(map[string]point)
-	for name, f := range families {
-		if !n.family(name) {
+	for _, name := range slices.Sorted(maps.Keys(families)) {
+		if !family(n, name) {
 			continue
 		}
 		// Flatten as Prometheus does on a scrape: a histogram becomes its
 		// _bucket (with le="+Inf"), _sum and _count series.
-		samples, err := expfmt.ExtractSamples(&expfmt.DecodeOptions{}, f)
+		samples, err := expfmt.ExtractSamples(&expfmt.DecodeOptions{}, families[name])
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, s := range samples {
 			p := point{value: float64(s.Value)}
-			if math.IsNaN(p.value) {
+			if !counter.Valid(p.value) {
 				continue
 			}
 			switch name := string(s.Metric[model.MetricNameLabel]); {
-			case name == n.requests:
+			case name == n.Requests:
 				p.kind = requests
-				p.failed = n.errorCodes.MatchString(string(s.Metric[model.LabelName(n.code)]))
-			case name == n.buckets:
+				p.failed = n.Failed(string(s.Metric[model.LabelName(n.CodeLabel)]))
+			case name == n.Latency:
 				p.kind = bucket
-				le := string(s.Metric[model.BucketLabel])
-				if p.le, err = strconv.ParseFloat(le, 64); err != nil || math.IsNaN(p.le) {
-					return nil, fmt.Errorf("series %s: le=%q is not a number", s.Metric, le)
+				if p.le, err = promcount.ParseBound(string(s.Metric[model.BucketLabel])); err != nil {
+					problems = append(problems, fmt.Sprintf("series %s skipped: %v", s.Metric, err))
+					continue
 				}
-			case n.business != "" && name == n.business:
+				group := s.Metric.Clone()
+				delete(group, model.BucketLabel)
+				p.group = identity(group)
+			case n.Business != "" && name == n.Business:
 				p.kind = business
 			default:
 				continue // a histogram's _sum and _count
@@ -103,7 +77,7 @@ func parse(r io.Reader, n *names) (map[string]point, error) {
 			out[identity(s.Metric)] = p
 		}
 	}
-	return out, nil
+	return out, problems, nil
 }
 
 // identity returns a series' name and labels, quoted and sorted, as a

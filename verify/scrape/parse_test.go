@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/common/model"
+
+	"github.com/safedeploy/safedeploy/verify/promcount"
 )
 
 // key returns the identity of the series with name and labels, given as
@@ -20,9 +22,9 @@ func key(name string, labels ...string) string {
 	return identity(m)
 }
 
-func mustCompile(t *testing.T, m metrics) *names {
+func mustCompile(t *testing.T, m promcount.Metrics) *promcount.Names {
 	t.Helper()
-	n, err := m.compile()
+	n, err := m.Compile()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,17 +57,17 @@ business_events_total{version="v1"} 4
 `
 
 func TestParse(t *testing.T) {
-	got, err := parse(strings.NewReader(clientGolangPage), mustCompile(t, metrics{business: "business_events_total"}))
-	if err != nil {
-		t.Fatal(err)
+	got, problems, err := parse(strings.NewReader(clientGolangPage), mustCompile(t, promcount.Metrics{Business: "business_events_total"}))
+	if err != nil || problems != nil {
+		t.Fatal(err, problems)
 	}
 	want := map[string]point{
 		key("http_requests_total", "code", "200", "version", "v1"):                  {kind: requests, value: 8},
 		key("http_requests_total", "code", "404", "version", "v1"):                  {kind: requests, value: 1},
 		key("http_requests_total", "code", "503", "version", "v1"):                  {kind: requests, failed: true, value: 1},
-		key("http_request_duration_seconds_bucket", "le", "0.005", "version", "v1"): {kind: bucket, le: 0.005, value: 3},
-		key("http_request_duration_seconds_bucket", "le", "0.1", "version", "v1"):   {kind: bucket, le: 0.1, value: 9},
-		key("http_request_duration_seconds_bucket", "le", "+Inf", "version", "v1"):  {kind: bucket, le: inf, value: 10},
+		key("http_request_duration_seconds_bucket", "le", "0.005", "version", "v1"): {kind: bucket, le: 0.005, group: key("http_request_duration_seconds_bucket", "version", "v1"), value: 3},
+		key("http_request_duration_seconds_bucket", "le", "0.1", "version", "v1"):   {kind: bucket, le: 0.1, group: key("http_request_duration_seconds_bucket", "version", "v1"), value: 9},
+		key("http_request_duration_seconds_bucket", "le", "+Inf", "version", "v1"):  {kind: bucket, le: inf, group: key("http_request_duration_seconds_bucket", "version", "v1"), value: 10},
 		key("business_events_total", "version", "v1"):                               {kind: business, value: 4},
 	}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(point{})); diff != "" {
@@ -85,17 +87,17 @@ latency_count 8
 latency_sum 3
 {"orders.completed"} 3 1700000000000
 `
-	n := mustCompile(t, metrics{requests: "http.requests.total", code: "status code", latency: "latency_bucket", business: "orders.completed"})
-	got, err := parse(strings.NewReader(page), n)
-	if err != nil {
-		t.Fatal(err)
+	n := mustCompile(t, promcount.Metrics{Requests: "http.requests.total", CodeLabel: "status code", Latency: "latency_bucket", Business: "orders.completed"})
+	got, problems, err := parse(strings.NewReader(page), n)
+	if err != nil || problems != nil {
+		t.Fatal(err, problems)
 	}
 	want := map[string]point{
 		key("http.requests.total", "status code", "500"):  {kind: requests, failed: true, value: 2},
 		key("http.requests.total", "status code", "201"):  {kind: requests, value: 5},
 		key("http.requests.total", "status code", "500x"): {kind: requests, value: 1}, // the pattern matches whole values
-		key("latency_bucket", "le", "0.25"):               {kind: bucket, le: 0.25, value: 4},
-		key("latency_bucket", "le", "+Inf"):               {kind: bucket, le: inf, value: 8},
+		key("latency_bucket", "le", "0.25"):               {kind: bucket, le: 0.25, group: key("latency_bucket"), value: 4},
+		key("latency_bucket", "le", "+Inf"):               {kind: bucket, le: inf, group: key("latency_bucket"), value: 8},
 		key("orders.completed"):                           {kind: business, value: 3},
 	}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(point{})); diff != "" {
@@ -103,19 +105,21 @@ latency_sum 3
 	}
 }
 
-func TestParseUntypedBucketsAndNaN(t *testing.T) {
+func TestParseUntypedBucketsAndInvalidValues(t *testing.T) {
 	page := `http_request_duration_seconds_bucket{le="1"} 2
 http_request_duration_seconds_bucket{le="+Inf"} 3
 http_requests_total{code="200"} NaN
+http_requests_total{code="404"} -3
+http_requests_total{code="429"} +Inf
 http_requests_total{code="500"} 1
 `
-	got, err := parse(strings.NewReader(page), mustCompile(t, metrics{}))
-	if err != nil {
-		t.Fatal(err)
+	got, problems, err := parse(strings.NewReader(page), mustCompile(t, promcount.Metrics{}))
+	if err != nil || problems != nil {
+		t.Fatal(err, problems)
 	}
 	want := map[string]point{
-		key("http_request_duration_seconds_bucket", "le", "1"):    {kind: bucket, le: 1, value: 2},
-		key("http_request_duration_seconds_bucket", "le", "+Inf"): {kind: bucket, le: inf, value: 3},
+		key("http_request_duration_seconds_bucket", "le", "1"):    {kind: bucket, le: 1, group: key("http_request_duration_seconds_bucket"), value: 2},
+		key("http_request_duration_seconds_bucket", "le", "+Inf"): {kind: bucket, le: inf, group: key("http_request_duration_seconds_bucket"), value: 3},
 		key("http_requests_total", "code", "500"):                 {kind: requests, failed: true, value: 1},
 	}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(point{})); diff != "" {
@@ -128,24 +132,27 @@ func TestParseErrors(t *testing.T) {
 		{"not the text format", "<html><body>Hello</body></html>\n", "text format parsing error"},
 		{"bad value", "http_requests_total{code=\"200\"} lots\n", "text format parsing error"},
 		{"unterminated labels", "http_requests_total{code=\"200\" 4\n", "text format parsing error"},
-		{"bucket without a bound", "http_request_duration_seconds_bucket{le=\"soon\"} 4\n", `le="soon" is not a number`},
 	} {
-		_, err := parse(strings.NewReader(c.page), mustCompile(t, metrics{}))
+		_, _, err := parse(strings.NewReader(c.page), mustCompile(t, promcount.Metrics{}))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
 		}
 	}
 }
 
-func TestMetricsCompile(t *testing.T) {
-	n := mustCompile(t, metrics{errorCodes: "5..|429"})
-	for code, want := range map[string]bool{"500": true, "503": true, "429": true, "4290": false, "200": false, "": false, "x500": false} {
-		if got := n.errorCodes.MatchString(code); got != want {
-			t.Errorf("ErrorCodes 5..|429 matches %q: %v, want %v", code, got, want)
-		}
+// A bucket without a numeric bound is skipped, with a problem that drops
+// the latency; the rest of the page counts.
+func TestParseBadBound(t *testing.T) {
+	page := `http_request_duration_seconds_bucket{le="soon"} 4
+http_request_duration_seconds_bucket{le="+Inf"} 5
+http_requests_total{code="200"} 5
+`
+	got, problems, err := parse(strings.NewReader(page), mustCompile(t, promcount.Metrics{}))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := (metrics{errorCodes: "5(("}).compile(); err == nil || !strings.Contains(err.Error(), "Source.ErrorCodes") {
-		t.Errorf("invalid ErrorCodes: error %v, want one naming the field", err)
+	if len(got) != 2 || len(problems) != 1 || !strings.Contains(problems[0], `le="soon" is not a number`) {
+		t.Errorf("parse = %v, problems %q; want the requests and +Inf series, and a problem with le=\"soon\"", got, problems)
 	}
 }
 

@@ -27,7 +27,8 @@ type fakeRoundTripper struct {
 func (f *fakeRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
 	f.scrapes.Add(1)
 	s := time.Since(f.start).Seconds()
-	page := fmt.Sprintf("# TYPE http_requests_total counter\nhttp_requests_total{code=\"200\"} %g\nhttp_requests_total{code=\"500\"} %g\n", 9*s, s)
+	page := fmt.Sprintf("# TYPE http_requests_total counter\nhttp_requests_total{code=\"200\"} %g\nhttp_requests_total{code=\"500\"} %g\n"+
+		"# TYPE http_request_duration_seconds histogram\nhttp_request_duration_seconds_bucket{le=\"0.1\"} %g\nhttp_request_duration_seconds_count %g\n", 9*s, s, 8*s, 10*s)
 	return &http.Response{
 		StatusCode: http.StatusOK,
 		Status:     "200 OK",
@@ -43,7 +44,7 @@ var fakeTarget = scrape.Target{URL: "http://fake.invalid/metrics", Version: "v1"
 func TestRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rt := &fakeRoundTripper{start: time.Now()}
-		src := &scrape.Source{Targets: scrape.Static(fakeTarget), Client: &http.Client{Transport: rt}}
+		src := &scrape.Source{Targets: scrape.Static(fakeTarget), Transport: rt}
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
 		go func() { done <- src.Run(ctx, 15*time.Second) }()
@@ -73,7 +74,7 @@ func TestRun(t *testing.T) {
 func TestObserveScrapesWhenStale(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rt := &fakeRoundTripper{start: time.Now()}
-		src := &scrape.Source{Targets: scrape.Static(fakeTarget), Client: &http.Client{Transport: rt}}
+		src := &scrape.Source{Targets: scrape.Static(fakeTarget), Transport: rt}
 		if err := src.Scrape(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -114,7 +115,7 @@ func TestListingFailures(t *testing.T) {
 			}
 			return []scrape.Target{fakeTarget}, nil
 		}
-		src := &scrape.Source{Targets: targets, Client: &http.Client{Transport: rt}}
+		src := &scrape.Source{Targets: targets, Transport: rt}
 		for _, b := range []bool{false, false, true, false} { // rounds at 0, 10s, 20s (fails), 30s
 			broken.Store(b)
 			err := src.Scrape(t.Context())

@@ -1,6 +1,7 @@
 package scrape
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +15,9 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/safedeploy/safedeploy/internal/errlist"
 	"github.com/safedeploy/safedeploy/verify"
+	"github.com/safedeploy/safedeploy/verify/promcount"
 )
 
 // A Target is one instance to scrape.
@@ -54,7 +57,7 @@ const (
 	// Retention is zero.
 	DefaultRetention = time.Hour
 	// DefaultTimeout bounds each scrape of a target when a Source's
-	// Client is nil.
+	// Timeout is zero.
 	DefaultTimeout = 10 * time.Second
 	// parallel is how many targets a round scrapes at once.
 	parallel = 32
@@ -63,13 +66,11 @@ const (
 	accept = "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.6,text/plain;version=0.0.4;escaping=allow-utf-8;q=0.5"
 )
 
-var defaultClient = &http.Client{Timeout: DefaultTimeout}
-
 // A Source is a verify.MetricSource that reads the instances' own metrics
-// pages: it scrapes each target's /metrics, keeps the samples with the time
-// of each scrape round, and answers Observe from them, exactly, without a
-// Prometheus server. See the package documentation for how a window is
-// measured.
+// pages: it scrapes each target's /metrics, keeps running totals of the
+// series it reads with the time of each scrape round, and answers Observe
+// from them, exactly, without a Prometheus server. See the package
+// documentation for how a window is measured.
 //
 // Set Targets, and the other fields as needed, before first use, and do
 // not change them after; do not copy a Source after first use. A Source is
@@ -80,32 +81,19 @@ type Source struct {
 	// It is required. A fleet adapter lists its running instances; Static
 	// lists a fixed set.
 	Targets func(ctx context.Context) ([]Target, error)
-	// Client fetches the metrics pages. Nil means a client whose requests
-	// time out after DefaultTimeout.
-	Client *http.Client
 
-	// The series to read. Their defaults are what client_golang's
-	// instrumentation exposes, and the Prometheus source's defaults; the
-	// fields are named as its are. Every series of a named metric counts,
-	// whatever its other labels (method, handler, version…).
+	// Transport carries every scrape, so that it can add authentication,
+	// present a TLS client certificate or trust a private CA. Nil means
+	// http.DefaultTransport.
+	Transport http.RoundTripper
 
-	// RequestsMetric is the counter of requests served, with one series
-	// per status code. Empty means "http_requests_total".
-	RequestsMetric string
-	// CodeLabel is RequestsMetric's status code label. Empty means "code".
-	CodeLabel string
-	// ErrorCodes is a regular expression (RE2), matched against the whole
-	// of a CodeLabel value, for the statuses that count as errors. Empty
-	// means "5..".
-	ErrorCodes string
-	// LatencyMetric is the bucket counter of a classic histogram of
-	// request durations in seconds, with its bounds in the "le" label.
-	// Empty means "http_request_duration_seconds_bucket". A version
-	// without such series has a nil Latency.
-	LatencyMetric string
-	// BusinessMetric is a counter of business events (orders, sign-ups…).
-	// Empty means none: Business is 0.
-	BusinessMetric string
+	// Timeout bounds each scrape of a target; one that times out is a
+	// gap for that instance. Zero means DefaultTimeout (10s).
+	Timeout time.Duration
+
+	// Metrics names the series to read. The zero value reads what
+	// client_golang's instrumentation exposes, and no business events.
+	Metrics promcount.Metrics
 
 	// Retention is how much scrape history to keep. Zero means
 	// DefaultRetention. A window that starts before the oldest scrape kept
@@ -114,7 +102,8 @@ type Source struct {
 	Retention time.Duration
 
 	once    sync.Once
-	names   *names
+	client  *http.Client
+	names   *promcount.Names
 	invalid error // a misconfiguration, found on first use
 
 	scraping sync.Mutex // one round at a time, so rounds are in order
@@ -124,30 +113,45 @@ type Source struct {
 
 var _ verify.MetricSource = (*Source)(nil)
 
-// setup applies the defaults and checks the configuration, once.
-func (s *Source) setup() (*names, error) {
-	s.once.Do(func() {
-		s.names, s.invalid = metrics{s.RequestsMetric, s.CodeLabel, s.ErrorCodes, s.LatencyMetric, s.BusinessMetric}.compile()
-	})
-	if s.invalid == nil && s.Targets == nil {
-		return nil, errors.New("scrape: Source.Targets is nil: nothing to scrape")
+// Validate returns nil, or one error listing every invalid field of s. It
+// does not contact the targets. Scrape, Run and Observe validate s in the
+// same way, so calling Validate is optional: it finds mistakes before the
+// first scrape.
+func (s *Source) Validate() error {
+	var errs []error
+	bad := func(field string, value any, problem string) {
+		errs = append(errs, fmt.Errorf("%s = %v: %s", field, value, problem))
 	}
+	if s.Targets == nil {
+		bad("Targets", nil, "required: nothing to scrape")
+	}
+	if s.Timeout < 0 {
+		bad("Timeout", s.Timeout, "must not be negative")
+	}
+	if s.Retention < 0 {
+		bad("Retention", s.Retention, "must not be negative")
+	}
+	errs = append(errs, s.Metrics.Validate())
+	if err := errlist.Join(errs...); err != nil {
+		return fmt.Errorf("scrape: invalid Source: %w", err)
+	}
+	return nil
+}
+
+// setup applies the defaults and checks the configuration, once.
+func (s *Source) setup() (*promcount.Names, error) {
+	s.once.Do(func() {
+		if s.invalid = s.Validate(); s.invalid != nil {
+			return
+		}
+		s.names, _ = s.Metrics.Compile()
+		s.hist.names = s.names
+		s.client = &http.Client{Transport: s.Transport, Timeout: cmp.Or(s.Timeout, DefaultTimeout)}
+	})
 	return s.names, s.invalid
 }
 
-func (s *Source) client() *http.Client {
-	if s.Client != nil {
-		return s.Client
-	}
-	return defaultClient
-}
-
-func (s *Source) retention() time.Duration {
-	if s.Retention > 0 {
-		return s.Retention
-	}
-	return DefaultRetention
-}
+func (s *Source) retention() time.Duration { return cmp.Or(s.Retention, DefaultRetention) }
 
 // Scrape lists the targets and scrapes each one once, now, concurrently,
 // recording what each gave with the time the round began. A target that
@@ -160,7 +164,7 @@ func (s *Source) retention() time.Duration {
 //   - with an error wrapping the error of Targets when it fails;
 //   - with an error wrapping ctx's error when ctx ends first, recording
 //     nothing of the round;
-//   - with a plain error when the Source is misconfigured.
+//   - with the error of Validate when the Source is misconfigured.
 func (s *Source) Scrape(ctx context.Context) error {
 	s.scraping.Lock()
 	defer s.scraping.Unlock()
@@ -184,7 +188,7 @@ func (s *Source) Scrape(ctx context.Context) error {
 // Run scrapes every target at once, then every interval, until ctx ends,
 // and returns context.Cause(ctx). Failed rounds do not stop it: they are
 // gaps, which Observe reports. It returns at once with an error if every
-// is not positive or the Source is misconfigured.
+// is not positive, or the error of Validate.
 func (s *Source) Run(ctx context.Context, every time.Duration) error {
 	if every <= 0 {
 		return fmt.Errorf("scrape: Run every %v: the interval must be positive", every)
@@ -211,17 +215,26 @@ func (s *Source) Run(ctx context.Context, every time.Duration) error {
 // is after the newest scrape, it first scrapes now, so that a caller
 // asking at the end of each interval gets fresh data without running a
 // loop; if that scrape fails, Observe answers from what it has, and warns.
+// When no page scraped in the window has a series of the latency metric,
+// or of the business metric when one is named, Observe answers without it
+// and warns with the text of a *verify.MetricNotFoundError, which
+// verify.MetricsNotFound reads back.
 //
 // The window is measured between two scrape rounds, the first at or after
 // q.Start and the first at or after q.End; the package documentation says
 // exactly how. Observe fails
 //
 //   - with an error wrapping ctx's error if ctx is done;
-//   - with a plain error if the window is empty or inverted, or the Source
-//     is misconfigured;
+//   - with a plain error if the window is empty or inverted, or the error
+//     of Validate;
 //   - with an error wrapping verify.ErrNoData when no round falls in the
 //     window, or no instance of q.Version was scraped in it (none is
-//     listed, or every scrape of them failed: the error says which);
+//     listed, or every scrape of them failed: the error says which), or
+//     its instances exposed no series of the requests metric;
+//   - with an error wrapping a *verify.MetricNotFoundError (which matches
+//     verify.ErrNoData too) when no page scraped in the window, of any
+//     version, has a series of the requests metric: its name is most
+//     likely wrong;
 //   - with an error wrapping the error of Targets, and not
 //     verify.ErrNoData, when Targets failed on the scrape Observe needed
 //     and nothing stored answers for the window: the source could not
@@ -305,7 +318,7 @@ func (s *Source) round(ctx context.Context) (round, error) {
 	for i := range r.results {
 		g.Go(func() error {
 			res := &r.results[i]
-			res.series, res.err = s.fetch(ctx, res.target.URL, n)
+			res.series, res.problems, res.err = s.fetch(ctx, res.target.URL, n)
 			if res.err != nil {
 				res.err = &TargetError{Target: res.target, Err: res.err}
 			}
@@ -324,32 +337,32 @@ func (s *Source) round(ctx context.Context) (round, error) {
 }
 
 // fetch reads one metrics page.
-func (s *Source) fetch(ctx context.Context, target string, n *names) (map[string]point, error) {
+func (s *Source) fetch(ctx context.Context, target string, n *promcount.Names) (map[string]point, []string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req.Header.Set("Accept", accept)
-	resp, err := s.client().Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		if ue := (*url.Error)(nil); errors.As(err, &ue) {
 			err = ue.Err // TargetError names the URL
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // let the connection be reused
-		return nil, fmt.Errorf("status %s", resp.Status)
+		return nil, nil, fmt.Errorf("status %s", resp.Status)
 	}
 	ct := resp.Header.Get("Content-Type")
 	switch mt, _, _ := mime.ParseMediaType(ct); mt {
 	case "application/vnd.google.protobuf", "application/openmetrics-text":
-		return nil, fmt.Errorf("content type %q: want the Prometheus text format", ct)
+		return nil, nil, fmt.Errorf("content type %q: want the Prometheus text format", ct)
 	}
-	series, err := parse(&limited{r: resp.Body, n: maxPage}, n)
+	series, problems, err := parse(&limited{r: resp.Body, n: maxPage}, n)
 	if err != nil {
-		return nil, fmt.Errorf("parse metrics: %w", err)
+		return nil, nil, fmt.Errorf("parse metrics: %w", err)
 	}
-	return series, nil
+	return series, problems, nil
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/safedeploy/safedeploy/internal/demoapp"
 	"github.com/safedeploy/safedeploy/verify"
+	"github.com/safedeploy/safedeploy/verify/promcount"
 	"github.com/safedeploy/safedeploy/verify/scrape"
 	"github.com/safedeploy/safedeploy/verify/verifytest"
 )
@@ -65,7 +66,8 @@ func leaked(patience time.Duration) error {
 // Source scrapes, which the test changes as instances join and leave.
 type fleet struct {
 	t      *testing.T
-	client *http.Client // for traffic and scrapes, its connections closed at the end
+	client *http.Client    // for traffic, its connections closed at the end
+	tr     *http.Transport // for scrapes too
 
 	mu      sync.Mutex
 	targets []scrape.Target
@@ -74,7 +76,7 @@ type fleet struct {
 func newFleet(t *testing.T) *fleet {
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &fleet{t: t, client: &http.Client{Transport: tr, Timeout: 5 * time.Second}}
+	return &fleet{t: t, client: &http.Client{Transport: tr, Timeout: 5 * time.Second}, tr: tr}
 }
 
 // An instance is one running demoapp.
@@ -168,7 +170,7 @@ func TestFleet(t *testing.T) {
 	a2 := f.start(demoapp.Config{Version: "v1", ErrorRate: 0.05, BusinessRate: 1, Seed: 2})
 	b1 := f.start(demoapp.Config{Version: "v2", ErrorRate: 0.3, BusinessRate: 1, Seed: 3})
 	f.list(a1, a2, b1)
-	src := &scrape.Source{Targets: f.Targets, Client: f.client, BusinessMetric: "business_events_total"}
+	src := &scrape.Source{Targets: f.Targets, Transport: f.tr, Metrics: promcount.Metrics{Business: "business_events_total"}}
 
 	start := time.Now()
 	if err := src.Scrape(ctx); err != nil {
@@ -232,7 +234,7 @@ func failing(t *testing.T, h http.HandlerFunc) (src *scrape.Source, good, bad sc
 	f := newFleet(t)
 	ok := f.start(demoapp.Config{Version: "v1"})
 	bad = scrape.Target{URL: serve(t, h) + "/metrics", Version: "bad"}
-	src = &scrape.Source{Targets: scrape.Static(ok.target(), bad), Client: f.client}
+	src = &scrape.Source{Targets: scrape.Static(ok.target(), bad), Transport: f.tr}
 	return src, ok.target(), bad
 }
 
@@ -270,7 +272,7 @@ func TestFailingTargets(t *testing.T) {
 			}
 
 			// Alone, it fails the round, with an error naming its URL.
-			only := &scrape.Source{Targets: scrape.Static(bad), Client: src.Client}
+			only := &scrape.Source{Targets: scrape.Static(bad), Transport: src.Transport}
 			err = only.Scrape(ctx)
 			var te *scrape.TargetError
 			if !errors.As(err, &te) || te.Target != bad || !strings.Contains(err.Error(), bad.URL) || !strings.Contains(err.Error(), c.want) {
@@ -287,7 +289,7 @@ func TestRefusedConnection(t *testing.T) {
 	}
 	refused := scrape.Target{URL: "http://" + ln.Addr().String() + "/metrics", Version: "v1"}
 	ln.Close()
-	src := &scrape.Source{Targets: scrape.Static(refused), Client: newFleet(t).client}
+	src := &scrape.Source{Targets: scrape.Static(refused), Transport: newFleet(t).tr}
 	start := time.Now()
 	err = src.Scrape(t.Context())
 	var te *scrape.TargetError
@@ -306,8 +308,9 @@ func TestTimeout(t *testing.T) {
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
 	src := &scrape.Source{
-		Targets: scrape.Static(scrape.Target{URL: slow + "/metrics", Version: "v1"}),
-		Client:  &http.Client{Transport: tr, Timeout: 50 * time.Millisecond},
+		Targets:   scrape.Static(scrape.Target{URL: slow + "/metrics", Version: "v1"}),
+		Transport: tr,
+		Timeout:   50 * time.Millisecond,
 	}
 	err := src.Scrape(t.Context())
 	var te *scrape.TargetError
@@ -337,8 +340,8 @@ func TestMisconfigured(t *testing.T) {
 		src  *scrape.Source
 		want string
 	}{
-		{"no targets", &scrape.Source{}, "Source.Targets is nil"},
-		{"bad error codes", &scrape.Source{Targets: scrape.Static(), ErrorCodes: "5(("}, "Source.ErrorCodes"},
+		{"no targets", &scrape.Source{}, "Targets = <nil>: required"},
+		{"bad error codes", &scrape.Source{Targets: scrape.Static(), Metrics: promcount.Metrics{ErrorCodes: "5(("}}, `Metrics.ErrorCodes = "5(("`},
 	} {
 		errs := map[string]error{"Scrape": c.src.Scrape(ctx), "Run": c.src.Run(ctx, time.Second)}
 		_, errs["Observe"] = c.src.Observe(ctx, q)
@@ -362,5 +365,57 @@ func TestNoTargets(t *testing.T) {
 	}
 	if _, err := src.Observe(t.Context(), verify.Query{Version: "v1", Start: start, End: time.Now()}); !errors.Is(err, verify.ErrNoData) {
 		t.Errorf("Observe error %v, want verify.ErrNoData", err)
+	}
+}
+
+// Misspelt metric names are errors and warnings that name them, not
+// zeros: a real instrumented instance, read with the wrong names.
+func TestMisspeltMetrics(t *testing.T) {
+	ctx := t.Context()
+	f := newFleet(t)
+	a := f.start(demoapp.Config{Version: "v1", BusinessRate: 1, Seed: 1})
+	f.list(a)
+	observe := func(m promcount.Metrics) (verify.Observation, error) {
+		src := &scrape.Source{Targets: f.Targets, Transport: f.tr, Metrics: m}
+		start := time.Now()
+		if err := src.Scrape(ctx); err != nil {
+			t.Fatal(err)
+		}
+		f.traffic(map[instance]int{a: 5})
+		return src.Observe(ctx, verify.Query{Version: "v1", Start: start, End: time.Now()})
+	}
+
+	got, err := observe(promcount.Metrics{Requests: "http_request_total"})
+	var nf *verify.MetricNotFoundError
+	if !errors.As(err, &nf) || nf.Metric != "http_request_total" || nf.Use != verify.UseRequests {
+		t.Errorf("misspelt Requests: Observe = %+v, %v; want a *verify.MetricNotFoundError naming http_request_total", got, err)
+	}
+
+	got, err = observe(promcount.Metrics{Business: "busines_events_total", Latency: "http_request_duration_bucket"})
+	if err != nil || got.Requests != 5 {
+		t.Fatalf("misspelt Business and Latency: Observe = %+v, %v; want 5 requests", got, err)
+	}
+	var missing []string
+	for _, m := range verify.MetricsNotFound(got) {
+		missing = append(missing, m.Use+" "+m.Metric)
+	}
+	if want := []string{"business busines_events_total", "latency http_request_duration_bucket"}; !slices.Equal(missing, want) {
+		t.Errorf("misspelt Business and Latency: metrics reported missing %q (warnings %q), want %q", missing, got.Warnings, want)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	if err := (&scrape.Source{Targets: scrape.Static()}).Validate(); err != nil {
+		t.Errorf("Validate of a Source with only Targets = %v, want nil", err)
+	}
+	err := (&scrape.Source{
+		Timeout:   -time.Second,
+		Retention: -time.Hour,
+		Metrics:   promcount.Metrics{ErrorCodes: "5((", Latency: "latency", CodeLabel: "le"},
+	}).Validate()
+	for _, want := range []string{"Targets = <nil>", "Timeout = -1s", "Retention = -1h0m0s", `Metrics.ErrorCodes = "5(("`, `Metrics.Latency = "latency"`, `Metrics.CodeLabel = "le"`, "6 problem(s)"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate error does not mention %s:\n%v", want, err)
+		}
 	}
 }
