@@ -345,3 +345,22 @@ func TestDeclaredSchemaNeedsALinter(t *testing.T) {
 // opaqueRunner hides every method of a runner but those of migrate.Runner,
 // as a runner that cannot lint its own migrations would.
 type opaqueRunner struct{ migrate.Runner }
+
+// A metric the source cannot find is said out loud before the deployment
+// starts, not silently dropped with its rule.
+func TestMissingMetricIsReported(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fleet := newFleet(healthy)
+		p, rec := newPlan(fleet)
+		p.Metrics = verify.MetricSourceFunc(func(ctx context.Context, q verify.Query) (verify.Observation, error) {
+			o, err := fleet.Observe(ctx, q)
+			o.Business = 0
+			o.Warnings = append(o.Warnings, (&verify.MetricNotFoundError{Use: verify.UseBusiness, Metric: "orders_totl"}).Error())
+			return o, err
+		})
+		deploy.Run(t.Context(), p)
+		if rec.index(deploy.KindBaseline, `business rule cannot be judged: its metric "orders_totl" was not found`) < 0 {
+			t.Error("the missing business metric is not reported")
+		}
+	})
+}

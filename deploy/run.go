@@ -387,6 +387,13 @@ func (r *run) captureBaseline(ctx context.Context) error {
 	if r.judge == nil {
 		return errors.New("Policy.Judge returned a nil judge")
 	}
+	for _, w := range obs.Warnings {
+		r.emit(ctx, Event{Kind: KindBaseline, Phase: PhasePreflight, Message: "metric source warned about the baseline: " + w})
+	}
+	for _, nf := range verify.MetricsNotFound(obs) {
+		r.emit(ctx, Event{Kind: KindBaseline, Phase: PhasePreflight, Err: nf,
+			Message: fmt.Sprintf("the %s rule cannot be judged: its metric %q was not found", nf.Use, nf.Metric)})
+	}
 	p95, _ := obs.Latency.Quantile(0.95)
 	base := &verify.Verdict{Outcome: verify.Pass, Reason: "pre-deploy baseline", Measurements: baselineNumbers(b)}
 	r.emit(ctx, Event{Kind: KindBaseline, Phase: PhasePreflight, Verdict: base, Message: fmt.Sprintf(
