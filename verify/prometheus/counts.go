@@ -187,7 +187,3 @@ func promDuration(d time.Duration) string {
 	return model.Duration(d).String()
 }
 
-// window formats [start, end) for error messages.
-func window(start, end time.Time) string {
-	return "[" + start.Format(time.RFC3339Nano) + ", " + end.Format(time.RFC3339Nano) + ")"
-}

@@ -246,7 +246,7 @@ func (s *Source) compile() (*config, error) {
 // back; Latency is then nil, or Business 0.
 func (s *Source) Observe(ctx context.Context, q verify.Query) (verify.Observation, error) {
 	fail := func(err error) (verify.Observation, error) {
-		return verify.Observation{}, fmt.Errorf("prometheus: observe %q over %s: %w", q.Version, window(q.Start, q.End), err)
+		return verify.Observation{}, fmt.Errorf("prometheus: observe %s: %w", q, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return fail(err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/safedeploy/safedeploy/internal/counter"
@@ -315,7 +316,7 @@ func (in *instance) upTo(t time.Time) (snapshot, bool) {
 // to its last at or before the second. See the package documentation.
 func (h *history) observe(version string, start, end time.Time) (verify.Observation, error) {
 	var obs verify.Observation
-	where := fmt.Sprintf("version %q over %s", version, window(start, end))
+	where := "version " + verify.Query{Version: strconv.Quote(version), Start: start, End: end}.String()
 	s, _ := slices.BinarySearchFunc(h.rounds, start, time.Time.Compare)
 	if s == len(h.rounds) {
 		return obs, fmt.Errorf("scrape: %s: no scrape at or after the window's start: %w", where, verify.ErrNoData)
@@ -463,9 +464,4 @@ func misses(ms []miss, in func(time.Time) bool) (n int, last string) {
 		}
 	}
 	return n, last
-}
-
-// window formats [start, end) for messages.
-func window(start, end time.Time) string {
-	return "[" + start.Format(time.RFC3339Nano) + ", " + end.Format(time.RFC3339Nano) + ")"
 }

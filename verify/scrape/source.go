@@ -244,7 +244,7 @@ func (s *Source) Observe(ctx context.Context, q verify.Query) (verify.Observatio
 		return verify.Observation{}, fmt.Errorf("scrape: observe %q: %w", q.Version, err)
 	}
 	if !q.End.After(q.Start) {
-		return verify.Observation{}, fmt.Errorf("scrape: observe %q over %s: empty or inverted window", q.Version, window(q.Start, q.End))
+		return verify.Observation{}, fmt.Errorf("scrape: observe %s: empty or inverted window", q)
 	}
 	if _, err := s.setup(); err != nil {
 		return verify.Observation{}, err
@@ -267,7 +267,7 @@ func (s *Source) Observe(ctx context.Context, q verify.Query) (verify.Observatio
 	case err != nil:
 		// Nothing stored, and the source could not look: a failure, not
 		// a gap.
-		return verify.Observation{}, fmt.Errorf("scrape: observe %q over %s: nothing stored, and scraping now failed: %w", q.Version, window(q.Start, q.End), failed)
+		return verify.Observation{}, fmt.Errorf("scrape: observe %s: nothing stored, and scraping now failed: %w", q, failed)
 	default:
 		obs.Warnings = append(obs.Warnings, fmt.Sprintf("could not scrape now, answered from the stored scrapes: %v", failed))
 	}
