@@ -148,10 +148,10 @@
 //     none of the others (see DO blocks). Every other statement counts.
 //     SET LOCAL outside a transaction, lock_timeout = 0, RESET and SET … TO
 //     DEFAULT count as unset; SELECT set_config('lock_timeout', …) counts
-//     as SET. Squawk 2.66 calls its rule require-lock-timeout (and wants a
-//     statement_timeout too, in require-statement-timeout); this one does
-//     not. [Linter.RunnerSetsLockTimeout] turns it off for runners that
-//     set one.
+//     as SET. Squawk 2.66 names this check require-lock-timeout and has a
+//     require-statement-timeout besides; this linter asks for no
+//     statement_timeout. [Linter.RunnerSetsLockTimeout] turns it off for
+//     runners that set one.
 //
 // Rules that guard an existing table's lock skip tables created earlier in
 // the same migration (an ALTER or CREATE INDEX on an empty new table locks
@@ -242,7 +242,9 @@
 // A finding's Statement is the index of the statement in the Up section,
 // from 0, and Pos its byte offset in Migration.SQL, taken from the
 // parser's statement locations (past any comment before the statement).
-// [Position] turns Pos into a line and column.
+// A statement in a DO block has the block's Statement and its own Pos
+// (found in the body's text by PL/pgSQL's line number; the DO statement's
+// when it cannot be found). [Position] turns Pos into a line and column.
 //
 // # Expand and contract
 //

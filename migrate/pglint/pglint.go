@@ -17,7 +17,8 @@ import (
 )
 
 // A Linter checks Postgres migrations with the rules of [Rules]. The zero
-// value runs every rule and assumes the runner sets no lock_timeout.
+// value runs every rule, assumes the runner sets no lock_timeout, and runs
+// plain-SQL migrations outside a transaction unless they say BEGIN.
 // A Linter is safe for concurrent use.
 type Linter struct {
 	// RunnerSetsLockTimeout says the runner sets a lock_timeout for every
