@@ -122,13 +122,9 @@ func (l Linter) Lint(ctx context.Context, m migrate.Migration) (migrate.Analysis
 		if strings.TrimSpace(text) == "" {
 			continue
 		}
-		tree, err := pg_query.Parse(text)
+		tree, err := parse(m, sp)
 		if err != nil {
-			var perr *parser.Error
-			if errors.As(err, &perr) {
-				return migrate.Analysis{}, syntaxError(m, sp.start+charOffset(text, perr.Cursorpos), perr.Message)
-			}
-			return migrate.Analysis{}, syntaxError(m, sp.start, err.Error())
+			return migrate.Analysis{}, err
 		}
 		for _, raw := range tree.GetStmts() {
 			n := raw.GetStmt()
@@ -184,17 +180,28 @@ func Statements(sql string) (int, error) {
 		if strings.TrimSpace(text) == "" {
 			continue
 		}
-		tree, err := pg_query.Parse(text)
+		tree, err := parse(m, sp)
 		if err != nil {
-			var perr *parser.Error
-			if errors.As(err, &perr) {
-				return 0, syntaxError(m, sp.start+charOffset(text, perr.Cursorpos), perr.Message)
-			}
-			return 0, syntaxError(m, sp.start, err.Error())
+			return 0, err
 		}
 		n += len(tree.GetStmts())
 	}
 	return n, nil
+}
+
+// parse parses span sp of m.SQL, or returns a *SyntaxError saying where
+// the parser stopped.
+func parse(m migrate.Migration, sp span) (*pg_query.ParseResult, error) {
+	text := m.SQL[sp.start:sp.end]
+	tree, err := pg_query.Parse(text)
+	if err != nil {
+		var perr *parser.Error
+		if errors.As(err, &perr) {
+			return nil, syntaxError(m, sp.start+charOffset(text, perr.Cursorpos), perr.Message)
+		}
+		return nil, syntaxError(m, sp.start, err.Error())
+	}
+	return tree, nil
 }
 
 // notText returns the offset and a message when sql is not text Postgres

@@ -32,6 +32,9 @@ type ruleCase struct {
 	// assume lints with AssumeInTransaction (plain SQL in a runner's
 	// transaction).
 	assume bool
+	// says, if not "", must be in the message of every finding of the
+	// rule.
+	says string
 }
 
 // ruleCases holds, for every rule, SQL that triggers it and the safe
@@ -265,6 +268,7 @@ ALTER TABLE orders VALIDATE CONSTRAINT orders_customer_id_fkey;`), safe: true},
 		{name: "UPDATE without WHERE after ADD COLUMN", sql: up("ALTER TABLE orders ADD COLUMN status text;\nUPDATE orders SET status = 'draft';"), fires: 1},
 		{name: "WHERE the new column IS NULL is every row", sql: up("ALTER TABLE orders ADD COLUMN remark text;\nUPDATE public.orders SET remark = note WHERE remark IS NULL;"), fires: 1},
 		{name: "after CREATE INDEX (SHARE)", sql: up("CREATE INDEX CONCURRENTLY orders_a_idx ON orders (a);\nCREATE INDEX orders_b_idx ON orders (b);\nUPDATE orders SET a = 0;"), fires: 1},
+		{name: "the strongest lock is the one held", sql: up("ALTER TABLE orders ADD COLUMN s text;\nCREATE INDEX orders_b_idx ON orders (b);\nUPDATE orders SET s = 'x';"), fires: 1, says: "an ACCESS EXCLUSIVE lock"},
 		{name: "after a foreign key, on the referenced table", sql: up("ALTER TABLE orders ADD CONSTRAINT fk FOREIGN KEY (c) REFERENCES customers NOT VALID;\nUPDATE customers SET tier = 1;"), fires: 1},
 		{name: "inside a DO block, its own transaction", sql: upNoTx("DO $$ BEGIN ALTER TABLE orders ADD COLUMN s text; UPDATE orders SET s = 'x'; END $$;"), fires: 1},
 		{name: "explicit BEGIN", sql: upNoTx("BEGIN;\nSET LOCAL lock_timeout = '2s';\nALTER TABLE orders ADD COLUMN s text;\nUPDATE orders SET s = 'x';\nCOMMIT;"), fires: 1},
@@ -294,6 +298,11 @@ func testRule(t *testing.T, rule string) {
 			for _, f := range a.Findings {
 				if f.Rule == rule {
 					got++
+				}
+			}
+			for _, f := range a.Findings {
+				if f.Rule == rule && !strings.Contains(f.Message, c.says) {
+					t.Errorf("message %q lacks %q", f.Message, c.says)
 				}
 			}
 			if got != c.fires {

@@ -166,6 +166,9 @@ func (s *scope) after(n *pg_query.Node) {
 	}
 	if s.tx {
 		for _, l := range s.locks(n) {
+			if held, ok := s.locked[l.key]; ok && held.txID == s.txID && strength[held.mode] >= strength[l.mode] {
+				continue // the transaction already holds as strong a lock
+			}
 			s.locked[l.key] = heldLock{s.txID, l.stmt, l.mode}
 		}
 	}
@@ -312,6 +315,15 @@ var lockModes = map[int]string{
 	1: "ACCESS SHARE", 2: "ROW SHARE", 3: "ROW EXCLUSIVE", 4: "SHARE UPDATE EXCLUSIVE",
 	5: "SHARE", 6: "SHARE ROW EXCLUSIVE", 7: "EXCLUSIVE", 8: "ACCESS EXCLUSIVE",
 }
+
+// strength orders the lock modes by Postgres's numbers (stronger later).
+var strength = func() map[string]int {
+	m := map[string]int{}
+	for n, mode := range lockModes {
+		m[mode] = n
+	}
+	return m
+}()
 
 // alterLockMode returns the strongest lock an ALTER TABLE takes on its
 // table when that lock blocks writes, or "" when it takes at most SHARE
