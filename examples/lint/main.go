@@ -4,14 +4,31 @@
 //
 //	go run ./examples/lint db/migrations/*.sql
 //	go run ./examples/lint -json -disable require-timeout-settings 00042_add_status.sql
+//	go run ./examples/lint -assume-in-transaction flyway/V42__add_status.sql
 //	cat 00042_add_status.sql | go run ./examples/lint
 //
 // With no files it reads one migration from standard input. It prints each
 // finding as file:line:col, severity, rule, message and fix, or, with
 // -json, one JSON object per finding per line (file, migration, statement,
-// line, column, pos, rule, severity, message, fix). It exits 1 when any
-// error-severity finding remains, 2 when an input cannot be read or parsed
-// or the flags are wrong, and 0 otherwise.
+// line, column, pos, rule, severity, message, fix).
+//
+// A file with a goose annotation (a line starting with -- +goose) is read
+// as goose reads it; any other file is plain SQL, which runs outside a
+// transaction unless it says BEGIN, or, with -assume-in-transaction, in
+// one transaction the runner wraps it in (as Flyway, diesel and
+// golang-migrate's postgres driver do). See the pglint package doc.
+//
+// Exit codes:
+//
+//	0  every file was linted and no finding is an error (warnings are
+//	   printed; a file with no SQL statements, empty or only comments, is
+//	   named on standard error as having nothing to lint); also -rules and
+//	   -h
+//	1  at least one error finding, and every file could be read
+//	2  a file could not be read, or is not SQL the linter can read (a
+//	   syntax error, a malformed goose annotation, a NUL byte or bytes that
+//	   are not UTF-8, as in a binary file), or the flags are wrong; the
+//	   other files are still linted and printed, and 2 wins over 1
 package main
 
 import (
@@ -58,8 +75,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print one JSON object per finding per line")
 	disable := fs.String("disable", "", "comma-separated rules not to run")
 	runnerTimeout := fs.Bool("runner-sets-lock-timeout", false, "the runner sets lock_timeout: turn require-timeout-settings off")
+	assumeTx := fs.Bool("assume-in-transaction", false, "plain-SQL files (no goose annotations) run in one transaction the runner wraps them in")
 	list := fs.Bool("rules", false, "list the rules and exit")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return 0
+	} else if err != nil {
 		return 2
 	}
 	if *list {
@@ -68,7 +88,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	l := pglint.Linter{RunnerSetsLockTimeout: *runnerTimeout}
+	l := pglint.Linter{RunnerSetsLockTimeout: *runnerTimeout, AssumeInTransaction: *assumeTx}
 	for _, name := range strings.Split(*disable, ",") {
 		if name = strings.TrimSpace(name); name != "" {
 			l.Disable = append(l.Disable, name)
@@ -112,6 +132,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "lint: %s: %v\n", in.file, err)
 			code = 2
 			continue
+		}
+		if n, err := pglint.Statements(in.sql); err == nil && n == 0 {
+			what := "no SQL statements (only comments, or an empty -- +goose Up section)"
+			if strings.TrimSpace(in.sql) == "" {
+				what = "the file is empty"
+			}
+			fmt.Fprintf(stderr, "lint: %s: nothing to lint: %s\n", in.file, what)
 		}
 		for _, f := range a.Findings {
 			line, col := pglint.Position(in.sql, f.Pos)

@@ -33,6 +33,11 @@ var files = map[string]string{
 	"0003_warning.sql":    "-- +goose Up\nSET LOCAL lock_timeout = '2s';\nALTER TABLE orders DROP COLUMN note;\n",
 	"0004_no_timeout.sql": "-- +goose Up\nALTER TABLE orders ADD COLUMN shipped_at timestamptz;\n",
 	"0005_typo.sql":       "-- +goose Up\nALTER TABEL orders ADD COLUMN x int;\n",
+	"0006_empty.sql":      "",
+	"0007_comments.sql":   "-- +goose Up\n-- nothing yet\n-- +goose Down\nDROP TABLE t;\n",
+	"0008_binary.sql":     "\x1f\x8b\x08\x00\x00\x00\x00\x00",
+	"0009_nul.sql":        "SELECT 1;\x00\x00\x00",
+	"V10__plain_cic.sql":  "SET lock_timeout = '2s';\nCREATE INDEX CONCURRENTLY orders_a_idx ON orders (a);\n",
 }
 
 func TestRun(t *testing.T) {
@@ -62,7 +67,15 @@ func TestRun(t *testing.T) {
 		{name: "missing file", args: []string{filepath.Join(t.TempDir(), "nope.sql"), p["0002_unsafe.sql"]}, code: 2, errOut: "nope.sql", out: []string{"0002_unsafe.sql:4:1"}},
 		{name: "unknown rule", args: []string{"-disable", "ban-drop-colum", p["0001_safe.sql"]}, code: 2, errOut: `unknown rule "ban-drop-colum"`},
 		{name: "bad flag", args: []string{"-nope"}, code: 2, errOut: "usage: lint"},
-		{name: "rules", args: []string{"-rules"}, code: 0, out: []string{"adding-required-field (error)", "ban-drop-table (warning)", "require-timeout-settings (error)"}},
+		{name: "rules", args: []string{"-rules"}, code: 0, out: []string{"adding-required-field (error)", "ban-drop-table (warning)", "require-timeout-settings (error)", "ban-backfill-under-lock (error)"}},
+		{name: "help", args: []string{"-h"}, code: 0, errOut: "-assume-in-transaction"},
+		{name: "empty file: said, not an error", args: []string{p["0006_empty.sql"]}, code: 0, noLines: true, errOut: "0006_empty.sql: nothing to lint: the file is empty"},
+		{name: "empty Up section: said", args: []string{p["0007_comments.sql"], p["0002_unsafe.sql"]}, code: 1, errOut: "0007_comments.sql: nothing to lint: no SQL statements"},
+		{name: "binary file", args: []string{p["0008_binary.sql"], p["0001_safe.sql"]}, code: 2, noLines: true, errOut: "0008_binary.sql:1:4: cannot parse: NUL byte: not SQL text (a binary file?)"},
+		{name: "NUL byte", args: []string{p["0009_nul.sql"]}, code: 2, errOut: "0009_nul.sql:1:10: cannot parse: NUL byte"},
+		{name: "plain SQL runs outside a transaction", args: []string{p["V10__plain_cic.sql"]}, code: 0, noLines: true},
+		{name: "plain SQL in the runner's transaction", args: []string{"-assume-in-transaction", p["V10__plain_cic.sql"]}, code: 1,
+			out: []string{"V10__plain_cic.sql:2:1: error [ban-concurrent-index-creation-in-transaction] CREATE INDEX CONCURRENTLY runs inside the transaction the runner wraps the file in"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

@@ -67,14 +67,35 @@
 //     in a NO TRANSACTION migration.
 //   - require-concurrent-index-deletion (error): DROP INDEX without
 //     CONCURRENTLY takes an ACCESS EXCLUSIVE lock. Fix: CONCURRENTLY.
-//   - ban-concurrent-index-creation-in-transaction (error): CREATE or DROP
-//     INDEX CONCURRENTLY inside a transaction fails. Fix: mark the
-//     migration -- +goose NO TRANSACTION, outside BEGIN … COMMIT.
+//   - require-concurrent-reindex (error): REINDEX without CONCURRENTLY
+//     blocks writes to the table (SHARE lock) and queries that would use
+//     the index (ACCESS EXCLUSIVE on it) until the rebuild ends; REINDEX
+//     SCHEMA and DATABASE do so table by table, and REINDEX SYSTEM cannot
+//     be concurrent. Fix: REINDEX … CONCURRENTLY (PG12+) outside a
+//     transaction; REINDEX SYSTEM in a maintenance window.
+//   - ban-concurrent-index-creation-in-transaction (error): CREATE INDEX,
+//     DROP INDEX or REINDEX CONCURRENTLY inside a transaction, or inside a
+//     DO block (Postgres runs its body as a function), fails. Fix: mark
+//     the migration -- +goose NO TRANSACTION (plain SQL: no BEGIN, no
+//     AssumeInTransaction runner), outside BEGIN … COMMIT and DO blocks.
 //   - constraint-missing-not-valid (error): ADD CONSTRAINT FOREIGN KEY or
 //     CHECK without NOT VALID checks every row under a lock that blocks
 //     writes; so does VALIDATE in the transaction that added the
 //     constraint NOT VALID. Fix: NOT VALID, then VALIDATE in another
 //     transaction.
+//   - adding-foreign-key-constraint (error): ADD COLUMN … REFERENCES on a
+//     column with a DEFAULT (any, DEFAULT NULL included), a serial type or
+//     GENERATED … STORED: Postgres checks every row against the referenced
+//     table under the ACCESS EXCLUSIVE lock ADD COLUMN takes (and a SHARE
+//     ROW EXCLUSIVE one on the referenced table). Without a default the
+//     column is NULL in every row and Postgres marks the key valid without
+//     a check, so that is not flagged; since PG13 another column's default
+//     in the same ALTER does not matter (PG12 and earlier checked then
+//     too). Squawk's rule of this name also flags ADD CONSTRAINT …
+//     FOREIGN KEY, which constraint-missing-not-valid reports here. Fix:
+//     add the column without REFERENCES, then ADD CONSTRAINT … FOREIGN
+//     KEY … NOT VALID and VALIDATE it in another transaction; or add it
+//     without a default, SET DEFAULT, backfill.
 //   - disallowed-unique-constraint (error): ADD CONSTRAINT UNIQUE or PRIMARY
 //     KEY (or ADD COLUMN … UNIQUE) builds its index under an ACCESS
 //     EXCLUSIVE lock. Fix: CREATE UNIQUE INDEX CONCURRENTLY, then ADD
@@ -86,6 +107,28 @@
 //     and [migrate.CheckRemovals] turns the removal of anything a version of
 //     the code uses into an error. Fix: expand/contract, the removal in a
 //     later deployment.
+//   - ban-truncate (error): TRUNCATE of a table that existed before the
+//     migration deletes every row under an ACCESS EXCLUSIVE lock, and the
+//     running version loses the data. Fix: DELETE only the rows that must
+//     go, in batches; empty a table in a later deployment, with the rule
+//     disabled for that run.
+//   - ban-truncate-cascade (error): TRUNCATE … CASCADE empties every table
+//     with a foreign key to the ones named, tables the statement does not
+//     name. Fix: name every table and leave CASCADE out.
+//   - ban-drop-schema (error): DROP SCHEMA … CASCADE of a schema that
+//     existed before the migration drops everything in it, and the
+//     expand/contract check cannot see which tables (without CASCADE
+//     Postgres refuses a schema that is not empty: not flagged). Fix: drop
+//     the tables one by one, each judged by the expand/contract check.
+//   - ban-backfill-under-lock (error): an UPDATE of every row of a table
+//     (no WHERE, or only "col IS NULL" on columns this migration added
+//     without a default) in the transaction that took a lock on it that
+//     blocks writes (ALTER TABLE, CREATE INDEX, CREATE TRIGGER, RENAME,
+//     LOCK TABLE … SHARE or stronger, TRUNCATE, REINDEX TABLE, CLUSTER,
+//     VACUUM FULL, a foreign key to it): the lock, and every query queued
+//     behind it, lasts until the whole backfill commits. Fix: commit the
+//     schema change first, then backfill in batches, each its own
+//     transaction.
 //   - require-timeout-settings (error): a schema change runs with no
 //     lock_timeout set. While it waits for its lock, every query on the
 //     table queues behind it, so a migration blocked by one long
@@ -93,16 +136,33 @@
 //     an outage, hence an error. Fix: SET LOCAL lock_timeout = '2s' (SET
 //     lock_timeout in a NO TRANSACTION migration) before the first schema
 //     change, and retry on timeout. It is reported once, at the first
-//     statement other than a query, DML, SET/RESET/SHOW or transaction
-//     control that runs with no non-zero lock_timeout. SET LOCAL outside a
-//     transaction, lock_timeout = 0, RESET and SET … TO DEFAULT count as
-//     unset; SELECT set_config('lock_timeout', …) counts as SET. Squawk's
-//     rule of this name also wants a statement_timeout; this one does not.
-//     [Linter.RunnerSetsLockTimeout] turns it off for runners that set one.
+//     statement that can queue for a lock blocking reads or writes on a
+//     table that existed before the migration and runs with no non-zero
+//     lock_timeout. Not such statements: queries, DML, SET/RESET/SHOW,
+//     EXPLAIN and transaction control; CREATE TABLE without a foreign key
+//     to an existing table and not a PARTITION OF one; CREATE TABLE … AS;
+//     ANALYZE and VACUUM without FULL (SHARE UPDATE EXCLUSIVE blocks
+//     neither reads nor writes); CREATE INDEX, ALTER TABLE, CREATE TRIGGER
+//     and RENAME on a table created in the migration (unless they add a
+//     foreign key to an existing one); and a DO block whose statements are
+//     none of the others (see DO blocks). Every other statement counts.
+//     SET LOCAL outside a transaction, lock_timeout = 0, RESET and SET … TO
+//     DEFAULT count as unset; SELECT set_config('lock_timeout', …) counts
+//     as SET. Squawk 2.66 names this check require-lock-timeout and has a
+//     require-statement-timeout besides; this linter asks for no
+//     statement_timeout. [Linter.RunnerSetsLockTimeout] turns it off for
+//     runners that set one.
 //
 // Rules that guard an existing table's lock skip tables created earlier in
 // the same migration (an ALTER or CREATE INDEX on an empty new table locks
-// nobody out), and DROP INDEX skips indexes created in it.
+// nobody out), and DROP INDEX and REINDEX skip indexes created in it. A new
+// table stops counting as new when it takes over the name of a table the
+// migration dropped or renamed away (CREATE TABLE orders after DROP TABLE
+// orders, or ALTER TABLE orders_new RENAME TO orders after renaming orders
+// away) once that is committed: outside a transaction at once, inside one
+// after COMMIT. From then on the running version's queries reach it, so
+// CREATE INDEX on it without CONCURRENTLY is flagged.
+//
 // [Linter.Disable] turns rules off by name; [Rules] lists them with
 // severity, why and fix, and [CheckRuleNames] catches misspelt names.
 //
@@ -124,15 +184,67 @@
 //
 // Malformed annotations that goose refuses (a duplicate Up, Down before
 // Up, SQL before Up, an unknown or indented annotation, a missing
-// StatementEnd) are a [*SyntaxError] too. SQL without any annotation is
-// linted whole, as one Up section run in a transaction.
+// StatementEnd) are a [*SyntaxError] too.
+//
+// # Goose or plain SQL
+//
+// A migration is a goose migration when at least one of its lines is a
+// goose annotation as goose reads lines: a line whose text, trimmed,
+// starts with "--" and contains "+goose", well formed or not (a malformed
+// one is a [*SyntaxError], not plain SQL). Like goose, the linter does
+// not parse SQL to find them: a line of a string or a block comment that
+// starts with "--" and contains "+goose" is one too, and "+goose" after
+// SQL on the same line is not. Every other
+// migration is plain SQL: the whole file is the Up section, and it runs
+// outside a transaction unless its SQL says BEGIN, as psql -f runs a file
+// and as squawk assumes by default. [Linter.AssumeInTransaction] (the lint
+// command's -assume-in-transaction, squawk's --assume-in-transaction) says
+// the runner wraps each plain-SQL file in one transaction instead; BEGIN
+// and COMMIT in the file are then ignored, as under goose. Set it for
+// Flyway and diesel (a transaction per migration by default), and for
+// golang-migrate's postgres driver, which sends a file as one
+// multi-statement query that Postgres runs as one implicit transaction
+// (unless x-multi-statement splits it into statements). Goose migrations
+// ignore it: their annotations decide. The transaction decides
+// ban-concurrent-index-creation-in-transaction, whether a VALIDATE runs in
+// the transaction of its ADD … NOT VALID, ban-backfill-under-lock, and
+// whether SET LOCAL lock_timeout counts.
+//
+// # DO blocks
+//
+// The body of a DO block in PL/pgSQL (the default language) is read by
+// PL/pgSQL's own parser (pg_query's ParsePlPgSqlToJSON), and every SQL
+// statement in it goes through the rules as a statement of the migration,
+// at its own position in the file (its Statement is the DO block's
+// index). The block runs as one transaction: the surrounding one, or its
+// own outside a transaction (COMMIT and ROLLBACK in it start the next).
+// The limits, all on the side of flagging: every branch of IF and CASE is
+// taken, a loop's body once, exception handlers as if they ran. EXECUTE
+// of a string literal is read as the SQL in the string; EXECUTE of
+// anything built at run time (format(), ||, a variable), CALL, and a block
+// in another language or that PL/pgSQL's parser refuses are SQL the
+// linter cannot see: for require-timeout-settings they take locks, and no
+// other rule sees inside them. Functions a statement calls are not
+// followed, in DO blocks or anywhere else (CREATE FUNCTION bodies run when
+// called, not when the migration runs). A body in single quotes is read,
+// but its findings point at the DO statement.
+//
+// # Input that is not SQL text
+//
+// A NUL byte or bytes that are not UTF-8 are a [*SyntaxError]: Postgres
+// refuses both, and the parser would stop reading at a NUL and miss the
+// rest. A migration with no statements (empty, only comments, an empty
+// goose Up section) lints to no findings and no error; [Statements] says
+// how many statements Lint reads, so that a caller can tell.
 //
 // # Positions
 //
 // A finding's Statement is the index of the statement in the Up section,
 // from 0, and Pos its byte offset in Migration.SQL, taken from the
 // parser's statement locations (past any comment before the statement).
-// [Position] turns Pos into a line and column.
+// A statement in a DO block has the block's Statement and its own Pos
+// (found in the body's text by PL/pgSQL's line number; the DO statement's
+// when it cannot be found). [Position] turns Pos into a line and column.
 //
 // # Expand and contract
 //

@@ -52,3 +52,38 @@ func ExampleLinter_syntaxError() {
 	// Output:
 	// pglint: 0043_typo:2:7: syntax error at or near "TABEL"
 }
+
+// A migration without goose annotations is plain SQL: outside a
+// transaction unless the runner wraps it in one, as Flyway does, which
+// AssumeInTransaction says. DO block bodies are linted statement by
+// statement.
+func ExampleLinter_plainSQL() {
+	sql := `SET lock_timeout = '2s';
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'orders_placed_at_idx') THEN
+        CREATE INDEX orders_placed_at_idx ON orders (placed_at);
+    END IF;
+END $$;
+CREATE INDEX CONCURRENTLY orders_customer_idx ON orders (customer_id);
+`
+	m := migrate.Migration{ID: "V42__orders_indexes", SQL: sql}
+	for _, l := range []pglint.Linter{{}, {AssumeInTransaction: true}} {
+		a, err := l.Lint(context.Background(), m)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Printf("AssumeInTransaction %v:\n", l.AssumeInTransaction)
+		for _, f := range a.Findings {
+			line, col := pglint.Position(m.SQL, f.Pos)
+			fmt.Printf("  %s.sql:%d:%d: [%s]\n", m.ID, line, col, f.Rule)
+		}
+	}
+	// Output:
+	// AssumeInTransaction false:
+	//   V42__orders_indexes.sql:5:9: [require-concurrent-index-creation]
+	// AssumeInTransaction true:
+	//   V42__orders_indexes.sql:5:9: [require-concurrent-index-creation]
+	//   V42__orders_indexes.sql:8:1: [ban-concurrent-index-creation-in-transaction]
+}

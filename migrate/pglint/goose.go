@@ -9,9 +9,11 @@ import (
 type span struct{ start, end int }
 
 // upSection is what goose would run going up: the spans of SQL to parse,
-// in order, and whether goose wraps them in a transaction.
+// in order, whether the file is a goose migration at all, and whether goose
+// wraps the spans in a transaction.
 type upSection struct {
 	spans []span
+	goose bool
 	tx    bool
 }
 
@@ -41,8 +43,9 @@ var annotations = []string{annUp, annDown, annStatementBegin, annStatementEnd, a
 // of its own (goose sends it as one statement), and the SQL between blocks
 // is one span. NO TRANSACTION anywhere in the file means no transaction.
 //
-// SQL without any goose annotation is taken as one Up section that runs in
-// a transaction, as migration tools other than goose usually run it.
+// SQL without any goose annotation is plain SQL: one span, goose false and
+// tx false (whether a runner wraps it in a transaction is for the Linter's
+// AssumeInTransaction to say).
 func gooseUp(sql string) (upSection, *annotationError) {
 	const (
 		start = iota
@@ -52,9 +55,9 @@ func gooseUp(sql string) (upSection, *annotationError) {
 		downBlock
 	)
 	if !annotated(sql) {
-		return upSection{spans: []span{{0, len(sql)}}, tx: true}, nil
+		return upSection{spans: []span{{0, len(sql)}}}, nil
 	}
-	sec := upSection{tx: true}
+	sec := upSection{goose: true, tx: true}
 	state := start
 	spanStart := -1 // start of the span being collected, or -1
 	closeSpan := func(end int) {

@@ -17,13 +17,21 @@ import (
 )
 
 // A Linter checks Postgres migrations with the rules of [Rules]. The zero
-// value runs every rule and assumes the runner sets no lock_timeout.
+// value runs every rule, assumes the runner sets no lock_timeout, and runs
+// plain-SQL migrations outside a transaction unless they say BEGIN.
 // A Linter is safe for concurrent use.
 type Linter struct {
 	// RunnerSetsLockTimeout says the runner sets a lock_timeout for every
 	// migration (as the runners of this module do), which turns the
 	// require-timeout-settings rule off.
 	RunnerSetsLockTimeout bool
+	// AssumeInTransaction says the runner wraps each plain-SQL migration
+	// (one without goose annotations) in a transaction, as Flyway does by
+	// default and as Postgres does with a file sent as one multi-statement
+	// query. Without it a plain-SQL file runs outside a transaction unless
+	// its SQL says BEGIN, as psql -f runs it. Goose migrations ignore it:
+	// their annotations say (see the package doc, "Goose or plain SQL").
+	AssumeInTransaction bool
 	// Disable names rules not to run (see [Rules] for the names). Unknown
 	// names are ignored; [CheckRuleNames] reports them. Disabling a rule
 	// drops its findings only: Analysis.Removes is filled in regardless.
@@ -49,8 +57,11 @@ type SyntaxError struct {
 	Msg string
 }
 
-// Error names the migration, the position and the problem.
+// Error names the migration (when known), the position and the problem.
 func (e *SyntaxError) Error() string {
+	if e.Migration == "" {
+		return fmt.Sprintf("pglint: %d:%d: %s", e.Line, e.Column, e.Msg)
+	}
 	return fmt.Sprintf("pglint: %s:%d:%d: %s", e.Migration, e.Line, e.Column, e.Msg)
 }
 
@@ -58,60 +69,160 @@ func (e *SyntaxError) Error() string {
 func (e *SyntaxError) Is(target error) bool { return target == ErrSyntax }
 
 // Lint parses the Up section of m.SQL with the Postgres parser and runs the
-// rules over its statements in order. Findings carry the statement's index
-// in the Up section (from 0) and its byte offset in m.SQL (Pos); Removes
-// names what the migration drops or renames away. Lint returns a
-// [*SyntaxError] (matching [ErrSyntax]) when the SQL does not parse or a
-// goose annotation is malformed, and ctx's error if ctx is done; it never
-// fails on unsafe SQL, which is a finding.
+// rules over its statements in order, and over the statements of its DO
+// blocks. Findings carry the statement's index in the Up section (from 0;
+// a statement in a DO block has the block's) and its byte offset in m.SQL
+// (Pos); Removes names what the migration drops or renames away. Lint
+// returns a [*SyntaxError] (matching [ErrSyntax]) when the SQL does not
+// parse, a goose annotation is malformed, or m.SQL is not text (a NUL
+// byte, or bytes that are not UTF-8, which Postgres refuses too), and
+// ctx's error if ctx is done; it never fails on unsafe SQL, which is a
+// finding. A migration with no statements (no SQL, only comments, an
+// empty Up section) has no findings; [Statements] tells it apart.
 func (l Linter) Lint(ctx context.Context, m migrate.Migration) (migrate.Analysis, error) {
 	if err := ctx.Err(); err != nil {
 		return migrate.Analysis{}, err
+	}
+	if pos, msg := notText(m.SQL); msg != "" {
+		return migrate.Analysis{}, syntaxError(m, pos, msg)
 	}
 	sec, aerr := gooseUp(m.SQL)
 	if aerr != nil {
 		return migrate.Analysis{}, syntaxError(m, aerr.pos, aerr.msg)
 	}
+	wrapper := ""
+	switch {
+	case sec.tx:
+		wrapper = "the transaction goose wraps the migration in"
+	case !sec.goose && l.AssumeInTransaction:
+		wrapper = "the transaction the runner wraps the file in (AssumeInTransaction)"
+	}
 	rules := l.rules()
-	s := newScope(sec.tx)
+	s := newScope(sec.goose, wrapper)
 	var a migrate.Analysis
 	index := 0
+	visit := func(n *pg_query.Node, pos int) {
+		for _, r := range rules {
+			for _, is := range r.check(s, n) {
+				a.Findings = append(a.Findings, migrate.Finding{
+					Rule: r.Name, Severity: r.Severity, Migration: m.ID,
+					Statement: index, Pos: pos, Message: is.msg, Fix: is.fix,
+				})
+			}
+		}
+		for _, gone := range removes(s, n) {
+			if !slices.Contains(a.Removes, gone) {
+				a.Removes = append(a.Removes, gone)
+			}
+		}
+		s.after(n)
+	}
 	for _, sp := range sec.spans {
 		text := m.SQL[sp.start:sp.end]
 		if strings.TrimSpace(text) == "" {
 			continue
 		}
-		tree, err := pg_query.Parse(text)
+		tree, err := parse(m, sp)
 		if err != nil {
-			var perr *parser.Error
-			if errors.As(err, &perr) {
-				return migrate.Analysis{}, syntaxError(m, sp.start+charOffset(text, perr.Cursorpos), perr.Message)
-			}
-			return migrate.Analysis{}, syntaxError(m, sp.start, err.Error())
+			return migrate.Analysis{}, err
 		}
 		for _, raw := range tree.GetStmts() {
 			n := raw.GetStmt()
 			// The parser places a statement right after the semicolon before
 			// it, comments and all: point at the statement itself.
 			pos := sp.start + sqltext.SkipSpace(text, int(raw.GetStmtLocation()))
-			for _, r := range rules {
-				for _, is := range r.check(s, n) {
-					a.Findings = append(a.Findings, migrate.Finding{
-						Rule: r.Name, Severity: r.Severity, Migration: m.ID,
-						Statement: index, Pos: pos, Message: is.msg, Fix: is.fix,
-					})
-				}
+			if n.GetDoStmt() == nil {
+				visit(n, pos)
+			} else if body, ok := readDo(n, m.SQL, text, sp.start, pos, 0); !ok {
+				visit(n, pos) // the rules see a DO block they cannot read
+			} else {
+				s.enterDo()
+				walkDo(s, body, visit)
+				s.leaveDo()
 			}
-			for _, gone := range removes(s, n) {
-				if !slices.Contains(a.Removes, gone) {
-					a.Removes = append(a.Removes, gone)
-				}
-			}
-			s.after(n)
 			index++
 		}
 	}
 	return a, nil
+}
+
+// walkDo visits the statements of a DO block's body in order.
+func walkDo(s *scope, body []doStmt, visit func(*pg_query.Node, int)) {
+	for _, d := range body {
+		switch {
+		case d.commit:
+			s.commitInDo()
+		case d.isDo:
+			walkDo(s, d.nested, visit)
+		default:
+			visit(d.n, d.pos)
+		}
+	}
+}
+
+// Statements returns how many statements Lint reads in the Up section of
+// sql (the statements of DO blocks not counted apart), 0 for SQL with no
+// statements: empty, only comments, or a goose migration with an empty Up
+// section. It fails as Lint does on SQL it cannot read, with a
+// [*SyntaxError] that names no migration.
+func Statements(sql string) (int, error) {
+	m := migrate.Migration{SQL: sql}
+	if pos, msg := notText(sql); msg != "" {
+		return 0, syntaxError(m, pos, msg)
+	}
+	sec, aerr := gooseUp(sql)
+	if aerr != nil {
+		return 0, syntaxError(m, aerr.pos, aerr.msg)
+	}
+	n := 0
+	for _, sp := range sec.spans {
+		text := sql[sp.start:sp.end]
+		if strings.TrimSpace(text) == "" {
+			continue
+		}
+		tree, err := parse(m, sp)
+		if err != nil {
+			return 0, err
+		}
+		n += len(tree.GetStmts())
+	}
+	return n, nil
+}
+
+// parse parses span sp of m.SQL, or returns a *SyntaxError saying where
+// the parser stopped.
+func parse(m migrate.Migration, sp span) (*pg_query.ParseResult, error) {
+	text := m.SQL[sp.start:sp.end]
+	tree, err := pg_query.Parse(text)
+	if err != nil {
+		var perr *parser.Error
+		if errors.As(err, &perr) {
+			return nil, syntaxError(m, sp.start+charOffset(text, perr.Cursorpos), perr.Message)
+		}
+		return nil, syntaxError(m, sp.start, err.Error())
+	}
+	return tree, nil
+}
+
+// notText returns the offset and a message when sql is not text Postgres
+// accepts: a NUL byte (the parser would stop reading there, and Postgres
+// refuses the query) or bytes that are not UTF-8.
+func notText(sql string) (int, string) {
+	if i := strings.IndexByte(sql, 0); i >= 0 {
+		return i, "NUL byte: not SQL text (a binary file?)"
+	}
+	if !utf8.ValidString(sql) {
+		i := 0
+		for i < len(sql) {
+			r, size := utf8.DecodeRuneInString(sql[i:])
+			if r == utf8.RuneError && size == 1 {
+				break
+			}
+			i += size
+		}
+		return i, "invalid UTF-8: not SQL text in UTF-8 (a binary file, or another encoding?)"
+	}
+	return 0, ""
 }
 
 // rules returns the rules l runs.

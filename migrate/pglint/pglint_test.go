@@ -102,7 +102,7 @@ func TestGooseAnnotations(t *testing.T) {
 		{"blocks in Down are skipped", "-- +goose Up\n-- +goose Down\n-- +goose StatementBegin\nDROP TABLE t;\n-- +goose StatementEnd\n", nil},
 		{"ENVSUB is accepted", "-- +goose ENVSUB ON\n-- +goose Up\nSET LOCAL lock_timeout = '1s';\nDROP TABLE t;\n-- +goose ENVSUB OFF\n", []string{"ban-drop-table"}},
 		{"no SQL (a Go migration)", "", nil},
-		{"plain SQL is one Up section", "SET LOCAL lock_timeout = '1s';\nDROP TABLE t;\n", []string{"ban-drop-table"}},
+		{"plain SQL is one Up section", "SET lock_timeout = '1s';\nDROP TABLE t;\n", []string{"ban-drop-table"}},
 		{"empty Up", "-- +goose Up\n-- nothing yet\n-- +goose Down\nDROP TABLE t;\n", nil},
 		{"no trailing newline", "-- +goose Up\nSET LOCAL lock_timeout = '1s';\nDROP TABLE t", []string{"ban-drop-table"}},
 		{"CRLF line ends", "-- +goose Up\r\nSET LOCAL lock_timeout = '1s';\r\nDROP TABLE t;\r\n-- +goose Down\r\nDROP TABLE u;\r\n", []string{"ban-drop-table"}},

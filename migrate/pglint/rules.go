@@ -42,7 +42,13 @@ const (
 	ruleRenameColumn       = "renaming-column"
 	ruleRenameTable        = "renaming-table"
 	ruleTimeout            = "require-timeout-settings"
-	noTxFix                = "in a migration marked -- +goose NO TRANSACTION"
+	ruleForeignKeyColumn   = "adding-foreign-key-constraint"
+	ruleReindex            = "require-concurrent-reindex"
+	ruleTruncate           = "ban-truncate"
+	ruleTruncateCascade    = "ban-truncate-cascade"
+	ruleDropSchema         = "ban-drop-schema"
+	ruleBackfill           = "ban-backfill-under-lock"
+	noTxFix                = "in a migration marked -- +goose NO TRANSACTION (plain SQL: a file the runner does not wrap in a transaction)"
 	expandContractRemoval  = "remove it in a later deployment than the one whose code stops using it, and declare what each version uses so the deploy's expand/contract check can tell (migrate.CheckRemovals)"
 	expandContractRenaming = "add the new name alongside the old one and have the code write both, switch reads to the new name, and drop the old name in a later deployment"
 )
@@ -73,14 +79,22 @@ var ruleTable = []Rule{
 		"DROP INDEX without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on the index's table, blocking reads and writes.",
 		"DROP INDEX CONCURRENTLY, " + noTxFix + ".",
 		checkIndexDeletion},
+	{ruleReindex, migrate.Error,
+		"REINDEX without CONCURRENTLY blocks writes to the table, and reads that would use the index, until it finishes.",
+		"REINDEX … CONCURRENTLY (PG12+), " + noTxFix + ".",
+		checkReindex},
 	{ruleConcurrentInTx, migrate.Error,
-		"CREATE or DROP INDEX CONCURRENTLY inside a transaction is refused by Postgres: the migration fails.",
-		"Mark the migration -- +goose NO TRANSACTION and keep the statement out of BEGIN … COMMIT.",
+		"CREATE INDEX, DROP INDEX or REINDEX CONCURRENTLY inside a transaction (or a DO block) is refused by Postgres: the migration fails.",
+		"Mark the migration -- +goose NO TRANSACTION (plain SQL: leave it out of BEGIN … COMMIT and out of a runner's transaction) and keep the statement out of DO blocks.",
 		checkConcurrentInTx},
 	{ruleNotValid, migrate.Error,
 		"ADD CONSTRAINT FOREIGN KEY or CHECK without NOT VALID checks every row while holding a lock that blocks writes (and, for CHECK, reads); VALIDATE in the transaction that added it NOT VALID still holds that lock.",
 		"ADD CONSTRAINT … NOT VALID, then VALIDATE CONSTRAINT in another transaction (its lock lets reads and writes go on).",
 		checkNotValid},
+	{ruleForeignKeyColumn, migrate.Error,
+		"ADD COLUMN … REFERENCES on a column with a DEFAULT (or a serial type, or GENERATED … STORED) checks every row against the referenced table under the ACCESS EXCLUSIVE lock ADD COLUMN takes. (Without a default the column is NULL in every row and Postgres skips the check.)",
+		"Add the column without REFERENCES, then ADD CONSTRAINT … FOREIGN KEY … NOT VALID and VALIDATE it in another transaction; or add it without a default, SET DEFAULT, and backfill.",
+		checkForeignKeyColumn},
 	{ruleUniqueConstraint, migrate.Error,
 		"ADD CONSTRAINT UNIQUE or PRIMARY KEY builds its index while an ACCESS EXCLUSIVE lock blocks reads and writes.",
 		"CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT … UNIQUE (or PRIMARY KEY) USING INDEX.",
@@ -101,6 +115,22 @@ var ruleTable = []Rule{
 		"RENAME TO breaks the running version, which uses the old table name.",
 		"Create the table under its new name and write both (or a view under one name), switch, and drop the old name in a later deployment.",
 		checkRemoval(ruleRenameTable)},
+	{ruleTruncate, migrate.Error,
+		"TRUNCATE deletes every row under an ACCESS EXCLUSIVE lock that blocks reads and writes; the running version loses the table's data.",
+		"DELETE the rows that must go, in batches; empty a table only once no running code reads it.",
+		checkTruncate(false)},
+	{ruleTruncateCascade, migrate.Error,
+		"TRUNCATE … CASCADE also empties every table with a foreign key to the ones named, tables the statement does not name.",
+		"Name every table to empty and leave out CASCADE, so that Postgres refuses to empty a table still referenced.",
+		checkTruncate(true)},
+	{ruleDropSchema, migrate.Error,
+		"DROP SCHEMA … CASCADE drops every table, view, function and type in the schema, and the deploy's expand/contract check cannot see which.",
+		"Drop the schema's tables one by one (the expand/contract check judges each), in a later deployment than the one whose code stops using them, then DROP SCHEMA without CASCADE.",
+		checkDropSchema},
+	{ruleBackfill, migrate.Error,
+		"An UPDATE of every row in the transaction that locked the table for a schema change keeps that lock, and every query queued behind it, until the whole backfill commits.",
+		"Commit the schema change first (a later migration, or COMMIT before the backfill outside a wrapping transaction), then backfill in batches, each its own transaction.",
+		checkBackfill},
 	{ruleTimeout, migrate.Error,
 		"A schema change that waits for a lock without lock_timeout blocks every query queued behind it for as long as it waits.",
 		"Start the migration with SET LOCAL lock_timeout = '2s' (SET lock_timeout in a NO TRANSACTION migration) and retry on timeout, or set RunnerSetsLockTimeout if the runner does.",
@@ -208,7 +238,7 @@ func checkIndexCreation(s *scope, n *pg_query.Node) []issue {
 	}
 	return []issue{{
 		fmt.Sprintf("creates index %s on %s without CONCURRENTLY: writes to %s are blocked (SHARE lock) until the build finishes", indexName(ix.GetIdxname()), display(ix.GetRelation()), display(ix.GetRelation())),
-		"CREATE INDEX CONCURRENTLY, " + noTxFix + "; if it fails, drop the INVALID index it leaves and retry",
+		"CREATE INDEX CONCURRENTLY, " + s.noTx() + "; if it fails, drop the INVALID index it leaves and retry",
 	}}
 }
 
@@ -226,34 +256,75 @@ func checkIndexDeletion(s *scope, n *pg_query.Node) []issue {
 		}
 		out = append(out, issue{
 			fmt.Sprintf("drops index %s without CONCURRENTLY: it takes an ACCESS EXCLUSIVE lock on the index's table, blocking reads and writes while it waits and runs", display(rv)),
-			"DROP INDEX CONCURRENTLY, " + noTxFix,
+			"DROP INDEX CONCURRENTLY, " + s.noTx(),
 		})
 	}
 	return out
 }
 
-// checkConcurrentInTx: CREATE/DROP INDEX CONCURRENTLY in a transaction.
+// checkConcurrentInTx: CREATE/DROP INDEX or REINDEX CONCURRENTLY in a
+// transaction or a DO block.
 func checkConcurrentInTx(s *scope, n *pg_query.Node) []issue {
 	if !s.tx {
 		return nil
 	}
 	what := ""
-	if ix := n.GetIndexStmt(); ix.GetConcurrent() {
+	switch {
+	case n.GetIndexStmt().GetConcurrent():
 		what = "CREATE INDEX CONCURRENTLY"
-	} else if d := n.GetDropStmt(); d.GetConcurrent() {
+	case n.GetDropStmt().GetConcurrent():
 		what = "DROP INDEX CONCURRENTLY"
-	}
-	if what == "" {
+	case n.GetReindexStmt() != nil && reindexConcurrent(n.GetReindexStmt()):
+		what = "REINDEX CONCURRENTLY"
+	default:
 		return nil
 	}
 	where := "an explicit BEGIN"
-	if s.gooseTx {
-		where = "the transaction goose wraps the migration in"
+	switch {
+	case s.do:
+		where = "a DO block, which Postgres runs as a function"
+	case s.wrapped:
+		where = s.wrapper
 	}
+	fix := "keep the statement out of BEGIN … COMMIT and out of DO blocks, " + s.noTx() + ", and move changes that need a transaction to a migration of their own"
 	return []issue{{
 		fmt.Sprintf("%s runs inside %s, where Postgres refuses it (the migration fails)", what, where),
-		"mark the migration -- +goose NO TRANSACTION, keep the statement out of BEGIN … COMMIT, and move changes that need a transaction to a migration of their own",
+		fix,
 	}}
+}
+
+// checkReindex: REINDEX without CONCURRENTLY of something that existed
+// before the migration.
+func checkReindex(s *scope, n *pg_query.Node) []issue {
+	r := n.GetReindexStmt()
+	if r == nil || reindexConcurrent(r) {
+		return nil
+	}
+	fix := "REINDEX … CONCURRENTLY (PG12+), " + s.noTx() + "; if it fails, drop the INVALID _ccnew index it leaves and retry"
+	var what string
+	switch r.GetKind() {
+	case pg_query.ReindexObjectType_REINDEX_OBJECT_INDEX:
+		if s.newIndexes[strings.ToLower(r.GetRelation().GetRelname())] {
+			return nil
+		}
+		what = fmt.Sprintf("reindexes %s without CONCURRENTLY: writes to its table are blocked (SHARE lock), and so are queries that would use the index (ACCESS EXCLUSIVE on it), until the rebuild finishes", display(r.GetRelation()))
+	case pg_query.ReindexObjectType_REINDEX_OBJECT_TABLE:
+		if s.isNew(r.GetRelation()) {
+			return nil
+		}
+		what = fmt.Sprintf("reindexes table %s without CONCURRENTLY: writes to it are blocked (SHARE lock), and so are queries that would use its indexes, until every index is rebuilt", display(r.GetRelation()))
+	case pg_query.ReindexObjectType_REINDEX_OBJECT_SCHEMA:
+		if s.newSchemas[strings.ToLower(r.GetName())] {
+			return nil
+		}
+		what = fmt.Sprintf("reindexes schema %s without CONCURRENTLY: every table in it is blocked for writes in turn while its indexes are rebuilt", r.GetName())
+	case pg_query.ReindexObjectType_REINDEX_OBJECT_SYSTEM:
+		what = "reindexes the system catalogs, which cannot be done CONCURRENTLY: schema changes and new connections wait"
+		fix = "run REINDEX SYSTEM in a maintenance window, not in a migration"
+	default:
+		what = "reindexes the whole database without CONCURRENTLY: every table is blocked for writes in turn while its indexes are rebuilt"
+	}
+	return []issue{{what, fix}}
 }
 
 // checkNotValid: ADD CONSTRAINT FOREIGN KEY or CHECK without NOT VALID on
@@ -331,7 +402,7 @@ func checkUniqueConstraint(s *scope, n *pg_query.Node) []issue {
 		default:
 			name = a.GetRelation().GetRelname() + "_" + strings.Join(cols, "_") + "_key"
 		}
-		fix := fmt.Sprintf("CREATE UNIQUE INDEX CONCURRENTLY %[1]s ON %[2]s (%[3]s) %[4]s, then ALTER TABLE %[2]s ADD CONSTRAINT %[1]s %[5]s USING INDEX %[1]s", name, table, strings.Join(cols, ", "), noTxFix, kind)
+		fix := fmt.Sprintf("CREATE UNIQUE INDEX CONCURRENTLY %[1]s ON %[2]s (%[3]s) %[4]s, then ALTER TABLE %[2]s ADD CONSTRAINT %[1]s %[5]s USING INDEX %[1]s", name, table, strings.Join(cols, ", "), s.noTx(), kind)
 		if kind == "PRIMARY KEY" {
 			fix += " (its columns must already be NOT NULL, or Postgres scans the table to check them)"
 		}
@@ -357,6 +428,116 @@ func checkUniqueConstraint(s *scope, n *pg_query.Node) []issue {
 		}
 	}
 	return out
+}
+
+// checkForeignKeyColumn: ADD COLUMN … REFERENCES on a column with a
+// default, whose rows Postgres checks. Without a default (NULL in every
+// row) Postgres marks the key valid without a check (transformFKConstraints
+// in parse_utilcmd.c; since PG13 each ALTER TABLE command is transformed on
+// its own, so only the column's own default counts).
+func checkForeignKeyColumn(s *scope, n *pg_query.Node) []issue {
+	a := n.GetAlterTableStmt()
+	return forAddedColumns(s, n, func(table string, col *pg_query.ColumnDef) []issue {
+		def := defaultOf(col)
+		if def == "" || def == defIdentity {
+			return nil
+		}
+		var out []issue
+		for _, c := range col.GetConstraints() {
+			fk := c.GetConstraint()
+			if fk.GetContype() != pg_query.ConstrType_CONSTR_FOREIGN {
+				continue
+			}
+			ref, name := display(fk.GetPktable()), fk.GetConname()
+			if name == "" {
+				name = a.GetRelation().GetRelname() + "_" + col.GetColname() + "_fkey"
+			}
+			out = append(out, issue{
+				fmt.Sprintf("adds column %s.%s with %s and a foreign key to %s: Postgres checks every row against %s while holding the ACCESS EXCLUSIVE lock ADD COLUMN takes on %s (reads and writes blocked) and a SHARE ROW EXCLUSIVE lock on %s (writes blocked)", table, col.GetColname(), def, ref, ref, table, ref),
+				fmt.Sprintf("add %[1]s without REFERENCES, then ALTER TABLE %[2]s ADD CONSTRAINT %[3]s FOREIGN KEY (%[1]s) REFERENCES %[4]s NOT VALID, and in another transaction VALIDATE CONSTRAINT %[3]s; or add %[1]s without a default (Postgres does not check a foreign key on a column that is NULL in every row), then SET DEFAULT and backfill in batches", col.GetColname(), table, name, ref),
+			})
+		}
+		return out
+	})
+}
+
+// checkTruncate returns the check for TRUNCATE of tables that existed
+// before the migration (cascade false: ban-truncate), or for TRUNCATE …
+// CASCADE (cascade true: ban-truncate-cascade), which reaches tables it
+// does not name.
+func checkTruncate(cascade bool) func(*scope, *pg_query.Node) []issue {
+	return func(s *scope, n *pg_query.Node) []issue {
+		t := n.GetTruncateStmt()
+		if t == nil || (t.GetBehavior() == pg_query.DropBehavior_DROP_CASCADE) != cascade {
+			return nil
+		}
+		var names []string
+		for _, r := range t.GetRelations() {
+			if rv := r.GetRangeVar(); cascade || !s.isNew(rv) {
+				names = append(names, display(rv))
+			}
+		}
+		if len(names) == 0 {
+			return nil
+		}
+		list := strings.Join(names, ", ")
+		if cascade {
+			return []issue{{
+				fmt.Sprintf("truncates %s with CASCADE: every table with a foreign key to %s is emptied too, including tables the statement does not name", list, list),
+				fmt.Sprintf("TRUNCATE %s without CASCADE, naming every table to empty: Postgres then refuses while another table still references them", list),
+			}}
+		}
+		return []issue{{
+			fmt.Sprintf("truncates %s: every row is deleted under an ACCESS EXCLUSIVE lock that blocks reads and writes, and the running version loses the data", list),
+			"DELETE only the rows that must go, in batches (DELETE … WHERE id IN (SELECT id … LIMIT 1000)); empty a table only in a deployment after the one whose code stops reading it, with ban-truncate disabled for that run",
+		}}
+	}
+}
+
+// checkDropSchema: DROP SCHEMA … CASCADE of a schema that existed before
+// the migration.
+func checkDropSchema(s *scope, n *pg_query.Node) []issue {
+	d := n.GetDropStmt()
+	if d == nil || d.GetRemoveType() != pg_query.ObjectType_OBJECT_SCHEMA || d.GetBehavior() != pg_query.DropBehavior_DROP_CASCADE {
+		return nil
+	}
+	var out []issue
+	for _, obj := range d.GetObjects() {
+		name := obj.GetString_().GetSval()
+		if s.newSchemas[strings.ToLower(name)] {
+			continue
+		}
+		out = append(out, issue{
+			fmt.Sprintf("drops schema %s with CASCADE: every table, view, function and type in it is dropped too, and the deploy's expand/contract check cannot see which", name),
+			fmt.Sprintf("drop the tables in %s one by one (the expand/contract check judges each drop), in a later deployment than the one whose code stops using them, then DROP SCHEMA %s without CASCADE, which fails if anything is left", name, name),
+		})
+	}
+	return out
+}
+
+// checkBackfill: an UPDATE of every row of a table on which the current
+// transaction holds a lock that blocks writes, taken by an earlier schema
+// change. "Every row" means no WHERE clause, or one that only asks for
+// columns this migration added without a default to be NULL (which every
+// row is).
+func checkBackfill(s *scope, n *pg_query.Node) []issue {
+	u := n.GetUpdateStmt()
+	if u == nil {
+		return nil
+	}
+	held, ok := s.holds(u.GetRelation())
+	if !ok || !s.everyRow(u) {
+		return nil
+	}
+	table := display(u.GetRelation())
+	blocked := "writes"
+	if held.mode == "ACCESS EXCLUSIVE" {
+		blocked = "reads and writes"
+	}
+	return []issue{{
+		fmt.Sprintf("updates every row of %s in the transaction whose %s holds %s lock on it: %s on %s wait until the whole backfill commits", table, held.stmt, article(held.mode), blocked, table),
+		fmt.Sprintf("commit the schema change first (move the backfill to a later migration, or COMMIT before it %s), then backfill in batches, each its own transaction (UPDATE %s … WHERE id >= … AND id < …)", s.noTx(), table),
+	}}
 }
 
 // checkRemoval returns the check for one kind of removal (ruleDropColumn,
@@ -394,8 +575,12 @@ func checkTimeout(s *scope, n *pg_query.Node) []issue {
 	if !s.tx {
 		set = "SET lock_timeout = '2s'"
 	}
+	msg := "changes the schema with no lock_timeout set: while it waits for its lock, every query on the table queues behind it, for as long as it waits"
+	if n.GetDoStmt() != nil {
+		msg = "runs SQL the linter cannot read (a DO block in another language, or EXECUTE of a string built at run time) with no lock_timeout set: if it changes the schema, every query on the table queues behind it while it waits for its lock"
+	}
 	return []issue{{
-		"changes the schema with no lock_timeout set: while it waits for its lock, every query on the table queues behind it, for as long as it waits",
+		msg,
 		fmt.Sprintf("start the migration with %s and retry it on lock timeout (SQLSTATE 55P03), or set RunnerSetsLockTimeout if the runner sets one", set),
 	}}
 }
@@ -493,6 +678,14 @@ func display(rv *pg_query.RangeVar) string {
 	return rv.GetRelname()
 }
 
+// article puts "a" or "an" before a lock mode.
+func article(mode string) string {
+	if strings.HasPrefix(mode, "A") || strings.HasPrefix(mode, "E") {
+		return "an " + mode
+	}
+	return "a " + mode
+}
+
 func indexName(name string) string {
 	if name == "" {
 		return "(unnamed)"
@@ -521,6 +714,32 @@ func hasConstraint(col *pg_query.ColumnDef, t pg_query.ConstrType) bool {
 		}
 	}
 	return false
+}
+
+// How Postgres fills a column being added, as defaultOf says it.
+const (
+	defIdentity = "IDENTITY"
+	defStored   = "GENERATED … STORED"
+	defDefault  = "a DEFAULT"
+)
+
+// defaultOf says how Postgres fills the rows of a column being added: "a
+// DEFAULT" (any, NULL included), "type serial" (and the like), "GENERATED
+// … STORED" or "IDENTITY"; "" when it is NULL in every row. All but
+// IDENTITY set the column's raw default, which makes Postgres check a
+// foreign key on it.
+func defaultOf(col *pg_query.ColumnDef) string {
+	switch {
+	case hasConstraint(col, pg_query.ConstrType_CONSTR_DEFAULT):
+		return defDefault
+	case isSerial(col):
+		return "type " + typeName(col)
+	case hasConstraint(col, pg_query.ConstrType_CONSTR_GENERATED):
+		return defStored
+	case hasConstraint(col, pg_query.ConstrType_CONSTR_IDENTITY):
+		return defIdentity
+	}
+	return ""
 }
 
 // typeName returns the last part of a column's type name, lower-cased.
