@@ -32,8 +32,8 @@ type Locker interface {
 	TryLock(ctx context.Context) (release func(context.Context) error, err error)
 }
 
-// A Holder is a Locker that can say who holds the lock (a process, a
-// host, since when: "backend 4242 of safedeploy-migrate, since …"), for
+// A Holder is a Locker that can say who holds the lock, as a clause
+// ("backend 4242 (safedeploy-migrate, from 10.0.0.7) holds the lock"), for
 // the error Apply returns when it gives up waiting. An error or "" means
 // it cannot say, or no one holds it.
 type Holder interface {
@@ -88,7 +88,7 @@ func acquire(ctx context.Context, l Locker, wait time.Duration) (func(context.Co
 	}
 }
 
-// holder says who holds l, as " (…)", or "" if l cannot say or no one
+// holder says who holds l, as ": …", or "" if l cannot say or no one
 // holds it. It asks for at most a second.
 func holder(ctx context.Context, l Locker) string {
 	h, ok := l.(Holder)
@@ -101,5 +101,5 @@ func holder(ctx context.Context, l Locker) string {
 	if err != nil || s == "" {
 		return ""
 	}
-	return " (" + s + ")"
+	return ": " + s
 }

@@ -374,7 +374,7 @@ func (l *turns) isHeld() bool {
 	return l.held
 }
 
-func (l *turns) Holder(context.Context) (string, error) { return "held by the test", nil }
+func (l *turns) Holder(context.Context) (string, error) { return "the test holds the lock", nil }
 
 // ledger is a data migration that fails if it runs twice: its row's key
 // would repeat.
@@ -511,7 +511,7 @@ func TestGivesUpWaiting(t *testing.T) {
 	if !errors.Is(err, goose.ErrBusy) || !errors.Is(err, migrate.ErrLockTimeout) {
 		t.Errorf("Apply while another runner has the lock = %v, want ErrBusy and ErrLockTimeout", err)
 	}
-	for _, want := range []string{"00001_ledger.sql", "gave up after 50ms waiting for its turn", "held by the test", "nothing of it ran"} {
+	for _, want := range []string{"00001_ledger.sql", "gave up after 50ms waiting for its turn", ": the test holds the lock; nothing of it ran", "nothing of it ran"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not say %q", want)
 		}

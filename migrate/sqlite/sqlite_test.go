@@ -136,8 +136,8 @@ func TestRoundTrip(t *testing.T) {
 			t.Fatalf("Apply(%s): %v", m.ID, err)
 		}
 	}
-	if err := r.Apply(ctx, pending[0]); err == nil {
-		t.Error("Apply of an applied migration = nil, want it refused")
+	if err := r.Apply(ctx, pending[0]); err != nil {
+		t.Errorf("Apply of an applied migration = %v, want nil: it is left as it is", err)
 	}
 	if left, err := r.Pending(ctx); err != nil || len(left) != 0 {
 		t.Errorf("Pending after applying all = %v, %v; want none", ids(left), err)
