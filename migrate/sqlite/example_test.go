@@ -108,6 +108,6 @@ INSERT INTO refunds (order_id) SELECT id FROM order_lines;
 	fmt.Println("still pending:", left[0].ID)
 	// Output:
 	// 00002_refunds.sql failed at statement 2 of 2, rolled back: true
-	// migrate/goose: apply 00002_refunds.sql: statement 2 of 2 (INSERT INTO refunds (order_id) SELECT id FROM order_lines;) failed; the migration was rolled back: SQL logic error: no such table: order_lines (1)
+	// migrate/goose: apply 00002_refunds.sql: statement 2 of 2 (INSERT INTO refunds (order_id) SELECT id FROM order_lines;) failed; the migration was rolled back; it stays pending and is applied first next time, so fix this migration itself (a new migration would only run after it): SQL logic error: no such table: order_lines (1)
 	// still pending: 00002_refunds.sql
 }

@@ -40,7 +40,7 @@ CREATE INDEX orders_status ON orders (status);
 
 // open returns a runner over fsys on a new database file, and a second
 // handle on the same file for looking at it.
-func open(t *testing.T, fsys fstest.MapFS, c sqlite.Config) (*goose.Runner, *sql.DB) {
+func open(t *testing.T, fsys fstest.MapFS, c sqlite.Config) (*sqlite.Runner, *sql.DB) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "app.db")
 	r, err := sqlite.Open(path, fsys, c)
