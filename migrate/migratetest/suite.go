@@ -314,9 +314,10 @@ func checkSecondRunner(ctx context.Context, open func([]migrate.Migration) migra
 }
 
 // checkTurns has runners over one database apply the pending migrations
-// at once, as deployments in several processes would.
+// at once, as deployments in several processes would: each lists what is
+// pending, then all apply the first at the same moment, then the second…
 func checkTurns(ctx context.Context, open func([]migrate.Migration) migrate.Runner, r *report) {
-	const n = 3
+	const n = 4
 	var runners []migrate.Runner
 	for range n {
 		run := open(three)
@@ -325,31 +326,39 @@ func checkTurns(ctx context.Context, open func([]migrate.Migration) migrate.Runn
 		}
 		runners = append(runners, run)
 	}
+	// All runners arrive at step k before any applies its migration.
+	steps := make([]sync.WaitGroup, len(three)+1)
+	for k := range steps {
+		steps[k].Add(n)
+	}
 	var (
-		wg    sync.WaitGroup
-		start = make(chan struct{})
-		once  sync.Once
+		wg   sync.WaitGroup
+		once sync.Once
 	)
 	for i, run := range runners {
 		wg.Go(func() {
-			<-start
-			// The executor's way: list, then apply each in turn.
+			steps[0].Done()
+			steps[0].Wait()
 			ms, err := run.Pending(ctx)
 			if err != nil {
 				once.Do(func() { r.errorf("runner %d: Pending: %v", i, err) })
-				return
+				ms = nil
 			}
-			for _, m := range ms {
-				if err := applyRetrying(ctx, run, m); err != nil {
+			for k := range three {
+				steps[k+1].Done()
+				steps[k+1].Wait()
+				if k >= len(ms) {
+					continue
+				}
+				if err := applyRetrying(ctx, run, ms[k]); err != nil {
 					once.Do(func() {
-						r.errorf("runner %d of %d over one database, all applying at once: Apply(%s) = %v; want nil: each runner waits its turn, and a migration another runner applied meanwhile is left alone (run twice, %s fails)", i, n, m.ID, err, credit.ID)
+						r.errorf("runner %d of %d over one database, all applying at once: Apply(%s) = %v; want nil: each runner waits its turn, and a migration another runner applied meanwhile is left alone (run twice, each of these migrations fails)", i, n, ms[k].ID, err)
 					})
-					return
+					ms = nil
 				}
 			}
 		})
 	}
-	close(start)
 	wg.Wait()
 	for i, run := range runners {
 		if _, ok := r.pending(ctx, run, fmt.Sprintf("on runner %d after all applied", i), nil); !ok {

@@ -17,6 +17,7 @@ import (
 	"github.com/safedeploy/safedeploy/internal/pgtest"
 	"github.com/safedeploy/safedeploy/migrate"
 	"github.com/safedeploy/safedeploy/migrate/goose"
+	"github.com/safedeploy/safedeploy/migrate/migratetest"
 	"github.com/safedeploy/safedeploy/migrate/postgres"
 )
 
@@ -537,4 +538,13 @@ func TestNoTransactionRecordingFailure(t *testing.T) {
 	if err := db.QueryRow("SELECT count(*) FROM audit").Scan(&n); err != nil || n != 1 {
 		t.Errorf("audit has %d rows (%v), want the migration's one", n, err)
 	}
+}
+
+func TestConformance(t *testing.T) {
+	migratetest.Run(t, func(t *testing.T) migratetest.Opener {
+		dsn := pgtest.Database(t)
+		return func(ms []migrate.Migration) (migrate.Runner, error) {
+			return postgres.Open(dsn, migratetest.FS(ms), postgres.Config{})
+		}
+	})
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/safedeploy/safedeploy/migrate"
 	"github.com/safedeploy/safedeploy/migrate/goose"
+	"github.com/safedeploy/safedeploy/migrate/migratetest"
 	"github.com/safedeploy/safedeploy/migrate/sqlite"
 )
 
@@ -264,4 +265,13 @@ func TestOpenRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestConformance(t *testing.T) {
+	migratetest.Run(t, func(t *testing.T) migratetest.Opener {
+		path := filepath.Join(t.TempDir(), "app.db")
+		return func(ms []migrate.Migration) (migrate.Runner, error) {
+			return sqlite.Open(path, migratetest.FS(ms), sqlite.Config{})
+		}
+	})
 }
