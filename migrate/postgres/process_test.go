@@ -14,6 +14,8 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/pressly/goose/v3/lock"
+
 	"github.com/safedeploy/safedeploy/deploy"
 	"github.com/safedeploy/safedeploy/internal/pgtest"
 	"github.com/safedeploy/safedeploy/migrate"
@@ -201,5 +203,32 @@ func TestWaitsForTheMigrationLock(t *testing.T) {
 	var free bool
 	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", postgres.LockID).Scan(&free); err != nil || !free {
 		t.Errorf("the lock is still held after Apply (%v)", err)
+	}
+}
+
+// goose's own session locker and the runner take turns: they use one key.
+func TestTakesTurnsWithGooseSessionLocker(t *testing.T) {
+	ctx := t.Context()
+	r, db := setup(t, credit(), postgres.Config{LockTimeout: 100 * time.Millisecond})
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := locker.SessionLock(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Apply(ctx, pending(t, r)[0]); !errors.Is(err, goose.ErrBusy) {
+		t.Errorf("Apply while goose's session locker holds the lock = %v, want ErrBusy", err)
+	}
+	if err := locker.SessionUnlock(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Apply(ctx, pending(t, r)[0]); err != nil {
+		t.Errorf("Apply once goose let go = %v", err)
 	}
 }
