@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -194,5 +195,55 @@ func TestLintRefuses(t *testing.T) {
 	cancel()
 	if _, err := r.Lint(ctx, pending[0]); !errors.Is(err, context.Canceled) {
 		t.Errorf("Lint with a cancelled context = %v, want context.Canceled", err)
+	}
+}
+
+// BenchmarkLint measures linting two pending migrations over a database
+// of orders: "copy" with a new runner each time (the copy is made), and
+// "kept" with one runner (what it found is kept).
+func BenchmarkLint(b *testing.B) {
+	for _, rows := range []int{1_000, 100_000} {
+		path := filepath.Join(b.TempDir(), "app.db")
+		fsys := fstest.MapFS{
+			"00001_shop.sql":    {Data: []byte(shop + fmt.Sprintf("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d) INSERT INTO orders (email, note) SELECT 'user' || i || '@example.com', 'note ' || i FROM n;\n", rows))},
+			"00002_coupon.sql":  {Data: []byte("-- +goose Up\nALTER TABLE orders DROP COLUMN coupon;\n")},
+			"00003_archive.sql": {Data: []byte("-- +goose Up\nDROP TABLE legacy;\n")},
+		}
+		r, err := sqlite.Open(path, fsys, sqlite.Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		pending, err := r.Pending(b.Context())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Apply(b.Context(), pending[0]); err != nil {
+			b.Fatal(err)
+		}
+		pending = pending[1:]
+		lint := func(b *testing.B, r *sqlite.Runner) {
+			for _, m := range pending {
+				if _, err := r.Lint(b.Context(), m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.Run(fmt.Sprintf("rows=%d/copy", rows), func(b *testing.B) {
+			for b.Loop() {
+				fresh, err := sqlite.Open(path, fsys, sqlite.Config{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				lint(b, fresh)
+				fresh.Close()
+			}
+		})
+		b.Run(fmt.Sprintf("rows=%d/kept", rows), func(b *testing.B) {
+			lint(b, r)
+			for b.Loop() {
+				lint(b, r)
+			}
+		})
+		r.Close()
 	}
 }
