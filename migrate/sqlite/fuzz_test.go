@@ -52,11 +52,21 @@ func FuzzRemoved(f *testing.F) {
 				}
 				continue
 			}
-			table, col, ok := strings.Cut(name, ".")
-			o, okBefore := before[strings.ToLower(table)]
-			ao, okAfter := after[strings.ToLower(table)]
-			if !ok || !okBefore || !okAfter || !slices.Contains(o.columns, col) ||
-				slices.ContainsFunc(ao.columns, func(x string) bool { return strings.EqualFold(x, col) }) {
+			// A table's name may hold dots too: any split will do.
+			column := false
+			for i := range len(name) {
+				if name[i] != '.' {
+					continue
+				}
+				table, col := name[:i], name[i+1:]
+				o, okBefore := before[strings.ToLower(table)]
+				ao, okAfter := after[strings.ToLower(table)]
+				if okBefore && okAfter && slices.Contains(o.columns, col) &&
+					!slices.ContainsFunc(ao.columns, func(x string) bool { return strings.EqualFold(x, col) }) {
+					column = true
+				}
+			}
+			if !column {
 				t.Fatalf("removed(%q, %q) names %q, which is neither a table gone nor a column gone from a table that remains", b, a, name)
 			}
 		}
