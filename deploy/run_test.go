@@ -11,6 +11,7 @@ import (
 	"github.com/safedeploy/safedeploy/deploy"
 	"github.com/safedeploy/safedeploy/flags"
 	"github.com/safedeploy/safedeploy/migrate"
+	"github.com/safedeploy/safedeploy/migrate/migratetest"
 	"github.com/safedeploy/safedeploy/strategy"
 	"github.com/safedeploy/safedeploy/strategy/strategytest"
 	"github.com/safedeploy/safedeploy/verify"
@@ -318,7 +319,7 @@ func TestDatabaseFirst(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fleet := newFleet(healthy)
 		p, rec := newPlan(fleet)
-		db := migrate.NewMemory(migrate.Migration{ID: "001_add_status"}, migrate.Migration{ID: "002_index_status"})
+		db := migratetest.NewMemory(migrate.Migration{ID: "001_add_status"}, migrate.Migration{ID: "002_index_status"})
 		db.Contend("002_index_status", 2)
 		p.Migrations = db
 		if _, err := deploy.Run(t.Context(), p); err != nil {
@@ -338,17 +339,17 @@ func TestDatabaseFirst(t *testing.T) {
 }
 
 func TestMigrationFailureStopsBeforeCode(t *testing.T) {
-	cases := map[string]func(db *migrate.Memory){
-		"apply fails":      func(db *migrate.Memory) { db.FailApply("002", errBoom) },
-		"unhealthy":        func(db *migrate.Memory) { db.SetUnhealthy(errBoom) },
-		"lock never freed": func(db *migrate.Memory) { db.Contend("002", 1000) },
+	cases := map[string]func(db *migratetest.Memory){
+		"apply fails":      func(db *migratetest.Memory) { db.FailApply("002", errBoom) },
+		"unhealthy":        func(db *migratetest.Memory) { db.SetUnhealthy(errBoom) },
+		"lock never freed": func(db *migratetest.Memory) { db.Contend("002", 1000) },
 	}
 	for name, breakIt := range cases {
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				fleet := newFleet(healthy)
 				p, rec := newPlan(fleet)
-				db := migrate.NewMemory(migrate.Migration{ID: "001"}, migrate.Migration{ID: "002"})
+				db := migratetest.NewMemory(migrate.Migration{ID: "001"}, migrate.Migration{ID: "002"})
 				breakIt(db)
 				p.Migrations = db
 				rep, err := deploy.Run(t.Context(), p)
@@ -375,7 +376,7 @@ func TestPreflightReportsEveryFailure(t *testing.T) {
 			return errors.New("3 tests failed for v2")
 		})
 		p.Flags, p.KillSwitch = &flags.Memory{}, "missing-flag"
-		db := migrate.NewMemory(migrate.Migration{ID: "003_drop_note", Removes: []string{"orders.note"}})
+		db := migratetest.NewMemory(migrate.Migration{ID: "003_drop_note", Removes: []string{"orders.note"}})
 		p.Migrations, p.Schema = db, migrate.Usage{Running: []string{"orders.note"}}
 		p.Checks = []deploy.Check{deploy.Named("change window open", deploy.CheckFunc(func(ctx context.Context, p *deploy.Plan) error {
 			return errors.New("freeze until Monday")
@@ -520,7 +521,7 @@ func TestPreflightLintsMigrations(t *testing.T) {
 				for _, id := range c.ids {
 					ms = append(ms, migrate.Migration{ID: id})
 				}
-				p.Migrations, p.Linter, p.Schema = migrate.NewMemory(ms...), linter, c.usage
+				p.Migrations, p.Linter, p.Schema = migratetest.NewMemory(ms...), linter, c.usage
 				_, err := deploy.Run(t.Context(), p)
 				if len(c.wantErr) == 0 {
 					if err != nil {

@@ -20,8 +20,11 @@
 // lists the migrations not yet applied, in the order to apply them. Apply
 // applies one, entirely or not at all where the database allows; it bounds
 // its own wait for locks and, when it gives up, returns an error wrapping
-// [ErrLockTimeout]. Verify reports whether the database is healthy after
-// migrating, returning nil when it is.
+// [ErrLockTimeout]. Runners over one database take turns, so that two
+// deployments at once apply each migration once: a migration another
+// runner applied meanwhile is left alone, and Apply returns nil. Verify
+// reports whether the database is healthy after migrating, returning nil
+// when it is.
 //
 // A Runner knows nothing about deployments; the executor in package
 // [github.com/safedeploy/safedeploy/deploy] adds the policy around it. In
@@ -63,12 +66,15 @@
 // in Removes from the statements it reads. Findings encode to JSON with the
 // severity as text, and decode back.
 //
-// # Testing
+// # Runners
 //
-// [Memory] is an in-memory Runner for tests and examples. It applies
-// migrations by recording them, only in order, and can be told to fail:
-// [Memory.FailApply] makes a migration fail and stay pending,
-// [Memory.Contend] makes it meet lock contention a number of times before
-// it succeeds, and [Memory.SetUnhealthy] makes Verify fail. [Memory.Applied]
-// and [Memory.Attempts] report what happened.
+// Packages [github.com/safedeploy/safedeploy/migrate/postgres] and
+// [github.com/safedeploy/safedeploy/migrate/sqlite] apply goose migration
+// files; package [github.com/safedeploy/safedeploy/migrate/pglint] lints
+// PostgreSQL migrations on the real Postgres parser, and the SQLite runner
+// is its own Linter, finding removals by trying the migrations on a copy
+// of the database. Package
+// [github.com/safedeploy/safedeploy/migrate/migratetest] has an in-memory
+// Runner that can be told to fail, for tests, and a conformance suite for
+// Runners of your own.
 package migrate

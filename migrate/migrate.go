@@ -37,7 +37,11 @@ type Runner interface {
 	// Apply applies one migration, entirely or not at all where the database
 	// allows. It bounds its own wait for locks to a few seconds, since a
 	// statement queued for a lock blocks every query behind it, and then
-	// returns an error wrapping ErrLockTimeout.
+	// returns an error wrapping ErrLockTimeout. Runners over one database,
+	// in one process or several, take turns, so that no migration is
+	// applied twice; a migration already applied (by another runner while
+	// this one waited, say) is left as it is, and Apply returns nil. A
+	// migration that is unknown or not the next pending one is refused.
 	Apply(ctx context.Context, m Migration) error
 	// Verify reports whether the database is healthy after migrating: it
 	// answers, and nothing is left half-built. It returns nil when healthy.

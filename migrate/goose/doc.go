@@ -31,7 +31,15 @@
 // contents, for linters and the expand/contract check in pre-flight.
 //
 // Apply applies exactly the migration it is given (goose's ApplyVersion)
-// after checking that it is the next pending one. When goose fails, Apply
+// after checking that it is the next pending one. With a Config.Locker
+// (the PostgreSQL and SQLite runners have one), runners over one database
+// take turns: Apply holds the lock from before it reads what is pending
+// until the migration is applied or has failed, so two deployments at once
+// cannot both find a migration pending and both apply it. A migration
+// already applied when its turn comes is left alone, and Apply returns
+// nil. A runner that waits longer than Config.LockWait gives up with an
+// error wrapping [ErrBusy] and [migrate.ErrLockTimeout], which the
+// executor retries. When goose fails, Apply
 // returns an [*ApplyError]: the migration, the statement that failed (its
 // index, its text — goose's verbose log announces each statement before
 // running it, and the runner listens), whether it ran in a transaction and
@@ -41,7 +49,10 @@
 // the migration ran in a transaction and was rolled back, or it ran
 // outside one and nothing but SET or RESET ran before the failed
 // statement. Otherwise retrying would run again what already succeeded,
-// and the failure stops the deployment.
+// and the failure stops the deployment: the error then says to fix that
+// migration's file, which stays pending and is applied first next time (a
+// new migration would only run after it), and to take out of it the
+// statements that ran outside a transaction.
 //
 // Verify checks that the database answers, that nothing is pending, and
 // Config.Check.
@@ -49,5 +60,5 @@
 // To know a migration's statements and whether it runs in a transaction
 // before running it, the runner asks goose's own parser, by applying the
 // file without versioning to a stand-in database that records statements
-// instead of running them.
+// instead of running them. [Runner.Statements] returns them, for linters.
 package goose

@@ -48,11 +48,16 @@ type ApplyError struct {
 	// Err is the error from goose.
 	Err error
 
-	retry bool // a lock timeout, safe to retry
+	retry   bool // a lock timeout, safe to retry
+	ran     bool // goose ran the migration: the failure is the migration's own
+	changed bool // outside a transaction, statements other than SET or RESET ran
 }
 
 // Error describes the failure on one line: the migration, the statement
-// (counted from 1 for people), what is left, and goose's error.
+// (counted from 1 for people), what is left, what to do — retry it, or
+// fix this migration's file, which stays pending (a new migration would
+// run only after it), taking out what already ran outside a transaction —
+// and goose's error.
 func (e *ApplyError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "migrate/goose: apply %s", e.Migration)
@@ -75,8 +80,16 @@ func (e *ApplyError) Error() string {
 	default:
 		b.WriteString(" failed")
 	}
-	if e.retry {
+	switch {
+	case e.retry:
 		b.WriteString("; a lock timeout, safe to retry")
+	case e.ran && !e.Unrecorded:
+		// A failed migration is not recorded as applied: the next
+		// deployment applies it first, before any migration added since.
+		b.WriteString("; it stays pending and is applied first next time, so fix this migration itself (a new migration would only run after it)")
+		if e.changed {
+			b.WriteString(", and take out the statements that ran, or make them safe to run again (IF NOT EXISTS)")
+		}
 	}
 	if e.Cleanup != "" {
 		fmt.Fprintf(&b, "; %s", e.Cleanup)

@@ -3,12 +3,17 @@ package goose
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	pressly "github.com/pressly/goose/v3"
+
+	"github.com/safedeploy/safedeploy/migrate"
 )
 
 func TestFirstWordAndSessionOnly(t *testing.T) {
@@ -116,5 +121,95 @@ func TestCapture(t *testing.T) {
 	slog.New(quiet).Info(msgStatement, "statement", "y")
 	if got := quiet.stop(); !cmp.Equal(got, []string{"y"}) {
 		t.Errorf("captured %q, want [y]", got)
+	}
+}
+
+// lockAt is a Locker that someone else holds until free (never, if zero),
+// in a synctest bubble's time.
+type lockAt struct {
+	free  time.Time
+	err   error
+	tries int
+}
+
+func (l *lockAt) TryLock(ctx context.Context) (func(context.Context) error, error) {
+	l.tries++
+	if l.err != nil {
+		return nil, l.err
+	}
+	if l.free.IsZero() || time.Now().Before(l.free) {
+		return nil, nil
+	}
+	return func(context.Context) error { return nil }, nil
+}
+
+func TestAcquire(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		l := &lockAt{free: start.Add(2 * time.Second)}
+		release, err := acquire(t.Context(), l, 3*time.Second)
+		if err != nil || release == nil {
+			t.Fatalf("acquire of a lock freed after 2s, waiting 3s = %v", err)
+		}
+		// Backoff up to 250ms: it notices within that.
+		if took := time.Since(start); took < 2*time.Second || took > 2250*time.Millisecond {
+			t.Errorf("took the lock after %s, want 2s-2.25s", took)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		l := &lockAt{}
+		_, err := acquire(t.Context(), l, 3*time.Second)
+		if !errors.Is(err, ErrBusy) || !errors.Is(err, migrate.ErrLockTimeout) {
+			t.Fatalf("acquire of a lock never freed = %v, want ErrBusy and ErrLockTimeout", err)
+		}
+		if took := time.Since(start); took > 3*time.Second || took < 2*time.Second {
+			t.Errorf("gave up after %s, want about 3s", took)
+		}
+		if l.tries < 10 || l.tries > 40 {
+			t.Errorf("tried %d times in 3s, want a backoff from 10ms to 250ms", l.tries)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		_, err := acquire(ctx, &lockAt{}, time.Hour)
+		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, migrate.ErrLockTimeout) {
+			t.Errorf("acquire until the context's deadline = %v, want DeadlineExceeded, not a lock timeout", err)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		down := errors.New("connection refused")
+		l := &lockAt{err: down}
+		_, err := acquire(t.Context(), l, time.Hour)
+		if !errors.Is(err, down) || errors.Is(err, migrate.ErrLockTimeout) || l.tries != 1 {
+			t.Errorf("acquire of a lock that cannot be asked for = %v after %d tries, want the error at once, not a lock timeout", err, l.tries)
+		}
+	})
+}
+
+func TestApplyErrorSaysWhatToDo(t *testing.T) {
+	cause := errors.New("boom")
+	for _, tt := range []struct {
+		name string
+		e    ApplyError
+		want string
+	}{
+		{"rolled back", ApplyError{Migration: "3.sql", Statement: 1, Statements: 2, SQL: "B", InTransaction: true, ran: true, Err: cause},
+			"migrate/goose: apply 3.sql: statement 2 of 2 (B) failed; the migration was rolled back; it stays pending and is applied first next time, so fix this migration itself (a new migration would only run after it): boom"},
+		{"outside a transaction, nothing before", ApplyError{Migration: "3.sql", Statement: 0, Statements: 1, SQL: "A", ran: true, Err: cause},
+			"migrate/goose: apply 3.sql: statement 1 of 1 (A) failed; it stays pending and is applied first next time, so fix this migration itself (a new migration would only run after it): boom"},
+		{"outside a transaction, after a SET", ApplyError{Migration: "3.sql", Statement: 1, Statements: 2, SQL: "B", ran: true, Err: cause},
+			"migrate/goose: apply 3.sql: statement 2 of 2 (B) failed outside a transaction; statement 1 ran and stays applied; it stays pending and is applied first next time, so fix this migration itself (a new migration would only run after it): boom"},
+		{"outside a transaction, after a change", ApplyError{Migration: "3.sql", Statement: 2, Statements: 3, SQL: "C", ran: true, changed: true, Err: cause},
+			"migrate/goose: apply 3.sql: statement 3 of 3 (C) failed outside a transaction; statements 1-2 ran and stay applied; it stays pending and is applied first next time, so fix this migration itself (a new migration would only run after it), and take out the statements that ran, or make them safe to run again (IF NOT EXISTS): boom"},
+		{"unrecorded", ApplyError{Migration: "3.sql", Statement: -1, Statements: 1, Unrecorded: true, ran: true, Err: cause},
+			"migrate/goose: apply 3.sql ran outside a transaction, but goose could not record it as applied: record the version by hand rather than run it again: boom"},
+		{"the guard failed", ApplyError{Migration: "3.sql", Statement: -1, Err: cause},
+			"migrate/goose: apply 3.sql failed: boom"},
+	} {
+		if got := tt.e.Error(); got != tt.want {
+			t.Errorf("%s:\n got %s\nwant %s", tt.name, got, tt.want)
+		}
 	}
 }

@@ -51,6 +51,19 @@ type Config struct {
 	// for nothing. If undo fails, the next Apply of the migration calls it
 	// again before anything else.
 	Guard func(ctx context.Context, db *sql.DB) (undo func(context.Context) (string, error), err error)
+	// Locker, if set, makes runners that share the database apply
+	// migrations one at a time, across processes: Apply holds it from
+	// before it reads what is pending until it is done. Packages
+	// migrate/postgres and migrate/sqlite set one; without one, two
+	// runners can both find a migration pending and both apply it. Do not
+	// also give goose a locker (goose.WithSessionLocker, goose.WithLocker)
+	// in Options: goose would wait for the lock the runner holds.
+	Locker Locker
+	// LockWait bounds how long Apply waits for Locker while another
+	// runner holds it, after which Apply returns an error wrapping ErrBusy
+	// and migrate.ErrLockTimeout, so that the executor retries with
+	// backoff. Zero means DefaultLockWait; negative is an error.
+	LockWait time.Duration
 	// OneStatementOutsideTransaction makes Pending and Apply refuse a SQL
 	// migration that runs outside a transaction (-- +goose NO
 	// TRANSACTION) with more than one statement besides SET and RESET.
@@ -97,12 +110,19 @@ type cachedPlan struct {
 // them: os.DirFS("db/migrations") for a directory, or an embed.FS
 // narrowed with fs.Sub. Closing the Runner closes db.
 //
-// New fails as goose.NewProvider does: an unknown dialect, a bad option,
-// duplicate versions, no migrations at all (goose.ErrNoMigrations). It
-// does not touch the database.
+// New fails for a nil db or a negative Config.LockWait, and as
+// goose.NewProvider does: an unknown dialect, a bad option, duplicate
+// versions, no migrations at all (goose.ErrNoMigrations). It does not
+// touch the database.
 func New(dialect pressly.Dialect, db *sql.DB, fsys fs.FS, c Config) (*Runner, error) {
 	if db == nil {
 		return nil, errors.New("migrate/goose: nil database")
+	}
+	if c.LockWait < 0 {
+		return nil, fmt.Errorf("migrate/goose: negative LockWait %s", c.LockWait)
+	}
+	if c.LockWait == 0 {
+		c.LockWait = DefaultLockWait
 	}
 	log := &capture{}
 	if c.Logger != nil {
@@ -217,6 +237,32 @@ func (r *Runner) planFor(s *pressly.Source, contents []byte) (plan, error) {
 	return p, nil
 }
 
+// Statements returns how goose applies the SQL migration m (matched by
+// ID, applied or not): its Up statements, as goose's parser splits them,
+// with environment variables substituted where the file asks
+// (-- +goose ENVSUB ON), and whether it runs them in a transaction. It
+// reads the file again, so it describes the file as it is now. It fails
+// for a migration the runner does not know, a Go migration (which has no
+// SQL) and a file goose cannot read or parse.
+func (r *Runner) Statements(m migrate.Migration) (statements []string, inTransaction bool, err error) {
+	s, ok := r.sources[m.ID]
+	switch {
+	case !ok:
+		return nil, false, fmt.Errorf("migrate/goose: statements of %q: unknown migration", m.ID)
+	case s.Type != pressly.TypeSQL:
+		return nil, false, fmt.Errorf("migrate/goose: statements of %s: a Go migration has no SQL", m.ID)
+	}
+	b, err := fs.ReadFile(r.fsys, s.Path)
+	if err != nil {
+		return nil, false, fmt.Errorf("migrate/goose: statements of %s: %w", m.ID, err)
+	}
+	p, err := r.planFor(s, b)
+	if err != nil {
+		return nil, false, fmt.Errorf("migrate/goose: statements of %w", err)
+	}
+	return slices.Clone(p.statements), p.tx, nil
+}
+
 // check parses the SQL migration s and, with
 // Config.OneStatementOutsideTransaction, refuses it if it runs several
 // statements outside a transaction.
@@ -239,25 +285,48 @@ func (r *Runner) check(s *pressly.Source, contents []byte) error {
 
 // Apply implements migrate.Runner: goose applies migration m (matched by
 // ID), which must be the next pending one, and records it in its version
-// table.
+// table. With Config.Locker, Apply first waits its turn — for about
+// Config.LockWait, while another runner applies migrations to the same
+// database — and holds the lock until it is done, so that no migration is
+// applied twice.
+//
+// A migration that is already applied — by this runner, by another one
+// while this one waited its turn, or by the goose command — is left as it
+// is: Apply returns nil, as the database is then as the caller wants it.
+// Two deployments that share a database can thus both apply their pending
+// migrations; each migration runs once.
 //
 // It returns ctx's error if ctx is done, and refuses, naming the next
-// pending migration, a migration that is unknown, already applied or not
-// next. If goose fails, the error is an *ApplyError naming the migration
-// and the statement; it wraps migrate.ErrLockTimeout when the statement
-// gave up waiting for a lock and retrying is safe: the migration ran in a
-// transaction, so nothing of it is left, or outside one with nothing but
-// SET or RESET before the failed statement. A migration outside a
-// transaction is guarded by Config.Guard.
+// pending migration, a migration that is unknown or not next. When it
+// gives up waiting for its turn, its error wraps ErrBusy and
+// migrate.ErrLockTimeout. If goose fails, the error is an *ApplyError
+// naming the migration and the statement; it wraps migrate.ErrLockTimeout
+// when the statement gave up waiting for a lock and retrying is safe: the
+// migration ran in a transaction, so nothing of it is left, or outside one
+// with nothing but SET or RESET before the failed statement. A migration
+// outside a transaction is guarded by Config.Guard.
 func (r *Runner) Apply(ctx context.Context, m migrate.Migration) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	s, ok := r.sources[m.ID]
 	if !ok {
 		return fmt.Errorf("migrate/goose: apply %q: unknown migration", m.ID)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.c.Locker != nil {
+		release, err := acquire(ctx, r.c.Locker, r.c.LockWait)
+		if err != nil {
+			return fmt.Errorf("migrate/goose: apply %s: %w", m.ID, err)
+		}
+		defer func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+			defer cancel()
+			if err := release(rctx); err != nil && r.c.Logger != nil {
+				r.c.Logger.WarnContext(ctx, "releasing the migration lock failed", "migration", m.ID, "err", err)
+			}
+		}()
 	}
 	pending, err := r.pending(ctx)
 	if err != nil {
@@ -265,11 +334,11 @@ func (r *Runner) Apply(ctx context.Context, m migrate.Migration) error {
 	}
 	switch {
 	case !slices.ContainsFunc(pending, func(p *pressly.Source) bool { return p.Version == s.Version }):
-		return fmt.Errorf("migrate/goose: apply %s: already applied", m.ID)
+		r.logf(ctx, "already applied; nothing to do", m.ID, "applied before its turn came, by this runner or another one")
+		return nil
 	case pending[0].Version != s.Version:
 		return fmt.Errorf("migrate/goose: apply %s out of order: the next pending migration is %s", m.ID, id(pending[0]))
 	}
-
 	var p *plan
 	if s.Type == pressly.TypeSQL {
 		b, err := fs.ReadFile(r.fsys, s.Path)
@@ -307,14 +376,15 @@ func (r *Runner) Apply(ctx context.Context, m migrate.Migration) error {
 	if err == nil {
 		return nil
 	}
-	e := &ApplyError{Migration: m.ID, Statement: -1, Err: err}
+	e := &ApplyError{Migration: m.ID, Statement: -1, Err: err, ran: true}
 	if n := len(ran); n > 0 {
 		e.Statement, e.SQL = n-1, ran[n-1]
 	}
 	if p != nil {
 		e.Statements, e.InTransaction = len(p.statements), p.tx
 		before := ran[:max(e.Statement, 0)]
-		e.retry = r.isLockTimeout(err) && (p.tx || !slices.ContainsFunc(before, func(s string) bool { return !sessionOnly(s) }))
+		e.changed = !p.tx && slices.ContainsFunc(before, func(s string) bool { return !sessionOnly(s) })
+		e.retry = r.isLockTimeout(err) && !e.changed
 		if !p.tx && recordingFailed(err) {
 			// Every statement ran; goose could not record the version.
 			// Running the migration again would run them twice.

@@ -7,9 +7,12 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	pressly "github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite"
@@ -102,13 +105,13 @@ func TestRetryOnlyWhatIsSafeToRetry(t *testing.T) {
 			file:      "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE TABLE a (x int);\nINSERT INTO lock_t VALUES (1);\n",
 			statement: 1,
 			left:      true,
-			says:      "statement 2 of 2 (INSERT INTO lock_t VALUES (1);) failed outside a transaction; statement 1 ran and stays applied: ",
+			says:      "statement 2 of 2 (INSERT INTO lock_t VALUES (1);) failed outside a transaction; statement 1 ran and stays applied; it stays pending and is applied first next time, so fix this migration itself (a new migration would only run after it), and take out the statements that ran, or make them safe to run again (IF NOT EXISTS): ",
 		},
 		{
 			name:      "not a lock timeout",
 			file:      "-- +goose Up\nCREATE TABLE a (x int);\nINSERT INTO missing VALUES (1);\n",
 			statement: 1,
-			says:      "failed; the migration was rolled back: SQL logic error: no such table: missing",
+			says:      "failed; the migration was rolled back; it stays pending and is applied first next time, so fix this migration itself (a new migration would only run after it): SQL logic error: no such table: missing",
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -331,5 +334,239 @@ func TestGooseLoggingOptionsAreOverridden(t *testing.T) {
 	var ae *goose.ApplyError
 	if err := next(t, r); !errors.As(err, &ae) || ae.Statement != 1 {
 		t.Errorf("Apply = %v, want the failed statement named", err)
+	}
+}
+
+// turns is a Locker shared by the runners of a test, standing for a lock
+// in the database: TryLock takes it if it is free.
+type turns struct {
+	mu    sync.Mutex
+	held  bool
+	tries int
+}
+
+func (l *turns) TryLock(ctx context.Context) (func(context.Context) error, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.tries++
+	if l.held {
+		return nil, nil
+	}
+	l.held = true
+	return func(context.Context) error { l.unlock(); return nil }, nil
+}
+
+func (l *turns) unlock() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.held = false
+}
+
+func (l *turns) tried() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.tries
+}
+
+func (l *turns) isHeld() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.held
+}
+
+func (l *turns) Holder(context.Context) (string, error) { return "the test holds the lock", nil }
+
+// ledger is a data migration that fails if it runs twice: its row's key
+// would repeat.
+func ledger() fstest.MapFS {
+	return fstest.MapFS{
+		"00001_ledger.sql":  file("-- +goose Up\nCREATE TABLE ledger (id INTEGER PRIMARY KEY);\nCREATE TABLE accounts (balance INTEGER);\nINSERT INTO accounts VALUES (100);\n"),
+		"00002_credit.sql":  file("-- +goose Up\nINSERT INTO ledger VALUES (2);\nUPDATE accounts SET balance = balance + 10;\n"),
+		"00003_refunds.sql": file("-- +goose Up\nCREATE TABLE refunds (id INTEGER PRIMARY KEY);\n"),
+	}
+}
+
+func balance(t *testing.T, db *sql.DB) int {
+	t.Helper()
+	var b int
+	if err := db.QueryRow("SELECT balance FROM accounts").Scan(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestAlreadyAppliedIsLeftAlone(t *testing.T) {
+	r, db := open(t, ledger(), goose.Config{})
+	ms, err := r.Pending(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[:2] {
+		if err := r.Apply(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range ms[:2] {
+		if err := r.Apply(t.Context(), m); err != nil {
+			t.Errorf("Apply(%s) again = %v, want nil: it is applied, as the caller wants", m.ID, err)
+		}
+	}
+	if b := balance(t, db); b != 110 {
+		t.Errorf("balance %d, want 110: the data migration ran again", b)
+	}
+	left, err := r.Pending(t.Context())
+	if err != nil || len(left) != 1 || left[0].ID != "00003_refunds.sql" {
+		t.Errorf("Pending = %v, %v; want only 00003_refunds.sql", left, err)
+	}
+}
+
+// runners returns a function that opens runners on one SQLite file, with
+// the given locker.
+func runners(t *testing.T, fsys fstest.MapFS) (path string, open func(goose.Config) *goose.Runner) {
+	path = filepath.Join(t.TempDir(), "db")
+	return path, func(c goose.Config) *goose.Runner {
+		db, err := sql.Open("sqlite", path+"?_busy_timeout=5000&_txlock=immediate")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := goose.New(pressly.DialectSQLite3, db, fsys, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		return r
+	}
+}
+
+// waitTries waits until lock has been tried n times.
+func waitTries(t *testing.T, lock *turns, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		tries := lock.tried()
+		if tries >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the lock was tried %d times in 10s, want %d", tries, n)
+		}
+	}
+}
+
+// Another runner applies the migration while this one waits for its turn:
+// this one then finds it applied and applies nothing.
+func TestWaitsItsTurn(t *testing.T) {
+	lock := &turns{}
+	path, open := runners(t, ledger())
+	a := open(goose.Config{Locker: lock, LockWait: time.Minute})
+	other := open(goose.Config{}) // its turn is the test's
+	ms, err := a.Pending(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Apply(t.Context(), ms[0]); err != nil {
+		t.Fatal(err)
+	}
+	if lock.isHeld() {
+		t.Fatal("the lock is still held after Apply")
+	}
+	credit := ms[1]
+
+	release, err := lock.TryLock(t.Context())
+	if err != nil || release == nil {
+		t.Fatalf("TryLock: released %t, %v", release != nil, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Apply(t.Context(), credit) }()
+	waitTries(t, lock, 3) // a is waiting
+	if err := other.Apply(t.Context(), credit); err != nil {
+		t.Fatal(err)
+	}
+	release(t.Context())
+	if err := <-done; err != nil {
+		t.Errorf("Apply of a migration another runner applied while it waited = %v, want nil", err)
+	}
+	look, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer look.Close()
+	if got := balance(t, look); got != 110 {
+		t.Errorf("balance %d, want 110", got)
+	}
+	if left, err := a.Pending(t.Context()); err != nil || len(left) != 1 {
+		t.Errorf("Pending = %v, %v; want the last migration only", left, err)
+	}
+}
+
+func TestGivesUpWaiting(t *testing.T) {
+	lock := &turns{held: true}
+	_, open := runners(t, ledger())
+	r := open(goose.Config{Locker: lock, LockWait: 50 * time.Millisecond})
+	ms, err := r.Pending(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = r.Apply(t.Context(), ms[0])
+	t.Log(err)
+	if !errors.Is(err, goose.ErrBusy) || !errors.Is(err, migrate.ErrLockTimeout) {
+		t.Errorf("Apply while another runner has the lock = %v, want ErrBusy and ErrLockTimeout", err)
+	}
+	for _, want := range []string{"00001_ledger.sql", "gave up after 50ms waiting for its turn", ": the test holds the lock; nothing of it ran", "nothing of it ran"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q", want)
+		}
+	}
+
+	ctx, cancel := context.WithCancelCause(t.Context())
+	r = open(goose.Config{Locker: lock, LockWait: time.Hour})
+	done := make(chan error, 1)
+	go func() { done <- r.Apply(ctx, ms[0]) }()
+	waitTries(t, lock, lock.tried()+3)
+	stop := errors.New("deployment aborted")
+	cancel(stop)
+	err = <-done
+	t.Log(err)
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, stop) || errors.Is(err, migrate.ErrLockTimeout) {
+		t.Errorf("Apply cancelled while waiting = %v, want context.Canceled and its cause, not a lock timeout", err)
+	}
+	if left, err := r.Pending(t.Context()); err != nil || len(left) != 3 {
+		t.Errorf("Pending = %v, %v; want all 3 still pending", left, err)
+	}
+}
+
+// The lock is held while the migration runs.
+func TestLockHeldWhileApplying(t *testing.T) {
+	lock := &turns{}
+	var heldDuring []bool
+	m := pressly.NewGoMigration(1, &pressly.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
+		heldDuring = append(heldDuring, lock.isHeld())
+		return nil
+	}}, nil)
+	r, _ := open(t, nil, goose.Config{Locker: lock, Options: []pressly.ProviderOption{pressly.WithGoMigrations(m)}})
+	if err := next(t, r); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(heldDuring, []bool{true}) || lock.isHeld() {
+		t.Errorf("held while the migration ran: %v, after: %t; want [true], false", heldDuring, lock.isHeld())
+	}
+}
+
+func TestStatements(t *testing.T) {
+	t.Setenv("SAFEDEPLOY_TEST_TABLE", "envsubbed")
+	fsys := fstest.MapFS{
+		"00001_a.sql": file("-- +goose Up\n-- +goose ENVSUB ON\nCREATE TABLE ${SAFEDEPLOY_TEST_TABLE} (x int);\nINSERT INTO ${SAFEDEPLOY_TEST_TABLE} VALUES (1);\n"),
+		"00002_b.sql": file("-- +goose NO TRANSACTION\n-- +goose Up\nCREATE INDEX i ON envsubbed (x);\n"),
+	}
+	r, _ := open(t, fsys, goose.Config{})
+	stmts, tx, err := r.Statements(migrate.Migration{ID: "00001_a.sql"})
+	if err != nil || !tx || !slices.Equal(stmts, []string{"CREATE TABLE envsubbed (x int);", "INSERT INTO envsubbed VALUES (1);"}) {
+		t.Errorf("Statements(00001_a.sql) = %q, %t, %v", stmts, tx, err)
+	}
+	stmts, tx, err = r.Statements(migrate.Migration{ID: "00002_b.sql"})
+	if err != nil || tx || len(stmts) != 1 {
+		t.Errorf("Statements(00002_b.sql) = %q, %t, %v; want one statement outside a transaction", stmts, tx, err)
+	}
+	if _, _, err := r.Statements(migrate.Migration{ID: "00003_c.sql"}); err == nil {
+		t.Error("Statements of an unknown migration: nil error")
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/safedeploy/safedeploy/deploy"
 	"github.com/safedeploy/safedeploy/migrate"
+	"github.com/safedeploy/safedeploy/migrate/migratetest"
 	"github.com/safedeploy/safedeploy/migrate/pglint"
 	"github.com/safedeploy/safedeploy/strategy"
 	"github.com/safedeploy/safedeploy/strategy/strategytest"
@@ -29,7 +30,7 @@ func TestPreflight(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				fleet := strategytest.NewFleet(strategytest.Config{Version: "v1", Instances: 2, RPS: 100})
-				db := migrate.NewMemory(migrate.Migration{ID: "0042", SQL: "-- +goose Up\n" + c.sql})
+				db := migratetest.NewMemory(migrate.Migration{ID: "0042", SQL: "-- +goose Up\n" + c.sql})
 				p := &deploy.Plan{
 					Service: "shop", Version: "v2", Previous: "v1", Environment: deploy.Dev,
 					Change:     deploy.Change{Engineer: "ana", What: "orders"},

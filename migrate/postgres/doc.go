@@ -44,6 +44,20 @@
 // Queries that queued behind the migration were held up for at most the
 // lock timeout.
 //
+// # Two deployments at once
+//
+// Runners over one database — in one process or several — take turns: a
+// runner holds a session-level advisory lock ([LockID], goose's own key,
+// so goose's session locker takes turns with it too) from before it reads
+// what is pending until its migration is applied, or has failed and been
+// cleaned up. A runner that finds the lock held waits up to
+// Config.LockTimeout, then gives up with an error wrapping
+// [migrate.ErrLockTimeout] that names the session holding the lock; the
+// executor retries. A migration another runner applied while it waited is
+// left alone. So two deployments that share a database apply each
+// migration once, and both go on. Advisory locks end with the session
+// that holds them, however the process ends.
+//
 // # Transactions, and what a retry runs again
 //
 // Goose runs each migration in a transaction unless the file says

@@ -43,9 +43,12 @@ const (
 // Config configures a runner. The zero value is ready to use.
 type Config struct {
 	// LockTimeout is the lock_timeout of every statement the runner runs,
-	// rounded up to a millisecond. Zero means DefaultLockTimeout; negative
-	// is an error, as waiting forever for a lock is what the runner exists
-	// to prevent.
+	// rounded up to a millisecond, and how long Apply waits for its turn
+	// while another runner applies migrations to the same database (see
+	// LockID). Zero means DefaultLockTimeout; negative is an error, as
+	// waiting forever for a lock is what the runner exists to prevent.
+	// Either wait ends in an error wrapping migrate.ErrLockTimeout, which
+	// the executor retries with backoff.
 	LockTimeout time.Duration
 	// StatementTimeout is the statement_timeout of every statement, rounded
 	// up to a millisecond. Zero means DefaultStatementTimeout; negative
@@ -53,7 +56,8 @@ type Config struct {
 	StatementTimeout time.Duration
 	// Options are passed on to goose.NewProvider, as goose.Config.Options:
 	// goose.WithTableName for a version table other than goose_db_version,
-	// for example.
+	// for example. Not goose.WithSessionLocker: the runner takes the lock
+	// itself.
 	Options []pressly.ProviderOption
 	// Logger, if set, receives goose's log, as goose.Config.Logger, and
 	// what the runner cleans up.
@@ -99,6 +103,8 @@ func Open(connString string, migrations fs.FS, c Config) (*goose.Runner, error) 
 		return err
 	}))
 	r, err := goose.New(pressly.DialectPostgres, db, migrations, goose.Config{
+		Locker:                         advisory{db},
+		LockWait:                       lock,
 		Options:                        c.Options,
 		Logger:                         c.Logger,
 		IsLockTimeout:                  IsLockTimeout,

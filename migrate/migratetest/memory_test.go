@@ -1,4 +1,4 @@
-package migrate_test
+package migratetest_test
 
 import (
 	"context"
@@ -11,9 +11,10 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/safedeploy/safedeploy/migrate"
+	"github.com/safedeploy/safedeploy/migrate/migratetest"
 )
 
-var _ migrate.Runner = (*migrate.Memory)(nil)
+var _ migrate.Runner = (*migratetest.Memory)(nil)
 
 func three() (a, b, c migrate.Migration) {
 	return migrate.Migration{ID: "0001_add_status", SQL: "ALTER TABLE orders ADD COLUMN status text DEFAULT 'new'"},
@@ -36,7 +37,7 @@ func pendingIDs(t *testing.T, r migrate.Runner) []string {
 
 func TestMemoryPendingInOrder(t *testing.T) {
 	a, b, c := three()
-	m := migrate.NewMemory(a, b, c)
+	m := migratetest.NewMemory(a, b, c)
 	got, err := m.Pending(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +52,7 @@ func TestMemoryPendingInOrder(t *testing.T) {
 
 func TestMemoryApplyInOrder(t *testing.T) {
 	a, b, c := three()
-	m := migrate.NewMemory(a, b, c)
+	m := migratetest.NewMemory(a, b, c)
 	ctx := t.Context()
 	for i, mg := range []migrate.Migration{a, b, c} {
 		if err := m.Apply(ctx, mg); err != nil {
@@ -81,14 +82,12 @@ func TestMemoryApplyRefuses(t *testing.T) {
 	}{
 		{name: "out of order", apply: c, mentions: []string{`"0003_drop_note"`, `"0001_add_status"`, "next pending"}},
 		{name: "unknown", apply: migrate.Migration{ID: "9999_mystery"}, mentions: []string{`"9999_mystery"`, "unknown"}},
-		{name: "already applied", applied: []migrate.Migration{a}, apply: a, mentions: []string{`"0001_add_status"`, "already applied"}},
 		{name: "unknown, nothing pending", applied: []migrate.Migration{a, b, c}, apply: migrate.Migration{ID: "0004"}, mentions: []string{`"0004"`, "unknown"}},
-		{name: "already applied, nothing pending", applied: []migrate.Migration{a, b, c}, apply: b, mentions: []string{`"0002_backfill"`, "already applied"}},
 		{name: "empty ID", apply: migrate.Migration{}, mentions: []string{"unknown"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := migrate.NewMemory(a, b, c)
+			m := migratetest.NewMemory(a, b, c)
 			for _, mg := range tt.applied {
 				if err := m.Apply(t.Context(), mg); err != nil {
 					t.Fatalf("Apply(%s): %v", mg.ID, err)
@@ -114,9 +113,26 @@ func TestMemoryApplyRefuses(t *testing.T) {
 	}
 }
 
+func TestMemoryLeavesAppliedAlone(t *testing.T) {
+	a, b, c := three()
+	m := migratetest.NewMemory(a, b, c)
+	for _, mg := range []migrate.Migration{a, b, a, b} {
+		if err := m.Apply(t.Context(), mg); err != nil {
+			t.Fatalf("Apply(%s) = %v, want nil", mg.ID, err)
+		}
+	}
+	m.FailApply(a.ID, errors.New("boom")) // it would fail if it ran again
+	if err := m.Apply(t.Context(), a); err != nil {
+		t.Errorf("Apply of an applied migration = %v, want nil: it does not run again", err)
+	}
+	if diff := cmp.Diff([]string{a.ID, b.ID}, m.Applied()); diff != "" {
+		t.Errorf("Applied (-want +got):\n%s", diff)
+	}
+}
+
 func TestMemoryFailApplyLeavesItPending(t *testing.T) {
 	a, b, c := three()
-	m := migrate.NewMemory(a, b, c)
+	m := migratetest.NewMemory(a, b, c)
 	boom := errors.New("syntax error at or near DROP")
 	m.FailApply(b.ID, boom)
 	ctx := t.Context()
@@ -151,7 +167,7 @@ func TestMemoryFailApplyLeavesItPending(t *testing.T) {
 
 func TestMemoryContend(t *testing.T) {
 	a, b, _ := three()
-	m := migrate.NewMemory(a, b)
+	m := migratetest.NewMemory(a, b)
 	m.Contend(a.ID, 3)
 	ctx := t.Context()
 	for i := range 3 {
@@ -179,7 +195,7 @@ func TestMemoryContend(t *testing.T) {
 
 func TestMemoryContendBeforeFailApply(t *testing.T) {
 	a, _, _ := three()
-	m := migrate.NewMemory(a)
+	m := migratetest.NewMemory(a)
 	boom := errors.New("boom")
 	m.Contend(a.ID, 1)
 	m.FailApply(a.ID, boom)
@@ -193,7 +209,7 @@ func TestMemoryContendBeforeFailApply(t *testing.T) {
 
 func TestMemoryAttemptsCountsRefusals(t *testing.T) {
 	a, b, _ := three()
-	m := migrate.NewMemory(a, b)
+	m := migratetest.NewMemory(a, b)
 	_ = m.Apply(t.Context(), b) // out of order
 	_ = m.Apply(t.Context(), b)
 	if got := m.Attempts(b.ID); got != 2 {
@@ -205,7 +221,7 @@ func TestMemoryAttemptsCountsRefusals(t *testing.T) {
 }
 
 func TestMemorySetUnhealthy(t *testing.T) {
-	m := migrate.NewMemory()
+	m := migratetest.NewMemory()
 	ctx := t.Context()
 	if err := m.Verify(ctx); err != nil {
 		t.Fatalf("Verify on a new runner = %v, want nil", err)
@@ -223,7 +239,7 @@ func TestMemorySetUnhealthy(t *testing.T) {
 
 func TestMemoryCancelledContext(t *testing.T) {
 	a, _, _ := three()
-	m := migrate.NewMemory(a)
+	m := migratetest.NewMemory(a)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	if _, err := m.Pending(ctx); !errors.Is(err, context.Canceled) {
@@ -244,7 +260,7 @@ func TestMemoryCancelledContext(t *testing.T) {
 }
 
 func TestMemoryZeroValue(t *testing.T) {
-	var m migrate.Memory
+	var m migratetest.Memory
 	ctx := t.Context()
 	if got := pendingIDs(t, &m); len(got) != 0 {
 		t.Errorf("Pending = %q, want none", got)
@@ -265,7 +281,7 @@ func TestMemoryZeroValue(t *testing.T) {
 func TestMemoryNewMemoryCopies(t *testing.T) {
 	a, b, _ := three()
 	ms := []migrate.Migration{a, b}
-	m := migrate.NewMemory(ms...)
+	m := migratetest.NewMemory(ms...)
 	ms[0].ID = "changed"
 	if diff := cmp.Diff([]string{a.ID, b.ID}, pendingIDs(t, m)); diff != "" {
 		t.Errorf("changing the caller's slice changed the runner (-want +got):\n%s", diff)
@@ -274,7 +290,7 @@ func TestMemoryNewMemoryCopies(t *testing.T) {
 
 func TestMemoryConcurrent(t *testing.T) {
 	a, b, c := three()
-	m := migrate.NewMemory(a, b, c)
+	m := migratetest.NewMemory(a, b, c)
 	m.Contend(a.ID, 5)
 	ctx := t.Context()
 	var wg sync.WaitGroup

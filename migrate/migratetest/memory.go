@@ -1,21 +1,25 @@
-package migrate
+package migratetest
 
 import (
 	"context"
 	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/safedeploy/safedeploy/migrate"
 )
 
-// Memory is an in-memory Runner for tests and examples. It applies
-// migrations in order by recording them, and can be told to fail: a
-// migration that errors, one that meets lock contention a number of times,
-// a database that is unhealthy afterwards. It is safe for concurrent use.
-// The zero value is a runner with no migrations; NewMemory gives it some.
-// Migration IDs are expected to be unique: an ID names one migration.
+// Memory is an in-memory [migrate.Runner] for tests and examples. It
+// applies migrations in order by recording them, and can be told to fail:
+// a migration that errors, one that meets lock contention a number of
+// times, a database that is unhealthy afterwards. It is safe for
+// concurrent use, and passes the conformance suite ([Run]): one Memory
+// stands for one database, however many goroutines use it. The zero value
+// is a runner with no migrations; NewMemory gives it some. Migration IDs
+// are expected to be unique: an ID names one migration.
 type Memory struct {
 	mu         sync.Mutex
-	migrations []Migration
+	migrations []migrate.Migration
 	applied    map[string]bool
 	fail       map[string]error
 	contention map[string]int
@@ -25,7 +29,7 @@ type Memory struct {
 
 // NewMemory returns a runner that knows the given migrations, in the order
 // given, none applied. It copies the list.
-func NewMemory(ms ...Migration) *Memory {
+func NewMemory(ms ...migrate.Migration) *Memory {
 	return &Memory{
 		migrations: slices.Clone(ms),
 		applied:    map[string]bool{},
@@ -56,7 +60,7 @@ func (m *Memory) FailApply(id string, err error) {
 }
 
 // Contend makes the next n Apply calls of migration id return an error
-// wrapping ErrLockTimeout, leaving it unapplied, as if another transaction
+// wrapping migrate.ErrLockTimeout, leaving it unapplied, as if another transaction
 // held the lock. Contention comes before any FailApply error; n <= 0 ends it.
 func (m *Memory) Contend(id string, n int) {
 	m.mu.Lock()
@@ -94,15 +98,15 @@ func (m *Memory) Attempts(id string) int {
 	return m.attempts[id]
 }
 
-// Pending implements Runner: it returns the migrations not yet applied, in
+// Pending implements migrate.Runner: it returns the migrations not yet applied, in
 // order. It fails only if ctx is done.
-func (m *Memory) Pending(ctx context.Context) ([]Migration, error) {
+func (m *Memory) Pending(ctx context.Context) ([]migrate.Migration, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []Migration
+	var out []migrate.Migration
 	for _, mg := range m.migrations {
 		if !m.applied[mg.ID] {
 			out = append(out, mg)
@@ -111,13 +115,14 @@ func (m *Memory) Pending(ctx context.Context) ([]Migration, error) {
 	return out, nil
 }
 
-// Apply implements Runner: it records migration mg as applied, matching it
-// to a known migration by ID. It returns ctx's error if ctx is done. It
-// refuses a migration that is unknown, already applied or not the next
-// pending one, with an error that says which (and names the next pending
-// one); then fails as Contend and FailApply say. A migration that fails or
-// is refused stays as it was.
-func (m *Memory) Apply(ctx context.Context, mg Migration) error {
+// Apply implements migrate.Runner: it records migration mg as applied,
+// matching it to a known migration by ID. It returns ctx's error if ctx is
+// done. A migration already applied is left as it is, and Apply returns
+// nil, as a runner does when another one applied it first. It refuses a
+// migration that is unknown or not the next pending one, with an error
+// that says which (and names the next pending one); then fails as Contend
+// and FailApply say. A migration that fails or is refused stays pending.
+func (m *Memory) Apply(ctx context.Context, mg migrate.Migration) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -134,24 +139,24 @@ func (m *Memory) Apply(ctx context.Context, mg Migration) error {
 	}
 	switch {
 	case !known:
-		return fmt.Errorf("migrate: apply %q: unknown migration", mg.ID)
+		return fmt.Errorf("migratetest: apply %q: unknown migration", mg.ID)
 	case m.applied[mg.ID]:
-		return fmt.Errorf("migrate: apply %q: already applied", mg.ID)
+		return nil
 	case next != mg.ID:
-		return fmt.Errorf("migrate: apply %q out of order: the next pending migration is %q", mg.ID, next)
+		return fmt.Errorf("migratetest: apply %q out of order: the next pending migration is %q", mg.ID, next)
 	}
 	if n := m.contention[mg.ID]; n > 0 {
 		m.contention[mg.ID] = n - 1
-		return fmt.Errorf("migrate: apply %q: %w", mg.ID, ErrLockTimeout)
+		return fmt.Errorf("migratetest: apply %q: %w", mg.ID, migrate.ErrLockTimeout)
 	}
 	if err := m.fail[mg.ID]; err != nil {
-		return fmt.Errorf("migrate: apply %q: %w", mg.ID, err)
+		return fmt.Errorf("migratetest: apply %q: %w", mg.ID, err)
 	}
 	m.applied[mg.ID] = true
 	return nil
 }
 
-// Verify implements Runner: it returns an error wrapping the error given to
+// Verify implements migrate.Runner: it returns an error wrapping the error given to
 // SetUnhealthy, if any, or ctx's error if ctx is done, and nil otherwise.
 func (m *Memory) Verify(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
@@ -160,7 +165,7 @@ func (m *Memory) Verify(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.unhealthy != nil {
-		return fmt.Errorf("migrate: database unhealthy: %w", m.unhealthy)
+		return fmt.Errorf("migratetest: database unhealthy: %w", m.unhealthy)
 	}
 	return nil
 }
