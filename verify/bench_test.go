@@ -41,7 +41,11 @@ func BenchmarkRatioTestObserve(b *testing.B) {
 				if i%benchDeployment == 0 {
 					*rt = fresh
 				}
-				rt.observe(c.x, c.n, c.y, c.m, c.ref, c.ref)
+				if c.ref > 0 {
+					rt.observeReference(c.x, c.n, c.ref, c.ref)
+				} else {
+					rt.observeControl(c.x, c.n, c.y, c.m)
+				}
 				rt.check()
 				if c.measurement {
 					sink = rt.measurement(time.Time{}, time.Time{})
@@ -72,7 +76,8 @@ func BenchmarkSequentialJudgeObserve(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			j := NewSequentialJudge(Policy{}, base)
-			tests := j.(*sequentialJudge).tests
+			var tests []*ratioTest
+			j.(*sequentialJudge).each(func(t *ratioTest) { tests = append(tests, t) })
 			if len(tests) != 5 {
 				b.Fatalf("%d metrics, want 5", len(tests))
 			}

@@ -67,13 +67,23 @@ type ratioTest struct {
 	ll  [gridN]float64 // log-likelihood of each grid ratio (up to a shared constant)
 	ll0 float64        // log-likelihood of the limit
 
-	res, resN float64    // Pearson residuals, recent ones weighing more
-	loc       [4]float64 // recent events and exposure of both arms, for a local ratio
+	res, resN float64 // Pearson residuals, recent ones weighing more
+	recent    arms    // recent events and exposure of both arms, decayed: a local ratio
 
-	x, n, y, m float64 // totals: new version's events and exposure, comparison's
-	yRef       float64 // the comparison's events as tested: y, with reference rates at their bound
-	crossed    bool
+	total   arms    // totals since the first interval
+	yTested float64 // the comparison's events as tested: total.y, with reference rates at their bound
+	crossed bool
 }
+
+// arms holds events and exposure of the new version (x in n) and of its
+// comparison (y in m).
+type arms struct {
+	x, n, y, m float64
+}
+
+// ratio returns the new version's rate over the comparison's, or NaN when
+// either is not known.
+func (a arms) ratio() float64 { return (a.x / a.n) / (a.y / a.m) }
 
 // gridRatio returns the i-th grid ratio and its log.
 func gridRatio(i int) (ratio, log float64) {
@@ -122,44 +132,46 @@ func (t *ratioTest) weight() float64 {
 	return 1 / math.Max(1, phi)
 }
 
-// observe adds one interval: x events in n requests of the new version, and
-// either the concurrent control's y events in m requests (m > 0) or, with
-// m == 0, a reference rate ref per request to test against — a confidence
-// bound on the baseline's rate — and the baseline's measured rate, point,
-// to report against.
-func (t *ratioTest) observe(x, n, y, m, ref, point float64) {
+// observeControl adds one interval with a concurrent control: x events in
+// n requests of the new version, y in m of the control.
+func (t *ratioTest) observeControl(x, n, y, m float64) {
 	if n <= 0 {
 		return
 	}
 	w := t.weight()
-	if m > 0 {
-		t.x, t.n, t.y, t.m, t.yRef = t.x+x, t.n+n, t.y+y, t.m+m, t.yRef+y
-		events := x + y
-		if events == 0 {
-			return
-		}
-		r := n / m
-		for i := range gridN {
-			t.ll[i] += w * (x*t.log[i] - events*math.Log1p(t.ratio[i]*r))
-		}
-		t.ll0 += w * (x*t.logLimit - events*math.Log1p(t.limit*r))
-		est := t.local(x, n, y, m)
-		p := est * r / (1 + est*r)
-		if v := events * p * (1 - p); v > 0 {
-			t.addResidual(x-events*p, v)
-		}
+	t.total.x, t.total.n, t.total.y, t.total.m, t.yTested = t.total.x+x, t.total.n+n, t.total.y+y, t.total.m+m, t.yTested+y
+	events := x + y
+	if events == 0 {
 		return
 	}
-	if ref <= 0 {
+	r := n / m
+	for i := range gridN {
+		t.ll[i] += w * (x*t.log[i] - events*math.Log1p(t.ratio[i]*r))
+	}
+	t.ll0 += w * (x*t.logLimit - events*math.Log1p(t.limit*r))
+	est := t.local(arms{x, n, y, m})
+	p := est * r / (1 + est*r)
+	if v := events * p * (1 - p); v > 0 {
+		t.addResidual(x-events*p, v)
+	}
+}
+
+// observeReference adds one interval without a control: x events in n
+// requests of the new version, tested against a reference rate ref per
+// request — a confidence bound on the baseline's rate — and reported
+// against the baseline's measured rate, point.
+func (t *ratioTest) observeReference(x, n, ref, point float64) {
+	if n <= 0 || ref <= 0 {
 		return
 	}
+	w := t.weight()
 	mu := ref * n
-	t.x, t.n, t.y, t.m, t.yRef = t.x+x, t.n+n, t.y+point*n, t.m+n, t.yRef+mu
+	t.total.x, t.total.n, t.total.y, t.total.m, t.yTested = t.total.x+x, t.total.n+n, t.total.y+point*n, t.total.m+n, t.yTested+mu
 	for i := range gridN {
 		t.ll[i] += w * (x*t.log[i] - t.ratio[i]*mu)
 	}
 	t.ll0 += w * (x*t.logLimit - t.limit*mu)
-	if e := t.local(x, n, mu, n) * mu; e > 0 {
+	if e := t.local(arms{x, n, mu, n}) * mu; e > 0 {
 		t.addResidual(x-e, e)
 	}
 }
@@ -172,16 +184,16 @@ const (
 )
 
 // local returns the ratio of the recent intervals, before this one, and then
-// adds this one (x events in n against y in m). Residuals against a local
-// ratio measure noise around the trend, so a regression that starts
-// mid-deployment does not pass for overdispersion.
-func (t *ratioTest) local(x, n, y, m float64) float64 {
-	l := &t.loc
+// adds this one. Residuals against a local ratio measure noise around the
+// trend, so a regression that starts mid-deployment does not pass for
+// overdispersion.
+func (t *ratioTest) local(now arms) float64 {
+	r := &t.recent
 	est := t.estimate()
-	if l[0] > 0 && l[2] > 0 && l[1] > 0 && l[3] > 0 {
-		est = (l[0] / l[1]) / (l[2] / l[3])
+	if r.x > 0 && r.y > 0 && r.n > 0 && r.m > 0 {
+		est = r.ratio()
 	}
-	l[0], l[1], l[2], l[3] = localDecay*l[0]+x, localDecay*l[1]+n, localDecay*l[2]+y, localDecay*l[3]+m
+	r.x, r.n, r.y, r.m = localDecay*r.x+now.x, localDecay*r.n+now.n, localDecay*r.y+now.y, localDecay*r.m+now.m
 	return est
 }
 
@@ -206,7 +218,7 @@ func (t *ratioTest) logEvidence() float64 {
 	}
 	m := math.Inf(-1)
 	for i := t.alt; i < t.alt+t.altN; i++ {
-		if v := t.ll[i] + t.logw[i]; v > m || v != v {
+		if v := t.ll[i] + t.logw[i]; v > m || math.IsNaN(v) {
 			m = v
 		}
 	}
@@ -278,13 +290,13 @@ func (t *ratioTest) measurement(start, end time.Time) Measurement {
 	// rate at its confidence bound); report them to the comparison as
 	// measured, and the threshold as applied.
 	scale := 1.0
-	if t.y > 0 {
-		scale = t.yRef / t.y
+	if t.total.y > 0 {
+		scale = t.yTested / t.total.y
 	}
-	cr, br := ratio(t.x, t.n), ratio(t.y, t.m)
+	cr, br := ratio(t.total.x, t.total.n), ratio(t.total.y, t.total.m)
 	return Measurement{
 		Metric: t.name, Unit: UnitRate, Above: t.above,
-		Value: cr, Baseline: br, Threshold: t.limit * ratio(t.yRef, t.m), Requests: t.n,
+		Value: cr, Baseline: br, Threshold: t.limit * ratio(t.yTested, t.total.m), Requests: t.total.n,
 		Start: start, End: end, Failed: t.crossed,
 		Ratio: est * scale, Lower: lo * scale, Upper: hi * scale, Limit: t.limit,
 		Evidence: math.Min(math.Exp(t.logEvidence()), math.MaxFloat64), EvidenceBar: t.bar,
@@ -294,7 +306,7 @@ func (t *ratioTest) measurement(start, end time.Time) Measurement {
 func logSumExp(xs []float64) float64 {
 	m := math.Inf(-1)
 	for _, x := range xs {
-		if x > m || x != x { // NaN wins, as math.Max would have it
+		if x > m || math.IsNaN(x) { // NaN wins, as math.Max would have it
 			m = x
 		}
 	}
@@ -333,8 +345,8 @@ func logSumExp(xs []float64) float64 {
 func NewSequentialJudge(p Policy, b Baseline) Judge {
 	p = p.WithDefaults()
 	j := &sequentialJudge{p: p, base: b}
-	j.lat = latencyRules(p, b.Observation)
-	n := 1 + len(j.lat)
+	rules := latencyRules(p, b.Observation)
+	n := 1 + len(rules)
 	business := b.Business > 0 && p.MaxBusinessDrop < 1
 	if business {
 		n++
@@ -347,18 +359,17 @@ func NewSequentialJudge(p Policy, b Baseline) Judge {
 	refAlpha, alpha := alpha/10, alpha*9/10
 	robust := !p.Binomial
 	j.errRef = math.Max(rateBound(b.Errors, b.Requests, refAlpha, true), p.MinErrorRate)
-	j.tests = append(j.tests, newRatioTest("error-rate", p.MaxErrorRatio, true, alpha, robust))
+	j.errors = newRatioTest("error-rate", p.MaxErrorRatio, true, alpha, robust)
 	if b.ErrorRate() < p.MinErrorRate {
 		j.errFloor = newRatioTest("error-rate", p.MaxErrorRatio, true, alpha, robust)
 	}
-	for i, r := range j.lat {
+	for _, r := range rules {
 		t := newRatioTest(r.name, r.limit, true, alpha, robust)
 		t.above = r.bound
-		j.tests = append(j.tests, t)
-		j.lat[i].ref = rateBound(r.rate*b.Requests, b.Requests, refAlpha, true)
+		j.latency = append(j.latency, latencyTest{latencyRule: r, ref: rateBound(r.rate*b.Requests, b.Requests, refAlpha, true), test: t})
 	}
 	if business {
-		j.tests = append(j.tests, newRatioTest("business-rate", 1-p.MaxBusinessDrop, false, alpha, robust))
+		j.business = newRatioTest("business-rate", 1-p.MaxBusinessDrop, false, alpha, robust)
 		j.bizRef = rateBound(b.Business, b.Requests, refAlpha, false)
 	}
 	return j
@@ -383,26 +394,62 @@ func rateBound(x, n, a float64, up bool) float64 {
 }
 
 type sequentialJudge struct {
-	p        Policy
-	base     Baseline
-	errRef   float64    // reference error rate without a control: the baseline's upper bound, floored
-	bizRef   float64    // reference business rate without a control: the baseline's lower bound
-	errFloor *ratioTest // the error rate against the floor, when the baseline is below it
-	lat      []latencyRule
-	tests    []*ratioTest // error rate, latency rules in order, business
+	p    Policy
+	base Baseline
+
+	errors   *ratioTest    // the error rate
+	errFloor *ratioTest    // the error rate against the floor, when the baseline is below it
+	latency  []latencyTest // one per latency rule, in order
+	business *ratioTest    // business events per request; nil when not judged
+	errRef   float64       // reference error rate without a control: the baseline's upper bound, floored
+	bizRef   float64       // reference business rate without a control: the baseline's lower bound
 
 	start, end time.Time // span of all observations
 	requests   float64   // new version's requests since the start
 	w          Window
 	covered    time.Duration // time covered by usable data in the window
 	exposure   float64       // new version's requests in the window
-	latency    int           // intervals in the window whose latency could be judged
+	judgedLat  int           // intervals in the window whose latency could be judged
 	dropped    int           // intervals with impossible counts in the window
-	split      [2]float64    // new version's and all requests, where there was a control
+	split      split         // the traffic split where there was a control, in the window
+}
+
+// A latencyTest is a latency rule and its test.
+type latencyTest struct {
+	latencyRule
+	ref  float64 // the baseline's share above the bound, at its upper confidence bound
+	test *ratioTest
+}
+
+// A split counts the requests of intervals with a control: the new
+// version's, and both versions' together.
+type split struct {
+	canary, total float64
+}
+
+// each calls f with every test in the order verdicts report them: error
+// rate, latency rules, business.
+func (j *sequentialJudge) each(f func(*ratioTest)) {
+	f(j.errors)
+	for _, l := range j.latency {
+		f(l.test)
+	}
+	if j.business != nil {
+		f(j.business)
+	}
+}
+
+// metrics returns how many metrics the judge tests.
+func (j *sequentialJudge) metrics() int {
+	n := 1 + len(j.latency)
+	if j.business != nil {
+		n++
+	}
+	return n
 }
 
 func (j *sequentialJudge) Begin(w Window) {
-	j.w, j.covered, j.exposure, j.latency, j.dropped, j.split = w, 0, 0, 0, 0, [2]float64{}
+	j.w, j.covered, j.exposure, j.judgedLat, j.dropped, j.split = w, 0, 0, 0, 0, split{}
 	if j.start.IsZero() {
 		j.start = w.Start
 	}
@@ -469,44 +516,41 @@ func (j *sequentialJudge) Observe(iv Interval) Verdict {
 	j.requests += c.Requests
 	j.exposure += c.Requests
 	if ctl != nil {
-		j.split[0] += c.Requests
-		j.split[1] += c.Requests + ctl.Requests
+		j.split.canary += c.Requests
+		j.split.total += c.Requests + ctl.Requests
 	}
 
-	errs := j.tests[0]
 	if ctl != nil {
-		errs.observe(c.Errors, c.Requests, ctl.Errors, ctl.Requests, 0, 0)
+		j.errors.observeControl(c.Errors, c.Requests, ctl.Errors, ctl.Requests)
 	} else {
-		errs.observe(c.Errors, c.Requests, 0, 0, j.errRef, j.base.ErrorRate())
+		j.errors.observeReference(c.Errors, c.Requests, j.errRef, j.base.ErrorRate())
 	}
 	if j.errFloor != nil {
-		j.errFloor.observe(c.Errors, c.Requests, 0, 0, j.p.MinErrorRate, j.p.MinErrorRate)
+		j.errFloor.observeReference(c.Errors, c.Requests, j.p.MinErrorRate, j.p.MinErrorRate)
 	}
 	measured := false
-	for i, r := range j.lat {
-		t := j.tests[1+i]
-		x, ok := r.above(c)
+	for _, l := range j.latency {
+		x, ok := l.above(c)
 		if !ok {
 			continue
 		}
 		measured = true
 		if ctl != nil {
-			if y, ok := r.above(*ctl); ok {
-				t.observe(x, c.Requests, y, ctl.Requests, 0, 0)
+			if y, ok := l.above(*ctl); ok {
+				l.test.observeControl(x, c.Requests, y, ctl.Requests)
 				continue
 			}
 		}
-		t.observe(x, c.Requests, 0, 0, r.ref, r.rate)
+		l.test.observeReference(x, c.Requests, l.ref, l.rate)
 	}
 	if measured {
-		j.latency++
+		j.judgedLat++
 	}
-	if len(j.tests) > 1+len(j.lat) {
-		business := j.tests[len(j.tests)-1]
+	if j.business != nil {
 		if ctl != nil {
-			business.observe(c.Business, c.Requests, ctl.Business, ctl.Requests, 0, 0)
+			j.business.observeControl(c.Business, c.Requests, ctl.Business, ctl.Requests)
 		} else {
-			business.observe(c.Business, c.Requests, 0, 0, j.bizRef, j.base.BusinessRate())
+			j.business.observeReference(c.Business, c.Requests, j.bizRef, j.base.BusinessRate())
 		}
 	}
 	return j.verdict(Continue)
@@ -529,7 +573,7 @@ func (j *sequentialJudge) Conclude() Verdict {
 	if j.dropped > 0 && j.covered == 0 {
 		problems = append(problems, fmt.Sprintf("%d interval(s) had impossible counts", j.dropped))
 	}
-	if len(j.lat) > 0 && j.exposure > 0 && j.latency == 0 {
+	if len(j.latency) > 0 && j.exposure > 0 && j.judgedLat == 0 {
 		problems = append(problems, "latency could not be judged: the new version's histogram lacks the baseline's bucket bounds")
 	}
 	if share, want, bad := j.mismatch(); bad {
@@ -545,35 +589,36 @@ func (j *sequentialJudge) Conclude() Verdict {
 // 20% off in relative terms, and beyond chance (z > 5).
 func (j *sequentialJudge) mismatch() (share, want float64, bad bool) {
 	w := j.w.Weight / 100
-	if j.split[1] <= 0 || w <= 0 || w >= 1 {
+	if j.split.total <= 0 || w <= 0 || w >= 1 {
 		return 0, j.w.Weight, false
 	}
-	share = j.split[0] / j.split[1]
-	z := (share - w) / math.Sqrt(w*(1-w)/j.split[1])
+	share = j.split.canary / j.split.total
+	z := (share - w) / math.Sqrt(w*(1-w)/j.split.total)
 	return share, j.w.Weight, math.Abs(z) > 5 && math.Abs(share/w-1) > 0.2
 }
 
 // verdict checks every test and reports: Fail naming each crossed limit, or
 // otherwise the given outcome.
 func (j *sequentialJudge) verdict(otherwise Outcome) Verdict {
-	ms := make([]Measurement, len(j.tests))
+	ms := make([]Measurement, 0, j.metrics())
 	var failed []string
-	for i, t := range j.tests {
+	j.each(func(t *ratioTest) {
 		crossed := t.check()
-		ms[i] = t.measurement(j.start, j.end)
-		if i == 0 && j.errFloor != nil {
+		m := t.measurement(j.start, j.end)
+		if t == j.errors && j.errFloor != nil {
 			// Both tests must have crossed; report the weaker evidence,
 			// and the threshold both impose.
 			floor := j.errFloor.check()
 			crossed = crossed && floor
-			ms[i].Failed = crossed
-			ms[i].Evidence = math.Min(ms[i].Evidence, math.Exp(j.errFloor.logEvidence()))
-			ms[i].Threshold = math.Max(ms[i].Threshold, t.limit*j.p.MinErrorRate)
+			m.Failed = crossed
+			m.Evidence = math.Min(m.Evidence, math.Exp(j.errFloor.logEvidence()))
+			m.Threshold = math.Max(m.Threshold, t.limit*j.p.MinErrorRate)
 		}
 		if crossed {
-			failed = append(failed, ms[i].String())
+			failed = append(failed, m.String())
 		}
-	}
+		ms = append(ms, m)
+	})
 	if len(failed) > 0 {
 		return Verdict{Outcome: Fail, Reason: strings.Join(failed, "; "), Measurements: ms}
 	}

@@ -117,7 +117,7 @@ func TestRatioTestConcurrentLikelihood(t *testing.T) {
 			rt := newRatioTest("m", c.limit, c.up, 0.05, false)
 			want := make([]float64, gridN)
 			for _, iv := range c.intervals {
-				rt.observe(iv.x, iv.n, iv.y, iv.m, 0, 0)
+				rt.observeControl(iv.x, iv.n, iv.y, iv.m)
 				r := iv.n / iv.m
 				p0 := c.limit * r / (1 + c.limit*r)
 				for i := range gridN {
@@ -141,8 +141,8 @@ func TestRatioTestConcurrentLikelihood(t *testing.T) {
 			for _, iv := range c.intervals {
 				x, n, y, m = x+iv.x, n+iv.n, y+iv.y, m+iv.m
 			}
-			if rt.x != x || rt.n != n || rt.y != y || rt.m != m {
-				t.Errorf("totals %g/%g vs %g/%g, want %g/%g vs %g/%g", rt.x, rt.n, rt.y, rt.m, x, n, y, m)
+			if rt.total.x != x || rt.total.n != n || rt.total.y != y || rt.total.m != m {
+				t.Errorf("totals %g/%g vs %g/%g, want %g/%g vs %g/%g", rt.total.x, rt.total.n, rt.total.y, rt.total.m, x, n, y, m)
 			}
 		})
 	}
@@ -156,7 +156,7 @@ func TestRatioTestReferenceLikelihood(t *testing.T) {
 	intervals := []struct{ x, n, ref float64 }{{3, 1000, 0.001}, {0, 500, 0.001}, {25, 1200, 0.01}}
 	want := make([]float64, gridN)
 	for _, iv := range intervals {
-		rt.observe(iv.x, iv.n, 0, 0, iv.ref, iv.ref)
+		rt.observeReference(iv.x, iv.n, iv.ref, iv.ref)
 		for i := range gridN {
 			rho := math.Pow(2, -5+0.25*float64(i))
 			want[i] += iv.x*math.Log(rho/2) - (rho-2)*iv.ref*iv.n
@@ -168,8 +168,8 @@ func TestRatioTestReferenceLikelihood(t *testing.T) {
 		}
 	}
 	// The comparison's totals are the expected events at the reference rate.
-	if wantY := 0.001*1000 + 0.001*500 + 0.01*1200; !near(rt.y, wantY, 1e-12) || rt.m != rt.n || rt.n != 2700 {
-		t.Errorf("totals: y = %g over m = %g (n = %g), want %g over 2700", rt.y, rt.m, rt.n, wantY)
+	if wantY := 0.001*1000 + 0.001*500 + 0.01*1200; !near(rt.total.y, wantY, 1e-12) || rt.total.m != rt.total.n || rt.total.n != 2700 {
+		t.Errorf("totals: y = %g over m = %g (n = %g), want %g over 2700", rt.total.y, rt.total.m, rt.total.n, wantY)
 	}
 }
 
@@ -177,9 +177,9 @@ func TestRatioTestReferenceLikelihood(t *testing.T) {
 // reference rate, carry no evidence; one without events adds only exposure.
 func TestRatioTestIgnores(t *testing.T) {
 	rt := newRatioTest("m", 2, true, 0.05, true)
-	rt.observe(5, 0, 10, 1000, 0, 0) // no new-version requests
-	rt.observe(5, 100, 0, 0, 0, 0)   // no control and no reference rate
-	rt.observe(0, 100, 0, 900, 0, 0) // no events
+	rt.observeControl(5, 0, 10, 1000) // no new-version requests
+	rt.observeReference(5, 100, 0, 0) // no control and no reference rate
+	rt.observeControl(0, 100, 0, 900) // no events
 	for i := range gridN {
 		if rt.ll[i] != 0 {
 			t.Fatalf("ll[%d] = %g, want 0", i, rt.ll[i])
@@ -188,8 +188,8 @@ func TestRatioTestIgnores(t *testing.T) {
 	if rt.ll0 != 0 || rt.res != 0 || rt.resN != 0 {
 		t.Errorf("ll0 = %g, residuals %g over %g; want all 0", rt.ll0, rt.res, rt.resN)
 	}
-	if rt.n != 100 || rt.m != 900 {
-		t.Errorf("exposure %g vs %g, want 100 vs 900 (the interval without events)", rt.n, rt.m)
+	if rt.total.n != 100 || rt.total.m != 900 {
+		t.Errorf("exposure %g vs %g, want 100 vs 900 (the interval without events)", rt.total.n, rt.total.m)
 	}
 	if lo, hi := rt.interval(); lo != 1.0/32 || hi != 32 {
 		t.Errorf("interval() without evidence = [%g, %g], want the whole grid [1/32, 32]", lo, hi)
@@ -216,7 +216,7 @@ func TestRatioTestEvidence(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rt := newRatioTest("m", c.limit, c.up, 0.05, false)
-			rt.observe(c.iv.x, c.iv.n, c.iv.y, c.iv.m, 0, 0)
+			rt.observeControl(c.iv.x, c.iv.n, c.iv.y, c.iv.m)
 			var beyond []int // grid indexes beyond the limit, nearest first
 			for i := range gridN {
 				if c.up && rt.ratio[i] > c.limit {
@@ -248,13 +248,13 @@ func TestRatioTestEvidence(t *testing.T) {
 		if rt.check() {
 			t.Fatalf("check() = true at e-value %g, below 20", math.Exp(rt.logEvidence()))
 		}
-		rt.observe(5, 100, 10, 900, 0, 0) // 5% against 1.1%: about 4.5×
+		rt.observeControl(5, 100, 10, 900) // 5% against 1.1%: about 4.5×
 	}
 	if !rt.check() {
 		t.Fatalf("check() = false at e-value %g ≥ 20", math.Exp(rt.logEvidence()))
 	}
 	for range 50 {
-		rt.observe(0, 100, 10, 900, 0, 0)
+		rt.observeControl(0, 100, 10, 900)
 	}
 	if math.Exp(rt.logEvidence()) >= 20 || !rt.check() || !rt.measurement(time.Time{}, time.Time{}).Failed {
 		t.Errorf("after good data: e-value %g, check() = %v; want below 20 and still crossed", math.Exp(rt.logEvidence()), rt.check())
@@ -270,8 +270,8 @@ func TestRatioTestEstimate(t *testing.T) {
 			ref := newRatioTest("m", 2, true, 0.05, false)
 			n, m := 1e5*share, 1e5*(1-share)
 			for range 20 {
-				rt.observe(truth*0.01*n, n, 0.01*m, m, 0, 0)
-				ref.observe(truth*0.01*n, n, 0, 0, 0.01, 0.01)
+				rt.observeControl(truth*0.01*n, n, 0.01*m, m)
+				ref.observeReference(truth*0.01*n, n, 0.01, 0.01)
 			}
 			if got := rt.estimate(); !near(got, truth, 0.01) {
 				t.Errorf("concurrent, share %g: estimate() = %g, want %g ± 1%%", share, got, truth)
@@ -291,7 +291,7 @@ func TestRatioTestInterval(t *testing.T) {
 	rt := newRatioTest("m", 2, true, 0.05, false)
 	prev := math.Inf(1)
 	for k := 1; k <= 200; k++ {
-		rt.observe(truth*5, 500, 5, 500, 0, 0) // exactly the expected counts
+		rt.observeControl(truth*5, 500, 5, 500) // exactly the expected counts
 		lo, hi := rt.interval()
 		if !(lo <= truth && truth <= hi) {
 			t.Fatalf("after %d intervals: [%g, %g] misses the truth %g", k, lo, hi, truth)
@@ -328,7 +328,7 @@ func TestRatioTestInterval(t *testing.T) {
 			if lo != wlo || hi != whi {
 				t.Errorf("after %d intervals: interval() = [%g, %g], want [%g, %g]", k, lo, hi, wlo, whi)
 			}
-			t.Logf("after %d intervals (%g events): [%.3g, %.3g]", k, rt.x+rt.y, lo, hi)
+			t.Logf("after %d intervals (%g events): [%.3g, %.3g]", k, rt.total.x+rt.total.y, lo, hi)
 		}
 	}
 	// 200 intervals of 12.5 events: the interval is three grid steps either
@@ -365,7 +365,7 @@ func TestLogSumExp(t *testing.T) {
 // counts for ratio: no residual at all.
 func exact(rt *ratioTest, k int, ratio float64) {
 	for range k {
-		rt.observe(ratio*50, 1000, 50, 1000, 0, 0)
+		rt.observeControl(ratio*50, 1000, 50, 1000)
 	}
 }
 
@@ -403,7 +403,7 @@ func TestRatioTestWeight(t *testing.T) {
 	// The weight applies to the next interval's log-likelihood ratio.
 	before := rt.ll
 	before0 := rt.ll0
-	rt.observe(60, 1000, 50, 1000, 0, 0)
+	rt.observeControl(60, 1000, 50, 1000)
 	for i := range gridN {
 		want := w * (60*math.Log(rt.ratio[i]/2) - 110*(math.Log1p(rt.ratio[i])-math.Log1p(2)))
 		if got := (rt.ll[i] - before[i]) - (rt.ll0 - before0); !near(got, want, 1e-9) {
@@ -420,7 +420,7 @@ func overdisperse(rt *ratioTest, k int) {
 		if i%2 == 1 {
 			x = 25
 		}
-		rt.observe(x, 1000, 50, 1000, 0, 0)
+		rt.observeControl(x, 1000, 50, 1000)
 	}
 }
 
@@ -433,14 +433,14 @@ func TestRatioTestResidualsIgnoreRegression(t *testing.T) {
 		exact(rt, 20, 1)
 		res := rt.res
 		for k := range 10 {
-			rt.observe(150, 1000, 50, 1000, 0, 0) // 3×, from the 21st interval
+			rt.observeControl(150, 1000, 50, 1000) // 3×, from the 21st interval
 			if rt.res > res || rt.weight() != 1 {
 				t.Fatalf("regression interval %d: residuals %g (were %g), weight %g; want no dispersion", k+1, rt.res, res, rt.weight())
 			}
 			res = rt.res
 		}
 		// The same test does count shortfalls of the same size.
-		rt.observe(50.0/3, 1000, 50, 1000, 0, 0)
+		rt.observeControl(50.0/3, 1000, 50, 1000)
 		if rt.res <= res {
 			t.Errorf("a shortfall added no residual: %g, was %g", rt.res, res)
 		}
@@ -448,11 +448,11 @@ func TestRatioTestResidualsIgnoreRegression(t *testing.T) {
 	t.Run("reference", func(t *testing.T) {
 		rt := newRatioTest("error-rate", 2, true, 0.05, true)
 		for range 20 {
-			rt.observe(50, 1000, 0, 0, 0.05, 0.05)
+			rt.observeReference(50, 1000, 0.05, 0.05)
 		}
 		res := rt.res
 		for range 10 {
-			rt.observe(150, 1000, 0, 0, 0.05, 0.05)
+			rt.observeReference(150, 1000, 0.05, 0.05)
 		}
 		if rt.res > res || rt.weight() != 1 {
 			t.Errorf("regression against the baseline: residuals %g (were %g), weight %g; want no dispersion", rt.res, res, rt.weight())
@@ -463,7 +463,7 @@ func TestRatioTestResidualsIgnoreRegression(t *testing.T) {
 		exact(rt, 20, 1)
 		res := rt.res
 		for k := range 10 {
-			rt.observe(50.0/3, 1000, 50, 1000, 0, 0) // business events down to ⅓, from the 21st interval
+			rt.observeControl(50.0/3, 1000, 50, 1000) // business events down to ⅓, from the 21st interval
 			if rt.res > res || rt.weight() != 1 {
 				t.Fatalf("regression interval %d: residuals %g (were %g), weight %g; want no dispersion", k+1, rt.res, res, rt.weight())
 			}
@@ -476,8 +476,8 @@ func TestRatioTestResidualsIgnoreRegression(t *testing.T) {
 func TestRatioTestObserveAllocs(t *testing.T) {
 	rt := newRatioTest("m", 2, true, 0.05, true)
 	if n := testing.AllocsPerRun(100, func() {
-		rt.observe(3, 100, 10, 900, 0, 0)
-		rt.observe(3, 100, 0, 0, 0.01, 0.01)
+		rt.observeControl(3, 100, 10, 900)
+		rt.observeReference(3, 100, 0.01, 0.01)
 		rt.check()
 		rt.estimate()
 		rt.interval()
