@@ -34,6 +34,7 @@ func BenchmarkRatioTestObserve(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			rt := newRatioTest("error-rate", 2, true, 0.01, c.robust)
+			rt.ref = reference{rate: c.ref, low: c.ref, high: c.ref}
 			fresh := *rt
 			var sink Measurement
 			b.ReportAllocs()
@@ -42,7 +43,7 @@ func BenchmarkRatioTestObserve(b *testing.B) {
 					*rt = fresh
 				}
 				if c.ref > 0 {
-					rt.observeReference(c.x, c.n, c.ref, c.ref)
+					rt.observeReference(c.x, c.n)
 				} else {
 					rt.observeControl(c.x, c.n, c.y, c.m)
 				}

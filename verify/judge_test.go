@@ -306,7 +306,7 @@ func TestVerdictIsError(t *testing.T) {
 	if got.Outcome != verify.Fail || len(got.Measurements) == 0 {
 		t.Errorf("errors.As found %+v, want the Fail verdict with its measurements", got)
 	}
-	if msg := err.Error(); !strings.HasPrefix(msg, "deploy v2: verification fail: error-rate 5% vs baseline 1% (limit 2%)") {
+	if msg := err.Error(); !strings.HasPrefix(msg, "deploy v2: verification fail: error-rate 5% vs baseline 1% (limit 2%), 1000 requests") {
 		t.Errorf("Error() = %q", msg)
 	}
 }
@@ -314,13 +314,13 @@ func TestVerdictIsError(t *testing.T) {
 func TestMeasurementString(t *testing.T) {
 	m := verify.Measurement{Metric: "latency-p95", Unit: verify.UnitSeconds, Value: 0.25, Baseline: 0.1, Threshold: 0.125,
 		Requests: 1234, Start: t0, End: t0.Add(5 * time.Minute), Failed: true}
-	want := "latency-p95 250ms vs baseline 100ms (limit 125ms) over 5m0s, 1234 requests: FAILED"
+	want := "latency-p95 250ms vs baseline 100ms (limit 125ms), 1234 requests over 5m0s: FAILED"
 	if got := m.String(); got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 	m = verify.Measurement{Metric: "error-rate", Unit: verify.UnitRate, Value: 0.0041, Baseline: 0.01, Threshold: 0.02,
 		Requests: 10, Start: t0, End: t0.Add(time.Minute)}
-	want = "error-rate 0.41% vs baseline 1% (limit 2%) over 1m0s, 10 requests: ok"
+	want = "error-rate 0.41% vs baseline 1% (limit 2%), 10 requests over 1m0s: ok"
 	if got := m.String(); got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
