@@ -453,7 +453,9 @@ func (t *ratioTest) interval() {
 		j := walk(k, t.up)
 		if !limitMet && !t.before(j) {
 			limitMet = true
-			if !(t.atLimit >= t.logBar) {
+			// Past the limit only when check found it crossed: the same
+			// tests, so this only guards against rounding.
+			if !t.crossed || !(t.atLimit >= t.logBar) {
 				break
 			}
 			end = t.limit
