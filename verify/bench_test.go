@@ -9,7 +9,12 @@ import (
 // The cost target: a judge update of at most 1 µs and no
 // allocation per metric. Run with
 //
-//	go test -run '^$' -bench . -benchmem ./verify/
+//	uptime; go test -run '^$' -bench 'RatioTestObserve|SequentialJudgeObserve' -benchmem -count 5 ./verify/
+//
+// and state the machine and its load (uptime's load averages) next to any
+// figure you quote: on a shared machine the same code measures twice as
+// slow under load. To compare two versions, build both test binaries
+// (go test -c) and run them alternately in one session.
 //
 // Each benchmark restarts its tests' state every deployment (60 intervals):
 // left to run for millions of intervals, the log-likelihoods drift so far
@@ -18,7 +23,7 @@ const benchDeployment = 60
 
 // BenchmarkRatioTestObserve is one metric's update: observe an interval and
 // check the evidence; "+measurement" adds the numbers a verdict reports
-// (estimate, interval, e-value).
+// (the confidence interval's two walks over the grid, the e-value).
 func BenchmarkRatioTestObserve(b *testing.B) {
 	for _, c := range []struct {
 		name        string
@@ -31,9 +36,11 @@ func BenchmarkRatioTestObserve(b *testing.B) {
 		{name: "concurrent/binomial", x: 3, n: 100, y: 10, m: 900},
 		{name: "reference", robust: true, x: 3, n: 100, ref: 0.01},
 		{name: "concurrent+measurement", robust: true, x: 3, n: 100, y: 10, m: 900, measurement: true},
+		{name: "reference+measurement", robust: true, x: 3, n: 100, ref: 0.01, measurement: true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			rt := newRatioTest("error-rate", 2, true, 0.01, c.robust)
+			rt.ref = reference{rate: c.ref, low: c.ref / 2, high: 2 * c.ref}
 			fresh := *rt
 			var sink Measurement
 			b.ReportAllocs()
@@ -41,7 +48,11 @@ func BenchmarkRatioTestObserve(b *testing.B) {
 				if i%benchDeployment == 0 {
 					*rt = fresh
 				}
-				rt.observe(c.x, c.n, c.y, c.m, c.ref, c.ref)
+				if c.ref > 0 {
+					rt.observeReference(c.x, c.n)
+				} else {
+					rt.observeControl(c.x, c.n, c.y, c.m)
+				}
 				rt.check()
 				if c.measurement {
 					sink = rt.measurement(time.Time{}, time.Time{})
@@ -72,7 +83,8 @@ func BenchmarkSequentialJudgeObserve(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			j := NewSequentialJudge(Policy{}, base)
-			tests := j.(*sequentialJudge).tests
+			var tests []*ratioTest
+			j.(*sequentialJudge).each(func(t *ratioTest) { tests = append(tests, t) })
 			if len(tests) != 5 {
 				b.Fatalf("%d metrics, want 5", len(tests))
 			}

@@ -37,7 +37,14 @@
 // split evenly across the metrics, so the family-wise false-rollback rate is
 // at most Policy.Alpha (5% by default). A correction for overdispersion —
 // per-interval noise beyond binomial, as when one pod hiccups — is on by
-// default (Policy.Binomial turns it off).
+// default (Policy.Binomial turns it off). Without a control, the baseline is
+// itself a sample: the test compares with a confidence bound on its rate,
+// so that chance in a short baseline is not taken for a regression.
+//
+// The confidence interval reported for each ratio is the confidence
+// sequence of the same test: a metric fails exactly when its interval lies
+// beyond the limit, so a line reading "ratio 7.4 in [1.4, 32]" can only end
+// "ok" and one reading "in [2.3, 27]" only "FAILED" for a 2× limit.
 //
 // With the zero Policy:
 //
@@ -58,8 +65,11 @@
 //	                final step of a significant feature; read every 1 min
 //	data quality    a window passes only with new-version traffic, 100
 //	                requests since the start, data for 80% of the window
-//	                (gaps, counter resets) and the traffic split near the
-//	                step's weight; otherwise it is Inconclusive
+//	                (gaps, counter resets), the traffic split near the
+//	                step's weight, and, for a metric judged against the
+//	                baseline alone, a baseline large enough to see a
+//	                regression of the limit squared (4× errors for a 2×
+//	                limit); otherwise it is Inconclusive
 //	inconclusive    rolls back, unless Policy.Escalate says to go on
 //
 // docs/judges.md compares this judge with the usual threshold rules, a
@@ -70,8 +80,10 @@
 // a reference and for those who want exactly that. Policy.Judge selects a
 // judge while keeping the policy.
 //
-// Every Verdict carries the Measurements that produced it — both rates, the
-// threshold, requests and window; from the sequential judge also the ratio,
-// its confidence interval, the limit and the evidence — and a *Verdict is an
-// error, so a failed deployment's error yields it to errors.As.
+// Every Verdict carries the Measurements that produced it — the new
+// version's rate and its comparison's (the control or the baseline, as
+// Against says), the threshold, requests and window; from the sequential
+// judge also their ratio, its confidence interval, the limit and the
+// evidence — and a *Verdict is an error, so a failed deployment's error
+// yields it to errors.As.
 package verify

@@ -61,6 +61,6 @@ func ExampleNewThresholdJudge() {
 	fmt.Println(errors.As(err, &verdict), verdict.Outcome)
 	// Output:
 	// minute 1: fail
-	// error-rate 3% vs baseline 1% (limit 2%) over 1m0s, 600 requests: FAILED
+	// error-rate 3% vs baseline 1% (limit 2%), 600 requests over 1m0s: FAILED
 	// true fail
 }

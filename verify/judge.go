@@ -120,7 +120,7 @@ func (j *thresholdJudge) evaluate() Verdict {
 	c, b := j.total, j.base.Observation
 	measure := func(metric string, value, base, threshold float64, above bool) Measurement {
 		return Measurement{
-			Metric: metric, Unit: UnitRate, Value: value, Baseline: base, Threshold: threshold,
+			Metric: metric, Unit: UnitRate, Against: "baseline", Value: value, Baseline: base, Threshold: threshold,
 			Requests: c.Requests, Start: j.start, End: j.end,
 			Failed: (above && value > threshold*(1+limitSlack)) || (!above && value < threshold*(1-limitSlack)),
 		}

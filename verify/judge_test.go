@@ -200,6 +200,7 @@ func TestThresholdJudgeRules(t *testing.T) {
 				t.Errorf("second Observe() = %v (%s), want %v", o, observed[1].Reason, wantObserve)
 			}
 			want := tt.m
+			want.Against = "baseline" // the threshold judge has no other comparison
 			want.Requests, want.Start, want.End = tt.canary.Requests, t0, t0.Add(2*time.Minute)
 			for _, v := range []verify.Verdict{observed[1], got} {
 				m, ok := find(v, want.Metric)
@@ -306,7 +307,7 @@ func TestVerdictIsError(t *testing.T) {
 	if got.Outcome != verify.Fail || len(got.Measurements) == 0 {
 		t.Errorf("errors.As found %+v, want the Fail verdict with its measurements", got)
 	}
-	if msg := err.Error(); !strings.HasPrefix(msg, "deploy v2: verification fail: error-rate 5% vs baseline 1% (limit 2%)") {
+	if msg := err.Error(); !strings.HasPrefix(msg, "deploy v2: verification fail: error-rate 5% vs baseline 1% (limit 2%), 1000 requests") {
 		t.Errorf("Error() = %q", msg)
 	}
 }
@@ -314,15 +315,32 @@ func TestVerdictIsError(t *testing.T) {
 func TestMeasurementString(t *testing.T) {
 	m := verify.Measurement{Metric: "latency-p95", Unit: verify.UnitSeconds, Value: 0.25, Baseline: 0.1, Threshold: 0.125,
 		Requests: 1234, Start: t0, End: t0.Add(5 * time.Minute), Failed: true}
-	want := "latency-p95 250ms vs baseline 100ms (limit 125ms) over 5m0s, 1234 requests: FAILED"
+	want := "latency-p95 250ms vs baseline 100ms (limit 125ms), 1234 requests over 5m0s: FAILED"
 	if got := m.String(); got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 	m = verify.Measurement{Metric: "error-rate", Unit: verify.UnitRate, Value: 0.0041, Baseline: 0.01, Threshold: 0.02,
 		Requests: 10, Start: t0, End: t0.Add(time.Minute)}
-	want = "error-rate 0.41% vs baseline 1% (limit 2%) over 1m0s, 10 requests: ok"
+	want = "error-rate 0.41% vs baseline 1% (limit 2%), 10 requests over 1m0s: ok"
 	if got := m.String(); got != want {
 		t.Errorf("String() = %q, want %q", got, want)
+	}
+	// A sequential judge's line: the comparison named, the ratio of the two
+	// rates, the interval and which side of the limit it lies.
+	for _, c := range []struct {
+		m    verify.Measurement
+		want string
+	}{
+		{verify.Measurement{Metric: "error-rate", Unit: verify.UnitRate, Against: "control", Value: 0.041, Baseline: 0.01, Threshold: 0.02,
+			Requests: 1200, Start: t0, End: t0.Add(5 * time.Minute), Failed: true, Ratio: 4.1, Lower: 2.3, Upper: 7.5, Limit: 2, Evidence: 210, EvidenceBar: 111},
+			"error-rate 4.1% vs control 1%: ratio 4.1 in [2.3, 7.5], above the limit 2× (2%): evidence 210 of 111, 1200 requests over 5m0s: FAILED"},
+		{verify.Measurement{Metric: "business-rate", Unit: verify.UnitRate, Against: "control+baseline", Value: 0.0475, Baseline: 0.0475, Threshold: 0.038,
+			Requests: 3000, Start: t0, End: t0.Add(5 * time.Minute), Ratio: 1, Lower: 0.84, Upper: 1.19, Limit: 0.8, Evidence: 0.01, EvidenceBar: 111},
+			"business-rate 4.75% vs control+baseline 4.75%: ratio 1 in [0.84, 1.19], not shown below the limit 0.8× (3.8%): evidence 0.01 of 111, 3000 requests over 5m0s: ok"},
+	} {
+		if got := c.m.String(); got != c.want {
+			t.Errorf("String() = %q, want %q", got, c.want)
+		}
 	}
 }
 

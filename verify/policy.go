@@ -52,8 +52,12 @@ const (
 // is crossed; however often it looks. A window ends Pass only when no limit
 // was crossed and the data were good enough to judge: some new-version
 // traffic, MinRequests since the deployment began, at least 80% of the
-// window covered by data, and the traffic split close to the step's weight
-// (MinRequests is checked at the final window only).
+// window covered by data, the traffic split close to the step's weight
+// (MinRequests is checked at the final window only), and, for a metric
+// judged in that window against the baseline alone, a baseline whose
+// confidence bound is within the limit of its measured rate — else even a
+// regression of the limit squared could pass unseen; lengthen
+// BaselineWindow for a quiet service.
 // Otherwise it is Inconclusive, which rolls back unless Escalate says to go
 // on.
 type Policy struct {

@@ -38,8 +38,16 @@ const (
 // ρ₀ (the mixture over effect sizes, the k-th ratio from the limit weighing
 // 1/k, so that effects just beyond the limit, the hardest to see, count
 // most); by Ville's inequality the chance it ever
-// reaches 1/α is at most α, however often it is read. The same grid gives
-// an anytime-valid confidence interval for the ratio.
+// reaches 1/α is at most α, however often it is read.
+//
+// The confidence interval reported with the decision comes from the same
+// test: the same mixture, moved from the limit to each grid ratio, rules
+// out the ratios it reaches 1/α against. The end on the side of the
+// alternative (the lower end for an increase) is the largest ratio such
+// that it and every smaller one are ruled out — the limit among them — so
+// the test fails exactly when that end reaches the limit. The other end
+// comes from the mirror-image test. Each end is an anytime-valid one-sided
+// bound at the test's level, and the interval is intersected over time.
 //
 // Overdispersion — per-interval noise beyond binomial — would make the plain
 // product too confident; the robust form raises each interval's likelihood
@@ -58,7 +66,8 @@ type ratioTest struct {
 	bar       float64 // 1/α: the evidence that fails the metric
 	logBar    float64
 	robust    bool
-	alt, altN int // the alternatives: altN grid ratios from index alt
+	alt, altN int       // the alternatives: altN grid ratios from index alt
+	ref       reference // the baseline's rate, for intervals without a control
 
 	ratio, log [gridN]float64 // the grid's ratios and their logs
 
@@ -66,20 +75,86 @@ type ratioTest struct {
 
 	ll  [gridN]float64 // log-likelihood of each grid ratio (up to a shared constant)
 	ll0 float64        // log-likelihood of the limit
+	// The log-likelihood behind the interval's far end (the upper end for
+	// an increase) is ll[i] + ratio[i]·far: it differs from ll only in
+	// intervals without a control, where it takes the baseline's other
+	// confidence bound as reference.
+	far float64
 
-	res, resN float64    // Pearson residuals, recent ones weighing more
-	loc       [4]float64 // recent events and exposure of both arms, for a local ratio
+	res, resN float64 // Pearson residuals, recent ones weighing more
+	recent    arms    // recent events and exposure of both arms, decayed: a local ratio
 
-	x, n, y, m float64 // totals: new version's events and exposure, comparison's
-	yRef       float64 // the comparison's events as tested: y, with reference rates at their bound
-	crossed    bool
+	total     arms    // totals since the first interval, the baseline's at its measured rate
+	against   against // requests judged against each comparison
+	atLimit   float64 // log e-value against the limit itself, as of the last check
+	evidence  float64 // the same, or less when a grid ratio before the limit is less ruled out
+	crossed   bool
+	low, high float64 // the confidence interval, intersected over time
 }
+
+// A reference is the baseline's rate of a metric per request, with
+// one-sided confidence bounds below and above: what a test compares with in
+// intervals without a concurrent control. A test of an increase compares
+// with the upper bound, so that chance in a short baseline is not taken for
+// a regression; a test of a decrease with the lower.
+type reference struct {
+	rate, low, high float64
+}
+
+// adequate reports whether a test of limit on ref can still see a
+// regression of limit² (4× for a 2× limit): whether the bound it compares
+// with is within limit of the measured rate.
+func (r reference) adequate(limit float64, up bool) bool {
+	if up {
+		return r.high < limit*r.rate
+	}
+	return r.low > limit*r.rate
+}
+
+// against counts the new version's requests, and intervals in the current
+// window, judged against a control and against the baseline.
+type against struct {
+	control, baseline             float64
+	windowControl, windowBaseline int
+}
+
+// String returns "control", "baseline" or "control+baseline".
+func (a against) String() string {
+	switch {
+	case a.baseline == 0:
+		return "control"
+	case a.control == 0:
+		return "baseline"
+	}
+	return "control+baseline"
+}
+
+// arms holds events and exposure of the new version (x in n) and of its
+// comparison (y in m).
+type arms struct {
+	x, n, y, m float64
+}
+
+// ratio returns the new version's rate over the comparison's, or NaN when
+// either is not known.
+func (a arms) ratio() float64 { return (a.x / a.n) / (a.y / a.m) }
 
 // gridRatio returns the i-th grid ratio and its log.
 func gridRatio(i int) (ratio, log float64) {
 	l2 := gridLow + gridStep*float64(i)
 	return math.Exp2(l2), l2 * math.Ln2
 }
+
+// reciprocal[k] is 1/k, and harmonic[k] is 1 + 1/2 + … + 1/k: the weights
+// of alternatives and their normalisation. Neither is written after
+// initialisation.
+var reciprocal, harmonic = func() (r, h [gridN]float64) {
+	for k := 1; k < gridN; k++ {
+		r[k] = 1 / float64(k)
+		h[k] = h[k-1] + r[k]
+	}
+	return r, h
+}()
 
 func newRatioTest(name string, limit float64, up bool, alpha float64, robust bool) *ratioTest {
 	t := &ratioTest{name: name, limit: limit, logLimit: math.Log(limit), up: up, bar: 1 / alpha, logBar: math.Log(1 / alpha), robust: robust}
@@ -110,6 +185,8 @@ func newRatioTest(name string, limit float64, up bool, alpha float64, robust boo
 		}
 		t.logw[i] = -math.Log(float64(k) * norm)
 	}
+	t.low, t.high = t.ratio[0], t.ratio[gridN-1]
+	t.atLimit, t.evidence = math.Inf(-1), math.Inf(-1)
 	return t
 }
 
@@ -122,44 +199,61 @@ func (t *ratioTest) weight() float64 {
 	return 1 / math.Max(1, phi)
 }
 
-// observe adds one interval: x events in n requests of the new version, and
-// either the concurrent control's y events in m requests (m > 0) or, with
-// m == 0, a reference rate ref per request to test against — a confidence
-// bound on the baseline's rate — and the baseline's measured rate, point,
-// to report against.
-func (t *ratioTest) observe(x, n, y, m, ref, point float64) {
+// beginWindow starts counting a new window's intervals.
+func (t *ratioTest) beginWindow() {
+	t.against.windowControl, t.against.windowBaseline = 0, 0
+}
+
+// observeControl adds one interval with a concurrent control: x events in
+// n requests of the new version, y in m of the control.
+func (t *ratioTest) observeControl(x, n, y, m float64) {
 	if n <= 0 {
 		return
 	}
 	w := t.weight()
-	if m > 0 {
-		t.x, t.n, t.y, t.m, t.yRef = t.x+x, t.n+n, t.y+y, t.m+m, t.yRef+y
-		events := x + y
-		if events == 0 {
-			return
-		}
-		r := n / m
-		for i := range gridN {
-			t.ll[i] += w * (x*t.log[i] - events*math.Log1p(t.ratio[i]*r))
-		}
-		t.ll0 += w * (x*t.logLimit - events*math.Log1p(t.limit*r))
-		est := t.local(x, n, y, m)
-		p := est * r / (1 + est*r)
-		if v := events * p * (1 - p); v > 0 {
-			t.addResidual(x-events*p, v)
-		}
+	t.total.x, t.total.n, t.total.y, t.total.m = t.total.x+x, t.total.n+n, t.total.y+y, t.total.m+m
+	t.against.control += n
+	t.against.windowControl++
+	events := x + y
+	if events == 0 {
 		return
 	}
-	if ref <= 0 {
+	r := n / m
+	for i := range gridN {
+		t.ll[i] += w * (x*t.log[i] - events*math.Log1p(t.ratio[i]*r))
+	}
+	t.ll0 += w * (x*t.logLimit - events*math.Log1p(t.limit*r))
+	est := t.local(arms{x, n, y, m})
+	p := est * r / (1 + est*r)
+	if v := events * p * (1 - p); v > 0 {
+		t.addResidual(x-events*p, v)
+	}
+}
+
+// observeReference adds one interval without a control: x events in n
+// requests of the new version, against the baseline's rate t.ref — at its
+// upper bound for an increase, its lower for a decrease, and at the other
+// bound for the interval's far end. An interval is skipped when that bound
+// is zero.
+func (t *ratioTest) observeReference(x, n float64) {
+	bound, other := t.ref.high, t.ref.low
+	if !t.up {
+		bound, other = other, bound
+	}
+	if n <= 0 || bound <= 0 {
 		return
 	}
-	mu := ref * n
-	t.x, t.n, t.y, t.m, t.yRef = t.x+x, t.n+n, t.y+point*n, t.m+n, t.yRef+mu
+	w := t.weight()
+	mu := bound * n
+	t.total.x, t.total.n, t.total.y, t.total.m = t.total.x+x, t.total.n+n, t.total.y+t.ref.rate*n, t.total.m+n
+	t.against.baseline += n
+	t.against.windowBaseline++
 	for i := range gridN {
 		t.ll[i] += w * (x*t.log[i] - t.ratio[i]*mu)
 	}
 	t.ll0 += w * (x*t.logLimit - t.limit*mu)
-	if e := t.local(x, n, mu, n) * mu; e > 0 {
+	t.far += w * (mu - other*n)
+	if e := t.local(arms{x, n, mu, n}) * mu; e > 0 {
 		t.addResidual(x-e, e)
 	}
 }
@@ -172,16 +266,16 @@ const (
 )
 
 // local returns the ratio of the recent intervals, before this one, and then
-// adds this one (x events in n against y in m). Residuals against a local
-// ratio measure noise around the trend, so a regression that starts
-// mid-deployment does not pass for overdispersion.
-func (t *ratioTest) local(x, n, y, m float64) float64 {
-	l := &t.loc
+// adds this one. Residuals against a local ratio measure noise around the
+// trend, so a regression that starts mid-deployment does not pass for
+// overdispersion.
+func (t *ratioTest) local(now arms) float64 {
+	r := &t.recent
 	est := t.estimate()
-	if l[0] > 0 && l[2] > 0 && l[1] > 0 && l[3] > 0 {
-		est = (l[0] / l[1]) / (l[2] / l[3])
+	if r.x > 0 && r.y > 0 && r.n > 0 && r.m > 0 {
+		est = r.ratio()
 	}
-	l[0], l[1], l[2], l[3] = localDecay*l[0]+x, localDecay*l[1]+n, localDecay*l[2]+y, localDecay*l[3]+m
+	r.x, r.n, r.y, r.m = localDecay*r.x+now.x, localDecay*r.n+now.n, localDecay*r.y+now.y, localDecay*r.m+now.m
 	return est
 }
 
@@ -199,14 +293,15 @@ func (t *ratioTest) addResidual(d, v float64) {
 	t.resN = residualDecay*t.resN + 1
 }
 
-// logEvidence returns the log e-value against "within the limit".
+// logEvidence returns the log e-value against "within the limit": the
+// mixture over the alternatives of their likelihood ratios to the limit.
 func (t *ratioTest) logEvidence() float64 {
 	if t.altN == 0 {
 		return math.Inf(-1)
 	}
 	m := math.Inf(-1)
 	for i := t.alt; i < t.alt+t.altN; i++ {
-		if v := t.ll[i] + t.logw[i]; v > m || v != v {
+		if v := t.ll[i] + t.logw[i]; v > m || math.IsNaN(v) {
 			m = v
 		}
 	}
@@ -220,11 +315,205 @@ func (t *ratioTest) logEvidence() float64 {
 	return m + math.Log(sum) - t.ll0
 }
 
-// check reports whether the evidence has crossed the bar; once crossed, it
-// stays crossed.
+// likelihoods sets l to the log-likelihoods behind one end of the interval
+// — ll, shifted by ratio·far — less the largest, and p to their
+// exponentials; it returns the index of the largest.
+func (t *ratioTest) likelihoods(far float64, l, p *[gridN]float64) (best int) {
+	for i := range gridN {
+		l[i] = t.ll[i] + t.ratio[i]*far
+		if l[i] > l[best] {
+			best = i
+		}
+	}
+	top := l[best]
+	for i := range gridN {
+		l[i] -= top
+		p[i] = math.Exp(l[i])
+	}
+	return best
+}
+
+// ruledOut reports whether the e-value of gridEvidence reaches the bar,
+// without its logarithm: whether the weighted likelihoods beyond ρⱼ sum to
+// bar × their normalisation × ρⱼ's own. The most likely ratio, best, is
+// tried alone first: far from it that settles the question.
+func (t *ratioTest) ruledOut(l, p *[gridN]float64, best, j int, up bool) bool {
+	k, d := gridN-1-j, best-j
+	if !up {
+		k, d = j, j-best
+	}
+	if k == 0 || math.IsNaN(l[j]) {
+		return false
+	}
+	if p[j] == 0 {
+		// ρⱼ's likelihood is beyond exp's range below the best: any
+		// likelihood beyond it rules it out.
+		return d > 0 || gridEvidence(l, p, j, up) >= t.logBar
+	}
+	need := t.bar * harmonic[k] * p[j]
+	if d > 0 && p[best]*reciprocal[d] >= need {
+		return true
+	}
+	sum := 0.0
+	if up {
+		for i := j + 1; i < gridN; i++ {
+			sum += p[i] * reciprocal[i-j]
+		}
+	} else {
+		for i := range j {
+			sum += p[i] * reciprocal[j-i]
+		}
+	}
+	return sum >= need
+}
+
+// gridEvidence returns the log e-value, of the log-likelihoods l and their
+// exponentials p (see likelihoods), against "ratio ≤ ρⱼ" when up, else
+// against "ratio ≥ ρⱼ": the limit's mixture moved to ρⱼ, the k-th grid
+// ratio beyond it weighing 1/k.
+func gridEvidence(l, p *[gridN]float64, j int, up bool) float64 {
+	sum, k := 0.0, j
+	if up {
+		for i := j + 1; i < gridN; i++ {
+			sum += p[i] * reciprocal[i-j]
+		}
+		k = gridN - 1 - j
+	} else {
+		for i := range j {
+			sum += p[i] * reciprocal[j-i]
+		}
+	}
+	if k == 0 || sum == 0 {
+		return math.Inf(-1)
+	}
+	return math.Log(sum/harmonic[k]) - l[j]
+}
+
+// before reports whether grid ratio j comes before the limit on a walk from
+// the side away from the alternative: below it for an increase.
+func (t *ratioTest) before(j int) bool {
+	if t.up {
+		return t.ratio[j] < t.limit*(1-1e-9)
+	}
+	return t.ratio[j] > t.limit*(1+1e-9)
+}
+
+// walk returns the k-th grid index on a walk from below (up) or above.
+func walk(k int, up bool) int {
+	if up {
+		return k
+	}
+	return gridN - 1 - k
+}
+
+// check brings the decision up to date and reports whether the limit is
+// crossed: when the e-value against the limit, and those against every
+// grid ratio before it (each by the same mixture, moved), reach the bar —
+// that is, when the interval's end on the alternative's side reaches the
+// limit (see interval). The cheap test at the limit comes first; the grid
+// is consulted only once it passes. Once crossed, a test stays crossed.
 func (t *ratioTest) check() bool {
-	t.crossed = t.crossed || t.logEvidence() >= t.logBar
+	t.atLimit = t.logEvidence()
+	t.evidence = t.atLimit
+	if t.crossed || !(t.evidence >= t.logBar) {
+		return t.crossed
+	}
+	var l, p [gridN]float64
+	best := t.likelihoods(0, &l, &p)
+	all := true
+	for j := range gridN {
+		if t.before(j) {
+			t.evidence = math.Min(t.evidence, gridEvidence(&l, &p, j, t.up))
+			all = all && t.ruledOut(&l, &p, best, j, t.up)
+		}
+	}
+	if all {
+		t.crossed = true
+		if t.up {
+			t.low = math.Max(t.low, t.limit)
+		} else {
+			t.high = math.Min(t.high, t.limit)
+		}
+	}
 	return t.crossed
+}
+
+// interval brings the confidence interval up to date. Its end on the
+// alternative's side (the lower end for an increase) walks the candidate
+// ratios — the grid's, and the limit in its place — from the other side,
+// and stops before the first not ruled out; it passes the limit exactly
+// when check finds it crossed. The other end walks the mirror-image way,
+// on the log-likelihood that takes the baseline's other bound. Each end is
+// intersected with its earlier values. Call check first.
+func (t *ratioTest) interval() {
+	var l, p [gridN]float64
+	best := t.likelihoods(0, &l, &p)
+	end, limitMet := math.NaN(), false
+	for k := range gridN {
+		j := walk(k, t.up)
+		if !limitMet && !t.before(j) {
+			limitMet = true
+			// Past the limit only when check found it crossed: the same
+			// tests, so this only guards against rounding.
+			if !t.crossed || !(t.atLimit >= t.logBar) {
+				break
+			}
+			end = t.limit
+		}
+		if !t.ruledOut(&l, &p, best, j, t.up) {
+			break
+		}
+		end = t.ratio[j]
+	}
+
+	if t.far != 0 {
+		best = t.likelihoods(t.far, &l, &p)
+	}
+	other := math.NaN()
+	for k := range gridN {
+		j := walk(k, !t.up)
+		if !t.ruledOut(&l, &p, best, j, !t.up) {
+			break
+		}
+		other = t.ratio[j]
+	}
+
+	lo, hi := end, other
+	if !t.up {
+		lo, hi = other, end
+	}
+	if !math.IsNaN(lo) {
+		t.low = math.Max(t.low, lo)
+	}
+	if !math.IsNaN(hi) {
+		t.high = math.Min(t.high, hi)
+	}
+	if t.low > t.high {
+		// The two ends contradict each other, the data being far from
+		// the model: the decision's end stands.
+		if t.up {
+			t.high = t.low
+		} else {
+			t.low = t.high
+		}
+	}
+}
+
+// inadequacy says why a window judged against the baseline alone, of the
+// given requests, could not judge t: the bound it compares with is so far
+// from the measured rate that a regression well beyond the limit would pass
+// unseen.
+func (t *ratioTest) inadequacy(requests float64) string {
+	name := t.name
+	if t.above > 0 {
+		name += fmt.Sprintf(" (share over %s)", time.Duration(t.above*float64(time.Second)).Round(time.Microsecond))
+	}
+	way, bound := "up", t.ref.high
+	if !t.up {
+		way, bound = "down", t.ref.low
+	}
+	return fmt.Sprintf("%s cannot be judged against the baseline alone: its %.0f requests put the rate anywhere %s to %.3g%% (%.3g%% measured), so a change to %.3g× could pass unseen (a longer baseline window narrows that)",
+		name, requests, way, 100*bound, 100*t.ref.rate, t.limit*bound/t.ref.rate)
 }
 
 // estimate returns the most likely ratio, interpolated between grid points;
@@ -246,66 +535,21 @@ func (t *ratioTest) estimate() float64 {
 	return math.Exp2(gridLow + gridStep*pos)
 }
 
-// interval returns the anytime-valid confidence interval for the ratio:
-// the grid ratios the data have not ruled out at the test's level, widened
-// by one grid step (19%) on each side, since the truth may lie between two
-// grid points, and clamped to the grid's range [1/32, 32].
-func (t *ratioTest) interval() (lo, hi float64) {
-	total := logSumExp(t.ll[:]) - math.Log(gridN)
-	first, last := -1, -1
-	for i := range gridN {
-		if total-t.ll[i] < t.logBar {
-			if first < 0 {
-				first = i
-			}
-			last = i
-		}
-	}
-	if first < 0 {
-		return math.NaN(), math.NaN()
-	}
-	return t.ratio[max(first-1, 0)], t.ratio[min(last+1, gridN-1)]
-}
-
-// measurement reports the test's numbers.
+// measurement updates the test and reports its numbers: the new version's
+// rate and its comparison's (the control's and the baseline's measured
+// rates, weighed by the new version's requests), their ratio, the limit
+// and the rate it allows, the interval and the evidence.
 func (t *ratioTest) measurement(start, end time.Time) Measurement {
-	// The interval is on the grid, the estimate between grid points: keep
-	// the estimate inside the interval it is reported with.
-	est := t.estimate()
-	lo, hi := t.interval()
-	lo, hi = math.Min(lo, est), math.Max(hi, est)
-	// The test weighs ratios to the comparison as tested (a reference
-	// rate at its confidence bound); report them to the comparison as
-	// measured, and the threshold as applied.
-	scale := 1.0
-	if t.y > 0 {
-		scale = t.yRef / t.y
-	}
-	cr, br := ratio(t.x, t.n), ratio(t.y, t.m)
+	t.check()
+	t.interval()
+	value, comparison := ratio(t.total.x, t.total.n), ratio(t.total.y, t.total.m)
 	return Measurement{
-		Metric: t.name, Unit: UnitRate, Above: t.above,
-		Value: cr, Baseline: br, Threshold: t.limit * ratio(t.yRef, t.m), Requests: t.n,
+		Metric: t.name, Unit: UnitRate, Above: t.above, Against: t.against.String(),
+		Value: value, Baseline: comparison, Threshold: t.limit * comparison, Requests: t.total.n,
 		Start: start, End: end, Failed: t.crossed,
-		Ratio: est * scale, Lower: lo * scale, Upper: hi * scale, Limit: t.limit,
-		Evidence: math.Min(math.Exp(t.logEvidence()), math.MaxFloat64), EvidenceBar: t.bar,
+		Ratio: ratio(value, comparison), Lower: t.low, Upper: t.high, Limit: t.limit,
+		Evidence: math.Min(math.Exp(t.evidence), math.MaxFloat64), EvidenceBar: t.bar,
 	}
-}
-
-func logSumExp(xs []float64) float64 {
-	m := math.Inf(-1)
-	for _, x := range xs {
-		if x > m || x != x { // NaN wins, as math.Max would have it
-			m = x
-		}
-	}
-	if math.IsInf(m, 0) {
-		return m
-	}
-	s := 0.0
-	for _, x := range xs {
-		s += math.Exp(x - m)
-	}
-	return m + math.Log(s)
 }
 
 // NewSequentialJudge returns the default judge: an anytime-valid sequential
@@ -321,8 +565,12 @@ func logSumExp(xs []float64) float64 {
 // Alpha however many intervals are judged. Evidence carries from one window
 // to the next. A window passes when it ends with no limit crossed and data
 // good enough to judge (see Policy); otherwise it is Inconclusive. Every
-// verdict carries, per metric, both rates, the estimated ratio with its
-// confidence interval, the limit, and the evidence against it.
+// verdict carries, per metric, both rates and their ratio, the confidence
+// interval of the test that decides (the metric fails exactly when the
+// interval lies beyond the limit), the limit, and the evidence against it.
+// Without a control, the interval allows for the baseline's own sampling
+// error: its end on the alternative's side compares with the confidence
+// bound the test uses, its other end with the opposite bound.
 //
 // The error rate's floor (Policy.MinErrorRate) makes its test an
 // intersection: when the baseline's rate is below the floor, the error rate
@@ -333,8 +581,8 @@ func logSumExp(xs []float64) float64 {
 func NewSequentialJudge(p Policy, b Baseline) Judge {
 	p = p.WithDefaults()
 	j := &sequentialJudge{p: p, base: b}
-	j.lat = latencyRules(p, b.Observation)
-	n := 1 + len(j.lat)
+	rules := latencyRules(p, b.Observation)
+	n := 1 + len(rules)
 	business := b.Business > 0 && p.MaxBusinessDrop < 1
 	if business {
 		n++
@@ -346,20 +594,34 @@ func NewSequentialJudge(p Policy, b Baseline) Judge {
 	alpha := p.Alpha / float64(n)
 	refAlpha, alpha := alpha/10, alpha*9/10
 	robust := !p.Binomial
-	j.errRef = math.Max(rateBound(b.Errors, b.Requests, refAlpha, true), p.MinErrorRate)
-	j.tests = append(j.tests, newRatioTest("error-rate", p.MaxErrorRatio, true, alpha, robust))
-	if b.ErrorRate() < p.MinErrorRate {
-		j.errFloor = newRatioTest("error-rate", p.MaxErrorRatio, true, alpha, robust)
+	floor := p.MinErrorRate
+	j.errors = newRatioTest("error-rate", p.MaxErrorRatio, true, alpha, robust)
+	j.errors.ref = reference{
+		rate: math.Max(b.ErrorRate(), floor),
+		low:  math.Max(rateBound(b.Errors, b.Requests, refAlpha, false), floor),
+		high: math.Max(rateBound(b.Errors, b.Requests, refAlpha, true), floor),
 	}
-	for i, r := range j.lat {
+	if b.ErrorRate() < floor {
+		j.errFloor = newRatioTest("error-rate", p.MaxErrorRatio, true, alpha, robust)
+		j.errFloor.ref = reference{rate: floor, low: floor, high: floor}
+	}
+	for _, r := range rules {
 		t := newRatioTest(r.name, r.limit, true, alpha, robust)
 		t.above = r.bound
-		j.tests = append(j.tests, t)
-		j.lat[i].ref = rateBound(r.rate*b.Requests, b.Requests, refAlpha, true)
+		t.ref = reference{
+			rate: r.rate,
+			low:  rateBound(r.rate*b.Requests, b.Requests, refAlpha, false),
+			high: rateBound(r.rate*b.Requests, b.Requests, refAlpha, true),
+		}
+		j.latency = append(j.latency, latencyTest{latencyRule: r, test: t})
 	}
 	if business {
-		j.tests = append(j.tests, newRatioTest("business-rate", 1-p.MaxBusinessDrop, false, alpha, robust))
-		j.bizRef = rateBound(b.Business, b.Requests, refAlpha, false)
+		j.business = newRatioTest("business-rate", 1-p.MaxBusinessDrop, false, alpha, robust)
+		j.business.ref = reference{
+			rate: b.BusinessRate(),
+			low:  rateBound(b.Business, b.Requests, refAlpha, false),
+			high: rateBound(b.Business, b.Requests, refAlpha, true),
+		}
 	}
 	return j
 }
@@ -383,26 +645,63 @@ func rateBound(x, n, a float64, up bool) float64 {
 }
 
 type sequentialJudge struct {
-	p        Policy
-	base     Baseline
-	errRef   float64    // reference error rate without a control: the baseline's upper bound, floored
-	bizRef   float64    // reference business rate without a control: the baseline's lower bound
-	errFloor *ratioTest // the error rate against the floor, when the baseline is below it
-	lat      []latencyRule
-	tests    []*ratioTest // error rate, latency rules in order, business
+	p    Policy
+	base Baseline
+
+	errors   *ratioTest    // the error rate
+	errFloor *ratioTest    // the error rate against the floor, when the baseline is below it
+	latency  []latencyTest // one per latency rule, in order
+	business *ratioTest    // business events per request; nil when not judged
 
 	start, end time.Time // span of all observations
 	requests   float64   // new version's requests since the start
 	w          Window
 	covered    time.Duration // time covered by usable data in the window
 	exposure   float64       // new version's requests in the window
-	latency    int           // intervals in the window whose latency could be judged
+	judgedLat  int           // intervals in the window whose latency could be judged
 	dropped    int           // intervals with impossible counts in the window
-	split      [2]float64    // new version's and all requests, where there was a control
+	split      split         // the traffic split where there was a control, in the window
+}
+
+// A latencyTest is a latency rule and its test.
+type latencyTest struct {
+	latencyRule
+	test *ratioTest
+}
+
+// A split counts the requests of intervals with a control: the new
+// version's, and both versions' together.
+type split struct {
+	canary, total float64
+}
+
+// each calls f with every test in the order verdicts report them: error
+// rate, latency rules, business.
+func (j *sequentialJudge) each(f func(*ratioTest)) {
+	f(j.errors)
+	for _, l := range j.latency {
+		f(l.test)
+	}
+	if j.business != nil {
+		f(j.business)
+	}
+}
+
+// metrics returns how many metrics the judge tests.
+func (j *sequentialJudge) metrics() int {
+	n := 1 + len(j.latency)
+	if j.business != nil {
+		n++
+	}
+	return n
 }
 
 func (j *sequentialJudge) Begin(w Window) {
-	j.w, j.covered, j.exposure, j.latency, j.dropped, j.split = w, 0, 0, 0, 0, [2]float64{}
+	j.w, j.covered, j.exposure, j.judgedLat, j.dropped, j.split = w, 0, 0, 0, 0, split{}
+	j.each((*ratioTest).beginWindow)
+	if j.errFloor != nil {
+		j.errFloor.beginWindow()
+	}
 	if j.start.IsZero() {
 		j.start = w.Start
 	}
@@ -469,44 +768,41 @@ func (j *sequentialJudge) Observe(iv Interval) Verdict {
 	j.requests += c.Requests
 	j.exposure += c.Requests
 	if ctl != nil {
-		j.split[0] += c.Requests
-		j.split[1] += c.Requests + ctl.Requests
+		j.split.canary += c.Requests
+		j.split.total += c.Requests + ctl.Requests
 	}
 
-	errs := j.tests[0]
 	if ctl != nil {
-		errs.observe(c.Errors, c.Requests, ctl.Errors, ctl.Requests, 0, 0)
+		j.errors.observeControl(c.Errors, c.Requests, ctl.Errors, ctl.Requests)
 	} else {
-		errs.observe(c.Errors, c.Requests, 0, 0, j.errRef, j.base.ErrorRate())
+		j.errors.observeReference(c.Errors, c.Requests)
 	}
 	if j.errFloor != nil {
-		j.errFloor.observe(c.Errors, c.Requests, 0, 0, j.p.MinErrorRate, j.p.MinErrorRate)
+		j.errFloor.observeReference(c.Errors, c.Requests)
 	}
 	measured := false
-	for i, r := range j.lat {
-		t := j.tests[1+i]
-		x, ok := r.above(c)
+	for _, l := range j.latency {
+		x, ok := l.above(c)
 		if !ok {
 			continue
 		}
 		measured = true
 		if ctl != nil {
-			if y, ok := r.above(*ctl); ok {
-				t.observe(x, c.Requests, y, ctl.Requests, 0, 0)
+			if y, ok := l.above(*ctl); ok {
+				l.test.observeControl(x, c.Requests, y, ctl.Requests)
 				continue
 			}
 		}
-		t.observe(x, c.Requests, 0, 0, r.ref, r.rate)
+		l.test.observeReference(x, c.Requests)
 	}
 	if measured {
-		j.latency++
+		j.judgedLat++
 	}
-	if len(j.tests) > 1+len(j.lat) {
-		business := j.tests[len(j.tests)-1]
+	if j.business != nil {
 		if ctl != nil {
-			business.observe(c.Business, c.Requests, ctl.Business, ctl.Requests, 0, 0)
+			j.business.observeControl(c.Business, c.Requests, ctl.Business, ctl.Requests)
 		} else {
-			business.observe(c.Business, c.Requests, 0, 0, j.bizRef, j.base.BusinessRate())
+			j.business.observeReference(c.Business, c.Requests)
 		}
 	}
 	return j.verdict(Continue)
@@ -529,9 +825,14 @@ func (j *sequentialJudge) Conclude() Verdict {
 	if j.dropped > 0 && j.covered == 0 {
 		problems = append(problems, fmt.Sprintf("%d interval(s) had impossible counts", j.dropped))
 	}
-	if len(j.lat) > 0 && j.exposure > 0 && j.latency == 0 {
+	if len(j.latency) > 0 && j.exposure > 0 && j.judgedLat == 0 {
 		problems = append(problems, "latency could not be judged: the new version's histogram lacks the baseline's bucket bounds")
 	}
+	j.each(func(t *ratioTest) {
+		if t.against.windowBaseline > 0 && t.against.windowControl == 0 && !t.ref.adequate(t.limit, t.up) {
+			problems = append(problems, t.inadequacy(j.base.Requests))
+		}
+	})
 	if share, want, bad := j.mismatch(); bad {
 		problems = append(problems, fmt.Sprintf("the new version got %.3g%% of requests where the step gives it %.3g%% (sample-ratio mismatch: routing or metrics are wrong)", 100*share, want))
 	}
@@ -545,37 +846,46 @@ func (j *sequentialJudge) Conclude() Verdict {
 // 20% off in relative terms, and beyond chance (z > 5).
 func (j *sequentialJudge) mismatch() (share, want float64, bad bool) {
 	w := j.w.Weight / 100
-	if j.split[1] <= 0 || w <= 0 || w >= 1 {
+	if j.split.total <= 0 || w <= 0 || w >= 1 {
 		return 0, j.w.Weight, false
 	}
-	share = j.split[0] / j.split[1]
-	z := (share - w) / math.Sqrt(w*(1-w)/j.split[1])
+	share = j.split.canary / j.split.total
+	z := (share - w) / math.Sqrt(w*(1-w)/j.split.total)
 	return share, j.w.Weight, math.Abs(z) > 5 && math.Abs(share/w-1) > 0.2
 }
 
 // verdict checks every test and reports: Fail naming each crossed limit, or
 // otherwise the given outcome.
 func (j *sequentialJudge) verdict(otherwise Outcome) Verdict {
-	ms := make([]Measurement, len(j.tests))
+	ms := make([]Measurement, 0, j.metrics())
 	var failed []string
-	for i, t := range j.tests {
-		crossed := t.check()
-		ms[i] = t.measurement(j.start, j.end)
-		if i == 0 && j.errFloor != nil {
-			// Both tests must have crossed; report the weaker evidence,
-			// and the threshold both impose.
-			floor := j.errFloor.check()
-			crossed = crossed && floor
-			ms[i].Failed = crossed
-			ms[i].Evidence = math.Min(ms[i].Evidence, math.Exp(j.errFloor.logEvidence()))
-			ms[i].Threshold = math.Max(ms[i].Threshold, t.limit*j.p.MinErrorRate)
+	j.each(func(t *ratioTest) {
+		m := t.measurement(j.start, j.end)
+		if t == j.errors && j.errFloor != nil {
+			m = floored(m, j.errFloor.measurement(j.start, j.end))
 		}
-		if crossed {
-			failed = append(failed, ms[i].String())
+		if m.Failed {
+			failed = append(failed, m.String())
 		}
-	}
+		ms = append(ms, m)
+	})
 	if len(failed) > 0 {
 		return Verdict{Outcome: Fail, Reason: strings.Join(failed, "; "), Measurements: ms}
 	}
 	return Verdict{Outcome: otherwise, Reason: fmt.Sprintf("no limit crossed: %d metric(s), %.0f requests on the new version", len(ms), j.requests), Measurements: ms}
+}
+
+// floored combines the error rate's test against its comparison, m, with
+// its test against the floor, f: the rate is compared with the larger of the
+// two, and fails only when both tests fail. The ratio to the larger is the
+// smaller ratio, so each end of the interval is the smaller end.
+func floored(m, f Measurement) Measurement {
+	m.Failed = m.Failed && f.Failed
+	m.Evidence = math.Min(m.Evidence, f.Evidence)
+	m.Lower, m.Upper = math.Min(m.Lower, f.Lower), math.Min(m.Upper, f.Upper)
+	if f.Baseline >= m.Baseline {
+		m.Baseline, m.Against = f.Baseline, "floor"
+		m.Threshold, m.Ratio = m.Limit*m.Baseline, ratio(m.Value, m.Baseline)
+	}
+	return m
 }

@@ -1,13 +1,16 @@
 package verify_test
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/safedeploy/safedeploy/internal/randx"
 	"github.com/safedeploy/safedeploy/verify"
 )
 
@@ -478,11 +481,17 @@ func TestSequentialJudgeReference(t *testing.T) {
 				}
 			}
 			m := measured(t, v, "error-rate")
-			// Baseline is the rate measured; the threshold is applied to
-			// the comparison rate (floored) at its upper bound: at most a
-			// few percent above it with this baseline.
-			if v.Outcome != c.want || math.Abs(m.Baseline-c.base) > 1e-12 || m.Threshold < c.thresh*(1-1e-12) || m.Threshold > c.thresh*1.03 {
-				t.Errorf("%v: baseline %g, threshold %g (%s); want %v against %g, threshold %g (+3%%)", v.Outcome, m.Baseline, m.Threshold, v.Reason, c.want, c.base, c.thresh)
+			// Baseline is the comparison: the rate measured, floored; the
+			// threshold is the limit applied to it. Against says which.
+			against := "baseline"
+			if c.base < c.baseline {
+				against = "floor"
+			}
+			if v.Outcome != c.want || math.Abs(m.Baseline-c.baseline) > 1e-12 || math.Abs(m.Threshold-c.thresh) > 1e-12 || m.Against != against {
+				t.Errorf("%v: %g vs %s %g, threshold %g (%s); want %v against %s %g, threshold %g", v.Outcome, m.Value, m.Against, m.Baseline, m.Threshold, v.Reason, c.want, against, c.baseline, c.thresh)
+			}
+			if r := m.Value / m.Baseline; math.Abs(m.Ratio-r) > 1e-12 {
+				t.Errorf("ratio %g, want value over baseline %g", m.Ratio, r)
 			}
 			if r := c.canary / c.baseline; !(m.Lower <= r*1.0001 && r <= m.Upper*1.0001) {
 				t.Errorf("ratio %g [%g, %g] misses %g", m.Ratio, m.Lower, m.Upper, r)
@@ -570,3 +579,85 @@ func TestSequentialJudgeLatencyDisagreement(t *testing.T) {
 // bar is the evidence a metric needs with n metrics at family-wise α: each
 // metric gets α/n, of which nine tenths go to its test.
 func bar(n int, alpha float64) float64 { return float64(n) / (0.9 * alpha) }
+
+// TestSequentialJudgeIntervalDecides: the interval reported is the
+// confidence sequence of the test that decides, so at every look a metric
+// has failed exactly when its interval lies beyond the limit (the lower end
+// at or above it for an increase, the upper end at or below it for a
+// decrease), and the ratio is the value over the comparison's figure. The
+// deployments are random: controls present, missing or lost now and then,
+// baselines small and large, regressions of every size, the error rate's
+// floor in play.
+func TestSequentialJudgeIntervalDecides(t *testing.T) {
+	for seed := range uint64(60) {
+		r := rand.New(rand.NewPCG(seed, 7))
+		baseN := []float64{600, 5000, 50000}[seed%3]
+		baseErr := []float64{0.005, 0.0003, 0.02}[seed/3%3]
+		ratio := []float64{1, 2, 5, 10, 0.5}[seed/9%5]
+		control := seed%2 == 0
+		base := obs(baseN, 0, 0, 0.05)
+		base.Errors = randx.Poisson(r, baseN*baseErr)
+		base.Business = randx.Poisson(r, baseN*0.05)
+		d := newDriver(verify.Policy{}, base)
+		for w := range 4 {
+			d.begin(5, 25)
+			for range 5 {
+				n := randx.Poisson(r, 100)
+				c := obs(n, 0, 0, 0.05*ratio)
+				c.Errors = math.Min(n, randx.Poisson(r, n*baseErr*ratio))
+				c.Business = randx.Poisson(r, n*0.05/ratio)
+				var ctl *verify.Observation
+				if control && r.Float64() < 0.9 {
+					m := randx.Poisson(r, 300)
+					o := obs(m, 0, 0, 0.05)
+					o.Errors, o.Business = randx.Poisson(r, m*baseErr), randx.Poisson(r, m*0.05)
+					ctl = &o
+				}
+				checkInterval(t, fmt.Sprintf("seed %d, window %d", seed, w), d.observe(c, ctl))
+			}
+			checkInterval(t, fmt.Sprintf("seed %d, window %d concluded", seed, w), d.j.Conclude())
+		}
+	}
+}
+
+func checkInterval(t *testing.T, where string, v verify.Verdict) {
+	t.Helper()
+	for _, m := range v.Measurements {
+		beyond := m.Lower >= m.Limit
+		if m.Limit < 1 {
+			beyond = m.Upper <= m.Limit
+		}
+		if m.Failed != beyond || !(m.Lower <= m.Upper) || (m.Baseline > 0 && math.Abs(m.Ratio-m.Value/m.Baseline) > 1e-9*m.Ratio) {
+			t.Fatalf("%s: %s", where, m)
+		}
+	}
+}
+
+// TestSequentialJudgeSmallBaseline is the canary example's bad run (issue
+// 9, item 7): no control at the 100% step, a baseline of 571 requests with
+// 6 errors, and 424 requests at 8% errors, 7.6× the baseline. The judge
+// compares with a 99.9% upper bound on that baseline's rate, 3× what it
+// measured, so the regression is not shown beyond the 2× limit; the window
+// must not pass, and the interval must not claim what the test did not
+// show (the old code printed [3.6, 27] next to "ok"). With a baseline of
+// 8,000 requests the same regression fails.
+func TestSequentialJudgeSmallBaseline(t *testing.T) {
+	canary := obs(106, 0.08, 0.05, 0.05)
+	small := obs(571, 0, 0.05, 0.05)
+	small.Errors = 6
+	d := newDriver(verify.Policy{}, small)
+	v := d.window(4, 100, canary, nil) // 424 requests at 8% against 0.175%
+	m := measured(t, v, "error-rate")
+	if v.Outcome != verify.Inconclusive || !strings.Contains(v.Reason, "error-rate cannot be judged against the baseline alone: its 571 requests") {
+		t.Errorf("tiny baseline, no control: %v (%s), want Inconclusive naming the error rate's baseline", v.Outcome, v.Reason)
+	}
+	if m.Failed || m.Lower >= m.Limit || math.Abs(m.Ratio-0.08*571/6) > 1e-9 || m.Against != "baseline" {
+		t.Errorf("tiny baseline: %s; want a ratio of 7.6 against the baseline, its interval not above the limit", m)
+	}
+	t.Log(m)
+
+	d = newDriver(verify.Policy{}, obs(8000, 0.005, 0.05, 0.05))
+	if v := d.window(4, 100, canary, nil); v.Outcome != verify.Fail || !measured(t, v, "error-rate").Failed {
+		t.Errorf("8,000-request baseline, no control: %v (%s), want Fail on the error rate", v.Outcome, v.Reason)
+	}
+}

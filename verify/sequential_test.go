@@ -117,7 +117,7 @@ func TestRatioTestConcurrentLikelihood(t *testing.T) {
 			rt := newRatioTest("m", c.limit, c.up, 0.05, false)
 			want := make([]float64, gridN)
 			for _, iv := range c.intervals {
-				rt.observe(iv.x, iv.n, iv.y, iv.m, 0, 0)
+				rt.observeControl(iv.x, iv.n, iv.y, iv.m)
 				r := iv.n / iv.m
 				p0 := c.limit * r / (1 + c.limit*r)
 				for i := range gridN {
@@ -141,35 +141,48 @@ func TestRatioTestConcurrentLikelihood(t *testing.T) {
 			for _, iv := range c.intervals {
 				x, n, y, m = x+iv.x, n+iv.n, y+iv.y, m+iv.m
 			}
-			if rt.x != x || rt.n != n || rt.y != y || rt.m != m {
-				t.Errorf("totals %g/%g vs %g/%g, want %g/%g vs %g/%g", rt.x, rt.n, rt.y, rt.m, x, n, y, m)
+			if rt.total.x != x || rt.total.n != n || rt.total.y != y || rt.total.m != m {
+				t.Errorf("totals %g/%g vs %g/%g, want %g/%g vs %g/%g", rt.total.x, rt.total.n, rt.total.y, rt.total.m, x, n, y, m)
 			}
 		})
 	}
 }
 
 // TestRatioTestReferenceLikelihood: without a control, the new version's
-// events are Poisson with mean ρ·ref·n, so the log-likelihood ratio is
-// x·log(ρ/ρ₀) − (ρ − ρ₀)·ref·n.
+// events are Poisson with mean ρ·ref·n, ref the baseline's rate at its upper
+// bound for an increase, so the log-likelihood ratio is
+// x·log(ρ/ρ₀) − (ρ − ρ₀)·ref·n. The interval's far end uses the lower bound
+// instead.
 func TestRatioTestReferenceLikelihood(t *testing.T) {
-	rt := newRatioTest("m", 2, true, 0.05, false)
-	intervals := []struct{ x, n, ref float64 }{{3, 1000, 0.001}, {0, 500, 0.001}, {25, 1200, 0.01}}
-	want := make([]float64, gridN)
-	for _, iv := range intervals {
-		rt.observe(iv.x, iv.n, 0, 0, iv.ref, iv.ref)
+	for _, up := range []bool{true, false} {
+		limit, bound, other := 2.0, 0.004, 0.001
+		if !up {
+			limit, bound, other = 0.8, other, bound
+		}
+		rt := newRatioTest("m", limit, up, 0.05, false)
+		rt.ref = reference{rate: 0.002, low: 0.001, high: 0.004}
+		intervals := []struct{ x, n float64 }{{3, 1000}, {0, 500}, {25, 1200}}
+		want, wantFar := make([]float64, gridN), make([]float64, gridN)
+		for _, iv := range intervals {
+			rt.observeReference(iv.x, iv.n)
+			for i := range gridN {
+				rho := math.Pow(2, -5+0.25*float64(i))
+				want[i] += iv.x*math.Log(rho/limit) - (rho-limit)*bound*iv.n
+				wantFar[i] += iv.x*math.Log(rho/limit) - (rho-limit)*bound*iv.n + rho*(bound-other)*iv.n
+			}
+		}
 		for i := range gridN {
-			rho := math.Pow(2, -5+0.25*float64(i))
-			want[i] += iv.x*math.Log(rho/2) - (rho-2)*iv.ref*iv.n
+			if got := rt.ll[i] - rt.ll0; !near(got, want[i], 1e-9) {
+				t.Errorf("up %v, ratio %g: ll - ll0 = %.12g, want %.12g", up, rt.ratio[i], got, want[i])
+			}
+			if got := rt.ll[i] + rt.ratio[i]*rt.far - rt.ll0; !near(got, wantFar[i], 1e-9) {
+				t.Errorf("up %v, ratio %g: far end's ll - ll0 = %.12g, want %.12g", up, rt.ratio[i], got, wantFar[i])
+			}
 		}
-	}
-	for i := range gridN {
-		if got := rt.ll[i] - rt.ll0; !near(got, want[i], 1e-9) {
-			t.Errorf("ratio %g: ll - ll0 = %.12g, want %.12g", rt.ratio[i], got, want[i])
+		// The comparison's totals are the expected events at the measured rate.
+		if wantY := 0.002 * 2700; !near(rt.total.y, wantY, 1e-12) || rt.total.m != rt.total.n || rt.total.n != 2700 {
+			t.Errorf("up %v: totals: y = %g over m = %g (n = %g), want %g over 2700", up, rt.total.y, rt.total.m, rt.total.n, wantY)
 		}
-	}
-	// The comparison's totals are the expected events at the reference rate.
-	if wantY := 0.001*1000 + 0.001*500 + 0.01*1200; !near(rt.y, wantY, 1e-12) || rt.m != rt.n || rt.n != 2700 {
-		t.Errorf("totals: y = %g over m = %g (n = %g), want %g over 2700", rt.y, rt.m, rt.n, wantY)
 	}
 }
 
@@ -177,9 +190,9 @@ func TestRatioTestReferenceLikelihood(t *testing.T) {
 // reference rate, carry no evidence; one without events adds only exposure.
 func TestRatioTestIgnores(t *testing.T) {
 	rt := newRatioTest("m", 2, true, 0.05, true)
-	rt.observe(5, 0, 10, 1000, 0, 0) // no new-version requests
-	rt.observe(5, 100, 0, 0, 0, 0)   // no control and no reference rate
-	rt.observe(0, 100, 0, 900, 0, 0) // no events
+	rt.observeControl(5, 0, 10, 1000) // no new-version requests
+	rt.observeReference(5, 100)       // no control and no reference rate
+	rt.observeControl(0, 100, 0, 900) // no events
 	for i := range gridN {
 		if rt.ll[i] != 0 {
 			t.Fatalf("ll[%d] = %g, want 0", i, rt.ll[i])
@@ -188,11 +201,12 @@ func TestRatioTestIgnores(t *testing.T) {
 	if rt.ll0 != 0 || rt.res != 0 || rt.resN != 0 {
 		t.Errorf("ll0 = %g, residuals %g over %g; want all 0", rt.ll0, rt.res, rt.resN)
 	}
-	if rt.n != 100 || rt.m != 900 {
-		t.Errorf("exposure %g vs %g, want 100 vs 900 (the interval without events)", rt.n, rt.m)
+	if rt.total.n != 100 || rt.total.m != 900 {
+		t.Errorf("exposure %g vs %g, want 100 vs 900 (the interval without events)", rt.total.n, rt.total.m)
 	}
-	if lo, hi := rt.interval(); lo != 1.0/32 || hi != 32 {
-		t.Errorf("interval() without evidence = [%g, %g], want the whole grid [1/32, 32]", lo, hi)
+	rt.check()
+	if rt.interval(); rt.low != 1.0/32 || rt.high != 32 {
+		t.Errorf("interval without evidence = [%g, %g], want the whole grid [1/32, 32]", rt.low, rt.high)
 	}
 	if e := rt.estimate(); e != 1 {
 		t.Errorf("estimate() without evidence = %g, want 1", e)
@@ -216,7 +230,7 @@ func TestRatioTestEvidence(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rt := newRatioTest("m", c.limit, c.up, 0.05, false)
-			rt.observe(c.iv.x, c.iv.n, c.iv.y, c.iv.m, 0, 0)
+			rt.observeControl(c.iv.x, c.iv.n, c.iv.y, c.iv.m)
 			var beyond []int // grid indexes beyond the limit, nearest first
 			for i := range gridN {
 				if c.up && rt.ratio[i] > c.limit {
@@ -248,13 +262,13 @@ func TestRatioTestEvidence(t *testing.T) {
 		if rt.check() {
 			t.Fatalf("check() = true at e-value %g, below 20", math.Exp(rt.logEvidence()))
 		}
-		rt.observe(5, 100, 10, 900, 0, 0) // 5% against 1.1%: about 4.5×
+		rt.observeControl(5, 100, 10, 900) // 5% against 1.1%: about 4.5×
 	}
 	if !rt.check() {
 		t.Fatalf("check() = false at e-value %g ≥ 20", math.Exp(rt.logEvidence()))
 	}
 	for range 50 {
-		rt.observe(0, 100, 10, 900, 0, 0)
+		rt.observeControl(0, 100, 10, 900)
 	}
 	if math.Exp(rt.logEvidence()) >= 20 || !rt.check() || !rt.measurement(time.Time{}, time.Time{}).Failed {
 		t.Errorf("after good data: e-value %g, check() = %v; want below 20 and still crossed", math.Exp(rt.logEvidence()), rt.check())
@@ -268,10 +282,11 @@ func TestRatioTestEstimate(t *testing.T) {
 		for _, share := range []float64{0.01, 0.05, 0.5} {
 			rt := newRatioTest("m", 2, true, 0.05, false)
 			ref := newRatioTest("m", 2, true, 0.05, false)
+			ref.ref = reference{rate: 0.01, low: 0.01, high: 0.01}
 			n, m := 1e5*share, 1e5*(1-share)
 			for range 20 {
-				rt.observe(truth*0.01*n, n, 0.01*m, m, 0, 0)
-				ref.observe(truth*0.01*n, n, 0, 0, 0.01, 0.01)
+				rt.observeControl(truth*0.01*n, n, 0.01*m, m)
+				ref.observeReference(truth*0.01*n, n)
 			}
 			if got := rt.estimate(); !near(got, truth, 0.01) {
 				t.Errorf("concurrent, share %g: estimate() = %g, want %g ± 1%%", share, got, truth)
@@ -284,15 +299,19 @@ func TestRatioTestEstimate(t *testing.T) {
 }
 
 // TestRatioTestInterval: the interval holds the truth and narrows as the
-// data grow; its ends are the grid ratios whose likelihood the mixture over
-// the grid does not beat by 1/α.
+// data grow. Its lower end is the last of the run of candidate ratios — the
+// grid's, and the limit in its place — from the smallest up that the test's
+// mixture, moved to each, rules out at 1/α; its upper end the same from the
+// largest down, with the mirror-image mixture.
 func TestRatioTestInterval(t *testing.T) {
 	const truth = 1.5
 	rt := newRatioTest("m", 2, true, 0.05, false)
 	prev := math.Inf(1)
 	for k := 1; k <= 200; k++ {
-		rt.observe(truth*5, 500, 5, 500, 0, 0) // exactly the expected counts
-		lo, hi := rt.interval()
+		rt.observeControl(truth*5, 500, 5, 500) // exactly the expected counts
+		rt.check()
+		rt.interval()
+		lo, hi := rt.low, rt.high
 		if !(lo <= truth && truth <= hi) {
 			t.Fatalf("after %d intervals: [%g, %g] misses the truth %g", k, lo, hi, truth)
 		}
@@ -302,62 +321,46 @@ func TestRatioTestInterval(t *testing.T) {
 			prev = w
 		}
 		if k == 1 || k == 20 || k == 200 {
-			// By hand: keep ρᵢ when log(mean_j e^{ll_j}) − ll_i < log 20,
-			// with the log-likelihoods shifted by their largest so that
-			// the exponentials stay in range, then widen by one grid step
-			// either side.
-			top := math.Inf(-1)
-			for _, l := range rt.ll {
-				top = math.Max(top, l)
-			}
-			var sum float64
-			for j := range gridN {
-				sum += math.Exp(rt.ll[j] - top)
-			}
-			total := top + math.Log(sum/gridN)
-			first, last := -1, -1
-			for i := range gridN {
-				if total-rt.ll[i] < math.Log(20) {
-					if first < 0 {
-						first = i
+			// By hand: the e-value against ρⱼ is the mean of the grid
+			// ratios' likelihood ratios to it, over those beyond it, the
+			// k-th beyond weighing 1/k.
+			e := func(j int, up bool) float64 {
+				var sum, norm float64
+				for i := range gridN {
+					d := i - j
+					if !up {
+						d = j - i
 					}
-					last = i
+					if d > 0 {
+						sum += math.Exp(rt.ll[i]-rt.ll[j]) / float64(d)
+						norm += 1 / float64(d)
+					}
 				}
+				return sum / norm
 			}
-			wlo, whi := rt.ratio[max(first-1, 0)], rt.ratio[min(last+1, gridN-1)]
-			if lo != wlo || hi != whi {
-				t.Errorf("after %d intervals: interval() = [%g, %g], want [%g, %g]", k, lo, hi, wlo, whi)
+			wlo, whi := rt.ratio[0], rt.ratio[gridN-1]
+			for j := 0; j < gridN; j++ {
+				if rt.ratio[j] >= 2 && math.Exp(rt.logEvidence()) >= 20 {
+					wlo = 2 // the limit, ruled out in its place
+				}
+				if e(j, true) < 20 || rt.ratio[j] >= 2 && math.Exp(rt.logEvidence()) < 20 {
+					break
+				}
+				wlo = rt.ratio[j]
 			}
-			t.Logf("after %d intervals (%g events): [%.3g, %.3g]", k, rt.x+rt.y, lo, hi)
+			for j := gridN - 1; j >= 0 && e(j, false) >= 20; j-- {
+				whi = rt.ratio[j]
+			}
+			if !near(lo, wlo, 1e-12) || !near(hi, whi, 1e-12) {
+				t.Errorf("after %d intervals: interval [%g, %g], want [%g, %g]", k, lo, hi, wlo, whi)
+			}
+			t.Logf("after %d intervals (%g events): [%.3g, %.3g]", k, rt.total.x+rt.total.y, lo, hi)
 		}
 	}
 	// 200 intervals of 12.5 events: the interval is three grid steps either
 	// side of the truth at most.
-	if lo, hi := rt.interval(); hi/lo > math.Pow(2, 7*0.25) {
+	if lo, hi := rt.low, rt.high; hi/lo > math.Pow(2, 7*0.25) {
 		t.Errorf("after 2,500 events: [%g, %g] is wider than seven grid steps", lo, hi)
-	}
-}
-
-func TestLogSumExp(t *testing.T) {
-	inf := math.Inf(1)
-	for _, c := range []struct {
-		xs   []float64
-		want float64
-	}{
-		{nil, -inf},
-		{[]float64{-inf, -inf}, -inf},
-		{[]float64{0}, 0},
-		{[]float64{0, 0}, math.Ln2},
-		{[]float64{-inf, 0}, 0},
-		{[]float64{math.Log(1), math.Log(2), math.Log(3)}, math.Log(6)},
-		{[]float64{1000, 1000}, 1000 + math.Ln2},    // exp(1000) overflows
-		{[]float64{-1000, -1000}, -1000 + math.Ln2}, // exp(-1000) underflows
-		{[]float64{0, -800}, 0},
-		{[]float64{inf, 0}, inf},
-	} {
-		if got := logSumExp(c.xs); !near(got, c.want, 1e-15) {
-			t.Errorf("logSumExp(%v) = %g, want %g", c.xs, got, c.want)
-		}
 	}
 }
 
@@ -365,7 +368,7 @@ func TestLogSumExp(t *testing.T) {
 // counts for ratio: no residual at all.
 func exact(rt *ratioTest, k int, ratio float64) {
 	for range k {
-		rt.observe(ratio*50, 1000, 50, 1000, 0, 0)
+		rt.observeControl(ratio*50, 1000, 50, 1000)
 	}
 }
 
@@ -403,7 +406,7 @@ func TestRatioTestWeight(t *testing.T) {
 	// The weight applies to the next interval's log-likelihood ratio.
 	before := rt.ll
 	before0 := rt.ll0
-	rt.observe(60, 1000, 50, 1000, 0, 0)
+	rt.observeControl(60, 1000, 50, 1000)
 	for i := range gridN {
 		want := w * (60*math.Log(rt.ratio[i]/2) - 110*(math.Log1p(rt.ratio[i])-math.Log1p(2)))
 		if got := (rt.ll[i] - before[i]) - (rt.ll0 - before0); !near(got, want, 1e-9) {
@@ -420,7 +423,7 @@ func overdisperse(rt *ratioTest, k int) {
 		if i%2 == 1 {
 			x = 25
 		}
-		rt.observe(x, 1000, 50, 1000, 0, 0)
+		rt.observeControl(x, 1000, 50, 1000)
 	}
 }
 
@@ -433,26 +436,27 @@ func TestRatioTestResidualsIgnoreRegression(t *testing.T) {
 		exact(rt, 20, 1)
 		res := rt.res
 		for k := range 10 {
-			rt.observe(150, 1000, 50, 1000, 0, 0) // 3×, from the 21st interval
+			rt.observeControl(150, 1000, 50, 1000) // 3×, from the 21st interval
 			if rt.res > res || rt.weight() != 1 {
 				t.Fatalf("regression interval %d: residuals %g (were %g), weight %g; want no dispersion", k+1, rt.res, res, rt.weight())
 			}
 			res = rt.res
 		}
 		// The same test does count shortfalls of the same size.
-		rt.observe(50.0/3, 1000, 50, 1000, 0, 0)
+		rt.observeControl(50.0/3, 1000, 50, 1000)
 		if rt.res <= res {
 			t.Errorf("a shortfall added no residual: %g, was %g", rt.res, res)
 		}
 	})
 	t.Run("reference", func(t *testing.T) {
 		rt := newRatioTest("error-rate", 2, true, 0.05, true)
+		rt.ref = reference{rate: 0.05, low: 0.05, high: 0.05}
 		for range 20 {
-			rt.observe(50, 1000, 0, 0, 0.05, 0.05)
+			rt.observeReference(50, 1000)
 		}
 		res := rt.res
 		for range 10 {
-			rt.observe(150, 1000, 0, 0, 0.05, 0.05)
+			rt.observeReference(150, 1000)
 		}
 		if rt.res > res || rt.weight() != 1 {
 			t.Errorf("regression against the baseline: residuals %g (were %g), weight %g; want no dispersion", rt.res, res, rt.weight())
@@ -463,7 +467,7 @@ func TestRatioTestResidualsIgnoreRegression(t *testing.T) {
 		exact(rt, 20, 1)
 		res := rt.res
 		for k := range 10 {
-			rt.observe(50.0/3, 1000, 50, 1000, 0, 0) // business events down to ⅓, from the 21st interval
+			rt.observeControl(50.0/3, 1000, 50, 1000) // business events down to ⅓, from the 21st interval
 			if rt.res > res || rt.weight() != 1 {
 				t.Fatalf("regression interval %d: residuals %g (were %g), weight %g; want no dispersion", k+1, rt.res, res, rt.weight())
 			}
@@ -475,13 +479,14 @@ func TestRatioTestResidualsIgnoreRegression(t *testing.T) {
 // TestRatioTestObserveAllocs: an update allocates nothing.
 func TestRatioTestObserveAllocs(t *testing.T) {
 	rt := newRatioTest("m", 2, true, 0.05, true)
+	rt.ref = reference{rate: 0.01, low: 0.005, high: 0.02}
 	if n := testing.AllocsPerRun(100, func() {
-		rt.observe(3, 100, 10, 900, 0, 0)
-		rt.observe(3, 100, 0, 0, 0.01, 0.01)
+		rt.observeControl(3, 100, 10, 900)
+		rt.observeReference(3, 100)
 		rt.check()
 		rt.estimate()
-		rt.interval()
+		rt.measurement(time.Time{}, time.Time{})
 	}); n != 0 {
-		t.Errorf("observe, check, estimate and interval allocate %g times, want 0", n)
+		t.Errorf("observe, check, estimate and measurement allocate %g times, want 0", n)
 	}
 }

@@ -35,9 +35,10 @@ func (o Outcome) String() string {
 func (o Outcome) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
 
 // A Measurement is one number a judge compared: the new version's Value
-// against the comparison's Baseline, and the Threshold Value must not cross.
-// A sequential judge adds the ratio of the two with its confidence interval
-// and the evidence against the limit.
+// against its comparison's, Baseline, and the Threshold Value must not
+// cross. A sequential judge adds the ratio of the two with its confidence
+// interval and the evidence against the limit; it decides on the interval,
+// not on Value and Threshold.
 type Measurement struct {
 	// Metric names what was measured: "error-rate", "latency-p95",
 	// "business-rate", "critical-path/<probe>", "metric-source".
@@ -47,24 +48,43 @@ type Measurement struct {
 	// Above is, for a latency metric, the bound in seconds: the rates count
 	// requests slower than it.
 	Above float64 `json:"above,omitempty"`
+	// Against names the comparison: "control" (the old version serving at
+	// the same time), "baseline" (the old version's rate before the
+	// deployment), "control+baseline" (each in some intervals) or "floor"
+	// (Policy.MinErrorRate, when the comparison's error rate was below it).
+	// Empty means the baseline.
+	Against string `json:"against,omitempty"`
 	// Value is the new version's figure.
 	Value float64 `json:"value"`
-	// Baseline is the comparison's figure.
+	// Baseline is the comparison's figure (see Against): the control's
+	// rate, the baseline's, or the two weighed by the new version's
+	// requests in the intervals judged against each.
 	Baseline float64 `json:"baseline"`
-	// Threshold is the limit derived from Baseline and the policy.
+	// Threshold is the figure the policy allows: the limit applied to
+	// Baseline (Limit × Baseline for a sequential judge).
 	Threshold float64 `json:"threshold"`
 	// Requests is the new version's exposure behind Value.
 	Requests float64 `json:"requests"`
 	// Start and End bound the window the figures cover.
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"`
-	// Failed reports whether Value crossed Threshold (for a sequential
-	// judge: whether Evidence reached EvidenceBar).
+	// Failed reports whether the metric is beyond its limit: for a
+	// threshold judge, whether Value crossed Threshold; for a sequential
+	// judge, whether the interval lies beyond Limit (Lower ≥ Limit for an
+	// increase, Upper ≤ Limit for a decrease), which is when Evidence
+	// reaches EvidenceBar. Once failed, a sequential judge's metric stays
+	// failed.
 	Failed bool `json:"failed"`
 
-	// Ratio estimates the new version's rate over the comparison's, with
-	// an anytime-valid confidence interval [Lower, Upper] at the judge's
-	// confidence. Limit is the ratio the policy allows.
+	// Ratio is Value / Baseline. Lower and Upper bound the true ratio
+	// with anytime-valid confidence, each end at the judge's level for the
+	// metric, however often it is read; where the comparison was the
+	// baseline, they allow for its own sampling error. The ends are
+	// ratios the test weighs, 1/32 to 32: an end at 1/32 or 32 means
+	// nothing beyond it was ruled out. Ratio, from the totals, can fall
+	// outside the interval, which weighs each interval against its own
+	// comparison, when the rates drift. Limit is the ratio the policy
+	// allows.
 	Ratio float64 `json:"ratio,omitempty"`
 	Lower float64 `json:"lower,omitempty"`
 	Upper float64 `json:"upper,omitempty"`
@@ -76,9 +96,16 @@ type Measurement struct {
 	EvidenceBar float64 `json:"evidence_bar,omitempty"`
 }
 
-// String formats the measurement for people: "error-rate 4.1% vs baseline
-// 1.0% (limit 2.0%) over 5m0s, 1200 requests: FAILED", with the ratio, its
-// interval and the evidence when a sequential judge measured it.
+// String formats the measurement so that a person can check it by hand:
+// the ratio is the first rate over the second, the limit's rate is the
+// second times the limit, and the verdict follows from where the interval
+// lies. For a sequential judge:
+//
+//	error-rate 4.1% vs control 1%: ratio 4.1 in [2.3, 7.5], above the limit 2× (2%): evidence 210 of 111, 1200 requests over 5m0s: FAILED
+//
+// For a threshold judge, which compares the rates themselves:
+//
+//	error-rate 4.1% vs baseline 1% (limit 2%), 1200 requests over 5m0s: FAILED
 func (m Measurement) String() string {
 	verdict := "ok"
 	if m.Failed {
@@ -94,11 +121,26 @@ func (m Measurement) String() string {
 	if m.Above > 0 {
 		name += fmt.Sprintf(" (share over %s)", time.Duration(m.Above*float64(time.Second)).Round(time.Microsecond))
 	}
-	s := fmt.Sprintf("%s %s vs baseline %s (limit %s)", name, format(m.Value), format(m.Baseline), format(m.Threshold))
-	if m.EvidenceBar > 0 {
-		s += fmt.Sprintf(", ratio %.3g [%.3g, %.3g] vs limit %.3g, evidence %.3g of %.3g", m.Ratio, m.Lower, m.Upper, m.Limit, m.Evidence, m.EvidenceBar)
+	against := m.Against
+	if against == "" {
+		against = "baseline"
 	}
-	return fmt.Sprintf("%s over %s, %.0f requests: %s", s, m.End.Sub(m.Start).Round(time.Millisecond), m.Requests, verdict)
+	s := fmt.Sprintf("%s %s vs %s %s", name, format(m.Value), against, format(m.Baseline))
+	if m.EvidenceBar > 0 {
+		// A limit below 1 bounds a decrease (business events).
+		side, beyond := "above", m.Lower >= m.Limit
+		if m.Limit < 1 {
+			side, beyond = "below", m.Upper <= m.Limit
+		}
+		if !beyond {
+			side = "not shown " + side
+		}
+		s += fmt.Sprintf(": ratio %.3g in [%.3g, %.3g], %s the limit %.3g× (%s): evidence %.3g of %.3g",
+			m.Ratio, m.Lower, m.Upper, side, m.Limit, format(m.Threshold), m.Evidence, m.EvidenceBar)
+	} else {
+		s += fmt.Sprintf(" (limit %s)", format(m.Threshold))
+	}
+	return fmt.Sprintf("%s, %.0f requests over %s: %s", s, m.Requests, m.End.Sub(m.Start).Round(time.Millisecond), verdict)
 }
 
 // Units of a Measurement.

@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"strconv"
@@ -44,7 +45,7 @@ func main() {
 func run(ctx context.Context, args []string, w io.Writer) int {
 	fs := flag.NewFlagSet("canary", flag.ContinueOnError)
 	fs.SetOutput(w)
-	bad := fs.Bool("bad", false, "deploy a v2 that fails 8% of requests (v1: 0.5%)")
+	bad := fs.Bool("bad", false, "deploy a v2 that fails 8% of requests (v1: 1%)")
 	slow := fs.Bool("slow", false, "deploy a v2 whose slowest 10% of requests take 250ms")
 	rps := fs.Float64("rps", 1000, "requests per second sent to the service")
 	instances := fs.Int("instances", 4, "instances of v1")
@@ -53,6 +54,7 @@ func run(ctx context.Context, args []string, w io.Writer) int {
 	startup := fs.Duration("startup", 2*time.Second, "how long a new instance takes to start and warm up")
 	speed := fs.Bool("speed", true, "measure the four ways back afterwards")
 	reportFile := fs.String("report", "", "write the run's report, an HTML page, to this `file`")
+	latency := fs.Bool("latency", true, "judge latency too (false: errors and business events only, for a machine too busy for latency to mean anything)")
 	var steps []float64
 	fs.Func("steps", "canary weights in percent, comma-separated (default 5,25,50,100)", func(s string) error {
 		for _, f := range strings.Split(s, ",") {
@@ -80,7 +82,7 @@ func run(ctx context.Context, args []string, w io.Writer) int {
 		f, err := store.Get(ctx, "new-basket")
 		return err != nil || f.Enabled
 	}
-	v2 := demoapp.Config{ErrorRate: 0.005, Latency: 5 * time.Millisecond, BusinessRate: 0.05}
+	v2 := demoapp.Config{ErrorRate: 0.01, Latency: 5 * time.Millisecond, BusinessRate: 0.2}
 	if *bad {
 		v2.ErrorRate = 0.08
 	}
@@ -90,9 +92,9 @@ func run(ctx context.Context, args []string, w io.Writer) int {
 	fleet, err := loopback.New(ctx, loopback.Config{
 		Version: "v1", Instances: *instances, Startup: *startup,
 		Apps: map[string]demoapp.Config{
-			"v1": {ErrorRate: 0.005, Latency: 5 * time.Millisecond, BusinessRate: 0.05},
+			"v1": {ErrorRate: 0.01, Latency: 5 * time.Millisecond, BusinessRate: 0.2},
 			"v2": v2,
-			"v3": {ErrorRate: 0.08, Latency: 5 * time.Millisecond, BusinessRate: 0.05, Faulty: faulty},
+			"v3": {ErrorRate: 0.08, Latency: 5 * time.Millisecond, BusinessRate: 0.2, Faulty: faulty},
 		},
 	})
 	if err != nil {
@@ -110,14 +112,36 @@ func run(ctx context.Context, args []string, w io.Writer) int {
 	}()
 	defer func() { cancel(); <-scraping }()
 
-	baseline := 8 * *interval
+	// The 100% step has no old version alongside: it is judged against the
+	// baseline, which must be large enough to tell a regression from
+	// chance — some 20 errors for the 2× limit, 240 business events for
+	// the 20% one — or the step ends inconclusive. A busy machine takes
+	// longer to serve it.
+	const baselineRequests = 4000
 	fmt.Fprintf(w, "Serving v1 on %d instances at %s behind a proxy at %s, %.0f req/s; scraping /metrics every %s.\n",
 		*instances, "127.0.0.1", fleet.URL(), *rps, *interval/2)
-	fmt.Fprintf(w, "Windows are shortened for the demo: %s per canary step, metrics read every %s, a %s baseline (defaults: 5m, 1m, 15m).\n\n", *step, *interval, baseline)
-	if err := sleep(ctx, baseline+*interval); err != nil {
+	// One interval first, so that every instance has been scraped when the
+	// baseline starts.
+	if err := sleep(ctx, *interval); err != nil {
 		return 1
 	}
+	began := time.Now()
+	before, _ := load.Counts()
+	for {
+		if err := sleep(ctx, *interval); err != nil {
+			return 1
+		}
+		if sent, _ := load.Counts(); sent-before >= baselineRequests && time.Since(began) >= 8**interval {
+			break
+		}
+	}
+	baseline := time.Since(began).Truncate(time.Millisecond)
+	fmt.Fprintf(w, "Windows are shortened for the demo: %s per canary step, metrics read every %s, a %s baseline of some %d requests (defaults: 5m, 1m, 15m).\n\n", *step, *interval, baseline, baselineRequests)
 
+	policy := verify.Policy{Interval: *interval, BaselineWindow: baseline}
+	if !*latency {
+		policy.Latency = verify.LatencyLimits{P50: math.Inf(1), P95: math.Inf(1), P99: math.Inf(1)}
+	}
 	plan := &deploy.Plan{
 		Service: "shop", Version: "v2", Previous: "v1", Environment: deploy.Staging,
 		Change: deploy.Change{
@@ -132,7 +156,7 @@ func run(ctx context.Context, args []string, w io.Writer) int {
 		Strategy:  strategy.Canary{Steps: steps, StepWindow: *step},
 		Target:    strategy.Target{Fleet: fleet, Router: fleet},
 		Metrics:   metrics,
-		Verify:    verify.Policy{Interval: *interval, BaselineWindow: baseline},
+		Verify:    policy,
 		Observers: []deploy.Observer{progress.New(w)},
 	}
 	start := time.Now()

@@ -30,7 +30,7 @@ func TestExamples(t *testing.T) {
 							t.Errorf("output lacks %q:\n%s", s, out.String())
 						}
 					}
-					if bad && !strings.Contains(out.String(), "error-rate 8% vs baseline 1% (limit ") {
+					if bad && !(strings.Contains(out.String(), "error-rate 8% vs ") && strings.Contains(out.String(), "ratio 8 in [") && strings.Contains(out.String(), "above the limit 2× (2%)")) {
 						t.Errorf("output lacks the numbers behind the rollback:\n%s", out.String())
 					}
 				})

@@ -47,6 +47,6 @@ time,arm,requests,errors,business,le=0.05,le=0.1,le=+Inf
 	// baseline 12:00–12:02: 2012 requests, 0.94% errors
 	// 12:02 observe
 	// 12:04 rollback
-	// error-rate 14.9% vs baseline 1% (limit 2%), ratio 16.1 [3.36, 32] vs limit 2, evidence 1.3e+04 of 88.9 over 3m0s, 101 requests: FAILED
+	// error-rate 14.9% vs control 1%: ratio 14.8 in [3.36, 32], above the limit 2× (2%): evidence 1.3e+04 of 88.9, 101 requests over 3m0s: FAILED
 	// line 2: column "errors": "x" is not a number
 }

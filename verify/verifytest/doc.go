@@ -14,6 +14,18 @@
 //		},
 //	}
 //
+// To test a deployment that moves traffic by weight — a canary, a
+// blue/green switch — use a [Routed]: the same per-version segments, but
+// each version serves the share of the traffic the router gave it, and the
+// Routed is the router too. A Script's split is fixed, so every canary step
+// whose weight differs from it ends inconclusive on a sample-ratio mismatch.
+//
+//	r := &verifytest.Routed{RPS: 100, Serving: "v1", Script: verifytest.Script{
+//		"v1": {{ErrorRate: 0.01}},
+//		"v2": {{ErrorRate: 0.08}}, // a bad version
+//	}}
+//	plan.Metrics, plan.Target.Router = r, r
+//
 // To test a MetricSource of your own — an adapter for Prometheus, Datadog or
 // your own warehouse — serve known traffic to your backend, then call [Run]
 // from one of its tests, in the manner of testing/slogtest:

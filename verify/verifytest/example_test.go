@@ -82,3 +82,34 @@ func ExampleCheck() {
 	// Output:
 	// Missing: Observe("v0", [2025-03-01T12:00:00Z, 2025-03-01T12:10:00Z)) = {Requests:0 Errors:0 Business:0 Latency:[] Warnings:[]}, nil error for a version without data; want an error wrapping verify.ErrNoData (an observation must never stand for missing data: a judge would take it as traffic)
 }
+
+// A Routed splits its traffic as the router says: here a canary at 25%.
+// In a test it is given to deploy.Run as the plan's Metrics and as the
+// target's Router, so that every step's split is right by construction.
+func ExampleRouted() {
+	ctx := context.Background()
+	r := &verifytest.Routed{RPS: 100, Serving: "v1", Script: verifytest.Script{
+		"v1": {{ErrorRate: 0.01}},
+		"v2": {{ErrorRate: 0.08}},
+	}}
+	before := time.Now()
+	if err := r.Route(ctx, "v1", "v2", 25); err != nil {
+		fmt.Println(err)
+		return
+	}
+	after := time.Now()
+	for _, w := range []struct {
+		name     string
+		from, to time.Time
+	}{{"the minute before", before.Add(-time.Minute), before}, {"a minute after", after, after.Add(time.Minute)}} {
+		for _, v := range []string{"v1", "v2"} {
+			o, err := r.Observe(ctx, verify.Query{Version: v, Start: w.from, End: w.to})
+			fmt.Printf("%s, %s: %.0f requests, %.0f errors (err: %v)\n", w.name, v, o.Requests, o.Errors, err)
+		}
+	}
+	// Output:
+	// the minute before, v1: 6000 requests, 60 errors (err: <nil>)
+	// the minute before, v2: 0 requests, 0 errors (err: <nil>)
+	// a minute after, v1: 4500 requests, 45 errors (err: <nil>)
+	// a minute after, v2: 1500 requests, 120 errors (err: <nil>)
+}

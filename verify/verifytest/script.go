@@ -48,6 +48,13 @@ type Segment struct {
 // segments in order of At. Observe integrates the segments' constant rates
 // exactly over the window asked about.
 //
+// A Script's traffic is what its segments say, whatever a router does. To
+// test a canary deployment, use a [Routed] instead (it takes the same
+// segments): a Script would have to spell out each step's split to the
+// second, and one that does not ends a window inconclusive on a
+// sample-ratio mismatch, which rolls back a good version and lets a test
+// that expects a rollback pass for the wrong reason.
+//
 // A Script is read-only once built, so it is safe for concurrent use and
 // the same query always gets the same answer.
 type Script map[string][]Segment

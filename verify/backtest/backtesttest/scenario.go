@@ -81,9 +81,14 @@ type Scenario struct {
 	Resets []int
 }
 
-// Bounds are the histogram's bucket bounds in seconds: Prometheus's
-// defaults.
-var Bounds = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, math.Inf(1)}
+// bounds are the histogram's bucket bounds in seconds: Prometheus's
+// defaults. Never written.
+var bounds = [...]float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, math.Inf(1)}
+
+// Bounds returns the histogram's bucket bounds in seconds, Prometheus's
+// defaults ending in +Inf: a new slice on every call, so that changing it
+// changes nothing else.
+func Bounds() []float64 { return slices.Clone(bounds[:]) }
 
 // resetOffset is how far a counter reset takes requests back.
 const resetOffset = 1e6
@@ -153,7 +158,7 @@ func (s Scenario) draw(rng *rand.Rand, mean, errs, slower, business float64) ver
 	o := verify.Observation{Requests: float64(n)}
 	var counts []float64
 	if !s.NoLatency {
-		counts = make([]float64, len(Bounds))
+		counts = make([]float64, len(bounds))
 	}
 	pErr := math.Min(1, s.ErrorRate*errs)
 	pBiz := math.Min(1, s.BusinessRate*business)
@@ -166,13 +171,13 @@ func (s Scenario) draw(rng *rand.Rand, mean, errs, slower, business float64) ver
 		}
 		if counts != nil {
 			lat := 0.05 * math.Exp(0.5*rng.NormFloat64()) * slower
-			i, _ := slices.BinarySearch(Bounds, lat) // the first bound ≥ lat
+			i, _ := slices.BinarySearch(bounds[:], lat) // the first bound ≥ lat
 			counts[i]++
 		}
 	}
 	if counts != nil {
 		cum := 0.0
-		for i, b := range Bounds {
+		for i, b := range bounds {
 			cum += counts[i]
 			o.Latency = append(o.Latency, verify.Bucket{UpperBound: b, Count: cum})
 		}

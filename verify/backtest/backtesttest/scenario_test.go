@@ -121,3 +121,25 @@ func TestFile(t *testing.T) {
 		t.Errorf("Read(File): %v", err)
 	}
 }
+
+// TestBounds: Bounds returns Prometheus's default bounds, a fresh copy each
+// time, so a caller that changes it changes neither later calls nor the
+// data drawn.
+func TestBounds(t *testing.T) {
+	want := []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, math.Inf(1)}
+	s := backtesttest.Scenario{Seed: 3, Intervals: 2}
+	before := s.Data()
+	b := backtesttest.Bounds()
+	if diff := cmp.Diff(want, b); diff != "" {
+		t.Fatalf("Bounds() (-want +got):\n%s", diff)
+	}
+	for i := range b {
+		b[i] = 0
+	}
+	if diff := cmp.Diff(want, backtesttest.Bounds()); diff != "" {
+		t.Errorf("Bounds() after changing an earlier result (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(before, s.Data()); diff != "" {
+		t.Errorf("data after changing Bounds()'s result (-before +after):\n%s", diff)
+	}
+}
