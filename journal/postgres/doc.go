@@ -46,8 +46,11 @@
 //
 // # Failure modes
 //
-// A write that cannot reach the server, or that the server aborts, fails
-// and changes nothing (it is one transaction). PostgreSQL's text cannot
+// A write is durable once it returns if the server commits durably
+// (synchronous_commit on, its default, and fsync on). A write that cannot
+// reach the server, or that the server aborts, fails and changes nothing
+// (it is one transaction); how long a call waits for an unreachable
+// server is up to its context's deadline. PostgreSQL's text cannot
 // hold a NUL byte or invalid UTF-8: a name or message holding one is
 // refused with an error naming the field, before anything is sent. Times
 // are kept to the microsecond.

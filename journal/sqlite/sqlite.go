@@ -351,7 +351,10 @@ func (j *Journal) tx(ctx context.Context, what string, f func(tx *sql.Tx, now ti
 	case j.write <- struct{}{}:
 		defer func() { <-j.write }()
 	case <-ctx.Done():
-		return fmt.Errorf("journal/sqlite: %s: %w", what, context.Cause(ctx))
+		if cause := context.Cause(ctx); cause != ctx.Err() {
+			return fmt.Errorf("journal/sqlite: %s: %w: %w", what, ctx.Err(), cause)
+		}
+		return fmt.Errorf("journal/sqlite: %s: %w", what, ctx.Err())
 	}
 	tx, err := j.db.BeginTx(ctx, nil)
 	if err != nil {

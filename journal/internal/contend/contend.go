@@ -209,7 +209,7 @@ func Race(t *testing.T, n int, start func(name string) *Proc, j journal.Journal)
 	}
 	got := next.Do("acquire " + key + " " + next.Name + " 1m")
 	tok, ok := strings.CutPrefix(got, "ok ")
-	if n, _ := strconv.ParseInt(tok, 10, 64); !ok || n <= token {
+	if newer, _ := strconv.ParseInt(tok, 10, 64); !ok || newer <= token {
 		t.Fatalf("%s: acquire after %s's lease expired: %s; want ok with a token above %d", next.Name, winner.Name, got, token)
 	}
 	if got := winner.Do("append run-1 stalled-write"); got != "fenced" {
