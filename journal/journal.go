@@ -218,8 +218,10 @@ func (c Control) Validate() error {
 // A Journal stores runs, their entries and records, the leases that make
 // one run per key at a time, and operators' controls. Implementations are
 // safe for concurrent use by many processes; every write under a lease is
-// atomic and refused with ErrFenced unless the lease's token is the key's
-// newest and the lease has not been superseded.
+// atomic and refused with ErrFenced, writing nothing, unless the lease's
+// token is the key's newest and the lease has not expired, checked in the
+// same transaction as the write. Package journal/journaltest checks an
+// implementation against this contract.
 type Journal interface {
 	Leases
 	Writer
@@ -230,10 +232,13 @@ type Journal interface {
 type Leases interface {
 	// Acquire gives holder the key's lease for ttl, with a new, larger
 	// token, when no one holds it or its holder's lease has expired; else
-	// it fails with a *HeldError.
+	// it fails with a *HeldError, even when holder is the one holding it.
+	// Key and holder must not be empty, and ttl must be positive.
 	Acquire(ctx context.Context, key, holder string, ttl time.Duration) (Lease, error)
-	// Renew extends l for ttl from now. It fails with ErrFenced when a
-	// newer lease exists for l.Key, or when l expired and was taken.
+	// Renew extends l for ttl (positive) from now, by the journal's clock.
+	// It fails with ErrFenced when l is not the key's newest lease or has
+	// expired: a lease that lapsed is lost even if no one has taken it
+	// yet, and its holder must Acquire a new one (with a new token).
 	Renew(ctx context.Context, l Lease, ttl time.Duration) (Lease, error)
 	// Release gives l up, so that the next Acquire need not wait for it to
 	// expire. Releasing a lease that was superseded does nothing.
@@ -242,13 +247,23 @@ type Leases interface {
 
 // Writer records runs under a lease, and controls from anyone.
 type Writer interface {
-	// Begin records a new run under l (r.Key must be l.Key).
+	// Begin records a new run under l (r.Key must be l.Key), with l's
+	// Holder and Token, Started as given or now when zero, and no outcome.
+	// It fails for an empty or existing r.ID.
 	Begin(ctx context.Context, l Lease, r Run) error
 	// Append adds entries to run under l, in order, assigning each its
-	// Seq, and returns the last Seq. l's key must be the run's.
+	// Seq and Time (the caller's are ignored), and returns the run's last
+	// Seq. l's key must be the run's, which may have been begun under an
+	// older lease of that key (a holder that took over finishes the run).
+	// The entries are written all or none: Append fails, writing nothing,
+	// for an entry that Entry.Validate refuses, an unknown run
+	// (ErrNotFound) or a finished one.
 	Append(ctx context.Context, l Lease, run string, es ...Entry) (int64, error)
-	// Finish records how run ended and its record. A finished run takes no
-	// more entries but controls.
+	// Finish records how run ended (outcome must not be empty) and its
+	// record, at once. A finished run takes no more entries, no controls
+	// and no second Finish. It fails with ErrNotFound for an unknown run,
+	// and for a record that cannot be encoded (a NaN number), finishing
+	// nothing.
 	Finish(ctx context.Context, l Lease, run, outcome, reason string, rec runbook.Record) error
 	// Post adds a control entry to run from outside the run: no lease is
 	// needed. It fails with ErrNotFound for an unknown or finished run.
@@ -278,6 +293,27 @@ func ControlOf(e Entry) (Control, error) {
 		return c, fmt.Errorf("%w: control entry %d: %w", ErrCorrupt, e.Seq, err)
 	}
 	return c, nil
+}
+
+// Validate reports an entry a journal must not store: one without a Type,
+// or whose Data is neither empty nor valid JSON. The error names the field
+// and the entry's Type and Message.
+func (e Entry) Validate() error {
+	var errs []string
+	if e.Type == "" {
+		errs = append(errs, `Type = "": say what the entry is`)
+	}
+	if len(e.Data) > 0 && !json.Valid(e.Data) {
+		d := string(e.Data)
+		if len(d) > 40 {
+			d = d[:40] + "…"
+		}
+		errs = append(errs, fmt.Sprintf("Data = %q: not JSON", d))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("journal: invalid %s entry %q: %s", e.Type, e.Message, strings.Join(errs, "; "))
+	}
+	return nil
 }
 
 // ChangeOf decodes an intent, done, failed or step entry's Data.

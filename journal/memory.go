@@ -88,6 +88,9 @@ func (m *Memory) Renew(ctx context.Context, l Lease, ttl time.Duration) (Lease, 
 	if err := ctx.Err(); err != nil {
 		return Lease{}, err
 	}
+	if ttl <= 0 {
+		return Lease{}, fmt.Errorf("journal: Renew(%s token %d, %s): ttl must be positive", l.Key, l.Token, ttl)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.init()
@@ -161,6 +164,11 @@ func (m *Memory) runLocked(l Lease, id string) (*memRun, error) {
 func (m *Memory) Append(ctx context.Context, l Lease, run string, es ...Entry) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
+	}
+	for i, e := range es {
+		if err := e.Validate(); err != nil {
+			return 0, fmt.Errorf("journal: Append to %s, entry %d: %w", run, i, err)
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
