@@ -120,9 +120,15 @@ func TestLoghubGroupingAccuracy(t *testing.T) {
 			messages[i], truth[i] = d.content, d.event
 		}
 		var m Miner
-		if v := os.Getenv("SIM"); v != "" { fmt.Sscan(v, &m.Similarity) }
-		if v := os.Getenv("DEPTH"); v != "" { fmt.Sscan(v, &m.Depth) }
-		if v := os.Getenv("MV"); v != "" { fmt.Sscan(v, &m.MaxValues) }
+		if v := os.Getenv("SIM"); v != "" {
+			fmt.Sscan(v, &m.Similarity)
+		}
+		if v := os.Getenv("DEPTH"); v != "" {
+			fmt.Sscan(v, &m.Depth)
+		}
+		if v := os.Getenv("MV"); v != "" {
+			fmt.Sscan(v, &m.MaxValues)
+		}
 		ga := groupingAccuracy(truth, templatesAtEnd(&m, messages))
 		ours += ga
 		theirs += drainGA[name]

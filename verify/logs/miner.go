@@ -264,7 +264,9 @@ func (m *Miner) tokenize(message string) []string {
 	return m.toks
 }
 
-func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' || b == '\v' || b == '\f' }
+func isSpace(b byte) bool {
+	return b == ' ' || b == '\t' || b == '\n' || b == '\r' || b == '\v' || b == '\f'
+}
 
 // leaf walks the parse tree to toks's leaf, creating nodes on the way.
 func (m *Miner) leaf(toks []string) *node {
@@ -397,8 +399,8 @@ func (m *Miner) absorb(gi int32, toks []string) int32 {
 			g.values[i] = []string{t, strings.Clone(tok)}
 			for _, id := range g.members {
 				m.members[id].words[i] = t
-				m.members[id].text = ""
 			}
+			promoted = true // the templates' keys change
 		case choice:
 			if masked(tok) {
 				g.state[i], g.values[i] = variable, nil

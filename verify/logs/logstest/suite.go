@@ -175,7 +175,9 @@ func checkServed(ctx context.Context, h Harness, version string) error {
 	}
 	lines := h.Served[version]
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("%s: "+format, append([]any{call}, args...)...)) }
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{call}, args...)...))
+	}
 	if got.Lines != float64(len(lines)) {
 		bad("Lines = %g, want %d (every line served, at every level)", got.Lines, len(lines))
 	}
