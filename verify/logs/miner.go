@@ -1,6 +1,7 @@
 package logs
 
 import (
+	"slices"
 	"strings"
 )
 
@@ -28,8 +29,13 @@ const (
 	MaxTokens = 200
 	// fallbackScan bounds how many groups of the same length a message
 	// that matched nothing in its own leaf is compared with.
-	fallbackScan = 4096
+	fallbackScanDefault = 256
+	// leafScan bounds how many groups of a leaf a message is compared
+	// with: the newest, and those most recently matched.
+	leafScan = 1024
 )
+
+var fallbackScan = fallbackScanDefault
 
 // Wildcard is the token that stands for a variable part of a template.
 const Wildcard = "<*>"
@@ -115,8 +121,8 @@ type group struct {
 	values  [][]string // per position: the words seen, while at most MaxValues
 	state   []uint8    // per position: constant, choice or variable
 	members []ID
-	byKey   map[string]ID
-	alias   int32 // the group this one merged into, or -1
+	keys    []string // each member's words at the choice positions
+	alias   int32    // the group this one merged into, or -1
 	text    string
 }
 
@@ -130,7 +136,7 @@ const (
 // A member is a template: a group and its words at the choice positions.
 type member struct {
 	group int32
-	words []string // per position of the group; "" where the member has none
+	words []string // per position of the group, "" where the member has none; nil while the group has no choice
 	alias ID
 	size  int64
 	text  string
@@ -191,7 +197,7 @@ func (m *Miner) Template(id ID) string {
 			if i > 0 {
 				b.WriteByte(' ')
 			}
-			if g.state[i] == choice && mb.words[i] != "" {
+			if g.state[i] == choice && mb.words != nil && mb.words[i] != "" {
 				t = mb.words[i]
 			}
 			b.WriteString(t)
@@ -216,7 +222,7 @@ func (m *Miner) Add(message string) ID {
 	m.setup()
 	toks := m.tokenize(message)
 	leaf := m.leaf(toks)
-	g := m.best(leaf.leaf, toks)
+	g := m.bestInLeaf(leaf, toks)
 	if g < 0 {
 		g = m.best(m.fallback(len(toks)), toks)
 		if g >= 0 {
@@ -269,16 +275,24 @@ func isSpace(b byte) bool {
 }
 
 // leaf walks the parse tree to toks's leaf, creating nodes on the way.
+// The tree is keyed by the token count, then by the first Depth tokens that
+// are not masked variables: a time stamp or an ID at the start of a line
+// would otherwise send every line of that length to one leaf.
 func (m *Miner) leaf(toks []string) *node {
 	n := m.byLen[len(toks)]
 	if n == nil {
 		n = &node{}
 		m.byLen[len(toks)] = n
 	}
-	for i := 0; i < m.Depth && i < len(toks); i++ {
-		tok := toks[i]
-		if masked(tok) {
-			tok = Wildcard
+	depth, i := 0, 0
+	for ; depth < m.Depth; depth++ {
+		for i < len(toks) && masked(toks[i]) {
+			i++
+		}
+		tok := Wildcard
+		if i < len(toks) {
+			tok = toks[i]
+			i++
 		}
 		next := n.children[tok]
 		if next == nil {
@@ -330,6 +344,22 @@ func (m *Miner) best(gs []int32, toks []string) int32 {
 	return best
 }
 
+// bestInLeaf is best over the newest leafScan groups of leaf; the group
+// found moves to the end, so that groups in use stay among the newest.
+func (m *Miner) bestInLeaf(leaf *node, toks []string) int32 {
+	gs := leaf.leaf
+	if len(gs) > leafScan {
+		gs = gs[len(gs)-leafScan:]
+	}
+	g := m.best(gs, toks)
+	if g >= 0 && len(leaf.leaf) > leafScan {
+		i := slices.Index(leaf.leaf, g)
+		last := len(leaf.leaf) - 1
+		leaf.leaf[i], leaf.leaf[last] = leaf.leaf[last], leaf.leaf[i]
+	}
+	return g
+}
+
 // fallback returns the groups of n tokens (the newest fallbackScan).
 func (m *Miner) fallback(n int) []int32 {
 	all := m.sameLen[n]
@@ -358,10 +388,8 @@ func (m *Miner) newGroup(toks []string, leaf *node) int32 {
 	gi := int32(len(m.groups))
 	m.groups = append(m.groups, group{
 		tokens: cloneAll(toks),
-		values: make([][]string, len(toks)),
-		state:  make([]uint8, len(toks)),
-		alias:  -1,
-		byKey:  map[string]ID{},
+		state: make([]uint8, len(toks)),
+		alias: -1,
 	})
 	leaf.leaf = append(leaf.leaf, gi)
 	m.sameLen[len(toks)] = append(m.sameLen[len(toks)], gi)
@@ -396,9 +424,16 @@ func (m *Miner) absorb(gi int32, toks []string) int32 {
 				continue
 			}
 			g.state[i] = choice
+			if g.values == nil {
+				g.values = make([][]string, len(g.tokens))
+			}
 			g.values[i] = []string{t, strings.Clone(tok)}
 			for _, id := range g.members {
-				m.members[id].words[i] = t
+				mb := &m.members[id]
+				if mb.words == nil {
+					mb.words = make([]string, len(g.tokens))
+				}
+				mb.words[i] = t
 			}
 			promoted = true // the templates' keys change
 		case choice:
@@ -448,13 +483,20 @@ func (m *Miner) mergeGroups(a, b int32) int32 {
 	}
 	ga, gb := &m.groups[a], &m.groups[b]
 	gb.alias = a
+	if ga.values == nil {
+		ga.values = make([][]string, len(ga.tokens))
+	}
 	for i := range ga.tokens {
 		switch {
 		case ga.state[i] == variable || gb.state[i] == variable:
 			ga.state[i], ga.values[i] = variable, nil
 		case ga.state[i] == choice || gb.state[i] == choice:
 			vals := ga.values[i]
-			for _, v := range gb.values[i] {
+			var other []string
+			if gb.values != nil {
+				other = gb.values[i]
+			}
+			for _, v := range other {
 				if !contains(vals, v) {
 					vals = append(vals, v)
 				}
@@ -470,19 +512,10 @@ func (m *Miner) mergeGroups(a, b int32) int32 {
 		m.members[id].group = a
 	}
 	ga.members = append(ga.members, gb.members...)
-	gb.members, gb.byKey = nil, nil
+	gb.members, gb.keys = nil, nil
 	m.byText[m.groupText(a)] = a
 	m.rekey(a)
 	return a
-}
-
-func slicesIndex(ids []ID, id ID) int {
-	for i, x := range ids {
-		if x == id {
-			return i
-		}
-	}
-	return -1
 }
 
 func contains(vals []string, v string) bool {
@@ -498,33 +531,52 @@ func contains(vals []string, v string) bool {
 // templates that now have the same words merge into the oldest.
 func (m *Miner) rekey(gi int32) {
 	g := &m.groups[gi]
-	clear(g.byKey)
-	live := g.members[:0]
+	live, keys := g.members[:0], g.keys[:0]
 	for _, id := range g.members {
 		mb := &m.members[id]
 		if mb.alias != 0 {
 			continue
 		}
 		mb.text = ""
+		if mb.words == nil && m.hasChoice(g) {
+			mb.words = make([]string, len(g.tokens))
+		}
 		k := m.keyOf(g, mb.words)
-		older, ok := g.byKey[k]
-		if !ok {
-			g.byKey[k] = id
+		j := slicesIndexString(keys, k)
+		if j < 0 {
+			keys = append(keys, k)
 			live = append(live, id)
 			continue
 		}
-		keep, drop := older, id
-		if id < older {
-			keep, drop = id, older
-			g.byKey[k] = id
-			live[slicesIndex(live, older)] = id
+		keep, drop := live[j], id
+		if id < keep {
+			keep, drop = id, keep
+			live[j] = id
 		}
 		m.members[drop].alias = keep
 		m.members[keep].size += m.members[drop].size
 		m.members[drop].size = 0
 		m.live--
 	}
-	g.members = live
+	g.members, g.keys = live, keys
+}
+
+func (m *Miner) hasChoice(g *group) bool {
+	for _, s := range g.state {
+		if s == choice {
+			return true
+		}
+	}
+	return false
+}
+
+func slicesIndexString(keys []string, k string) int {
+	for i, x := range keys {
+		if x == k {
+			return i
+		}
+	}
+	return -1
 }
 
 // keyOf returns the words of a template at its group's choice positions.
@@ -550,19 +602,24 @@ func (m *Miner) memberFor(gi int32, toks []string) ID {
 			m.key = append(m.key, 0)
 		}
 	}
-	if id, ok := g.byKey[string(m.key)]; ok {
-		return id
+	for j, k := range g.keys {
+		if k == string(m.key) {
+			return g.members[j]
+		}
 	}
 	id := ID(len(m.members))
-	words := make([]string, len(toks))
-	for i, s := range g.state {
-		if s == choice {
-			words[i] = strings.Clone(toks[i])
+	var words []string
+	if len(m.key) > 0 {
+		words = make([]string, len(toks))
+		for i, s := range g.state {
+			if s == choice {
+				words[i] = strings.Clone(toks[i])
+			}
 		}
 	}
 	m.members = append(m.members, member{group: gi, words: words})
 	g.members = append(g.members, id)
-	g.byKey[string(m.key)] = id
+	g.keys = append(g.keys, string(m.key))
 	m.live++
 	return id
 }
