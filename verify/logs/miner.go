@@ -388,8 +388,8 @@ func (m *Miner) newGroup(toks []string, leaf *node) int32 {
 	gi := int32(len(m.groups))
 	m.groups = append(m.groups, group{
 		tokens: cloneAll(toks),
-		state: make([]uint8, len(toks)),
-		alias: -1,
+		state:  make([]uint8, len(toks)),
+		alias:  -1,
 	})
 	leaf.leaf = append(leaf.leaf, gi)
 	m.sameLen[len(toks)] = append(m.sameLen[len(toks)], gi)
