@@ -41,7 +41,7 @@ type Record struct {
 // if it has an error field, else info.
 //
 // A plain text line is its own message, and its level is found as follows.
-// Among its first 8 tokens, a level word — ERROR, ERR, WARN, WARNING,
+// Among its first 12 tokens, a level word — ERROR, ERR, WARN, WARNING,
 // INFO, NOTICE, DEBUG, TRACE, FATAL, PANIC, CRITICAL, CRIT, SEVERE, EMERG,
 // ALERT, in any case, with brackets or a colon around it — or the glog and
 // klog prefix (E0102, W0102, I0102) or an Android-style lone E, W or F,
@@ -408,10 +408,14 @@ func levelWord(w string) (slog.Level, bool) {
 	return 0, false
 }
 
+// headerTokens is how many leading tokens of a plain text line may hold its
+// level: time stamps, hosts and components come first.
+const headerTokens = 12
+
 // plainLevel is the level heuristic for plain text lines (see Parse).
 func plainLevel(line string) slog.Level {
 	rest := line
-	for n := 0; n < 8; n++ {
+	for n := 0; n < headerTokens; n++ {
 		tok, more := nextToken(rest)
 		if tok == "" {
 			break

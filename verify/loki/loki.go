@@ -320,7 +320,15 @@ func (s *Source) page(ctx context.Context, logql string, start, end time.Time, f
 			return nil
 		}
 		if len(fresh) == 0 {
-			return fmt.Errorf("%w: more than %d lines of %s at %s: raise Limit (and Loki's max_entries_limit_per_query)", ErrBadQuery, limit, logql, from.Format(time.RFC3339Nano))
+			// A full page of lines at one instant, all seen: whether more
+			// lines share that instant cannot be told. Go on past it, and
+			// say so.
+			if err := f(nil, []string{fmt.Sprintf("%d or more lines of %s at %s: any beyond %d at that instant were not read; raise Limit (and Loki's max_entries_limit_per_query)", limit, logql, from.Format(time.RFC3339Nano), limit)}); err != nil {
+				return err
+			}
+			from = from.Add(time.Nanosecond)
+			clear(seen)
+			continue
 		}
 		if !last.Equal(from) {
 			clear(seen)
