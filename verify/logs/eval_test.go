@@ -93,7 +93,8 @@ func inject(rng *rand.Rand, lines []string, n int) ([]string, string) {
 		i := rng.IntN(len(out) + 1)
 		out = slices.Insert(out, i, fmt.Sprintf(injected[k], rng.IntN(1000)))
 	}
-	return out, strings.TrimSuffix(injected[k], "%d")
+	marker, _, _ := strings.Cut(injected[k], "%d")
+	return out, marker
 }
 
 // detected reports whether a finding is the injected template, marker

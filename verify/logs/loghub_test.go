@@ -120,13 +120,12 @@ func TestLoghubGroupingAccuracy(t *testing.T) {
 			messages[i], truth[i] = d.content, d.event
 		}
 		var m Miner
-		if v := os.Getenv("SIM"); v != "" {
+		// Knobs for sweeping the parameters; the figures in the package
+		// documentation are for the defaults.
+		if v := os.Getenv("LOGHUB_SIMILARITY"); v != "" {
 			fmt.Sscan(v, &m.Similarity)
 		}
-		if v := os.Getenv("DEPTH"); v != "" {
-			fmt.Sscan(v, &m.Depth)
-		}
-		if v := os.Getenv("MV"); v != "" {
+		if v := os.Getenv("LOGHUB_MAX_VALUES"); v != "" {
 			fmt.Sscan(v, &m.MaxValues)
 		}
 		ga := groupingAccuracy(truth, templatesAtEnd(&m, messages))

@@ -29,13 +29,11 @@ const (
 	MaxTokens = 200
 	// fallbackScan bounds how many groups of the same length a message
 	// that matched nothing in its own leaf is compared with.
-	fallbackScanDefault = 256
+	fallbackScan = 256
 	// leafScan bounds how many groups of a leaf a message is compared
 	// with: the newest, and those most recently matched.
 	leafScan = 1024
 )
-
-var fallbackScan = fallbackScanDefault
 
 // Wildcard is the token that stands for a variable part of a template.
 const Wildcard = "<*>"
