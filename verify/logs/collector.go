@@ -43,6 +43,10 @@ const (
 // given is missing data (verify.ErrNoData); one it has, that logged
 // nothing in a window, logged zero lines.
 //
+// It keeps 12 bytes per line for Retention (an hour at 1,000 lines a
+// second is about 43 MB), an example line per template and version, and
+// its Miner.
+//
 // Set the fields before first use and do not change them after; do not
 // copy a Collector after first use. A Collector is safe for concurrent
 // use.

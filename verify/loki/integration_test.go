@@ -40,6 +40,27 @@ func TestLoki(t *testing.T) {
 	logstest.Run(t, logstest.Harness{Source: src, Start: base, End: base.Add(time.Minute), Served: lines, Missing: "v0"})
 
 	t.Run("NewPattern", func(t *testing.T) {
+		// A canary at 5%: v2 serves 50 requests to v1's 950, both log
+		// timeouts at 2%, and v2 logs a pool error on 10% of its requests.
+		push := func(v string, requests, timeouts, pool int) {
+			var entries []lokitest.Entry
+			for i := range requests {
+				at := base.Add(time.Duration(i) * time.Minute / time.Duration(requests))
+				entries = append(entries, lokitest.Entry{At: at, Line: fmt.Sprintf(`{"level":"INFO","msg":"request served","id":%d}`, i)})
+				if i < timeouts {
+					entries = append(entries, lokitest.Entry{At: at, Line: fmt.Sprintf(`{"level":"ERROR","msg":"request failed","err":"upstream timeout after %dms"}`, 100+i)})
+				}
+				if i < pool {
+					entries = append(entries, lokitest.Entry{At: at, Line: fmt.Sprintf(`{"level":"ERROR","msg":"checkout degraded","err":"connection pool exhausted for shard %d"}`, i)})
+				}
+			}
+			if err := srv.Push(t.Context(), map[string]string{"app": "canary", "version": v}, entries); err != nil {
+				t.Fatal(err)
+			}
+		}
+		push("v1", 950, 19, 0)
+		push("v2", 50, 1, 5)
+		src := &Source{URL: srv.URL, Selector: `{app="canary"}`}
 		q := func(v string) logs.Sample {
 			o, err := src.Patterns(t.Context(), verify.Query{Version: v, Start: base, End: base.Add(time.Minute)})
 			if err != nil {
@@ -47,15 +68,20 @@ func TestLoki(t *testing.T) {
 			}
 			return logs.Sample{Exposure: o.Lines, Observation: o}
 		}
-		// v2 at 5% of the traffic, as a canary: scale its exposure.
-		old, cur := q("v1"), q("v2")
-		cur.Exposure = old.Exposure / 19
-		found, err := logs.Compare(logs.Policy{}, old, cur)
+		found, err := logs.Compare(logs.Policy{}, q("v1"), q("v2"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(found) != 1 || found[0].Template != "checkout degraded: connection pool exhausted for shard <*>" || found[0].OldCount != 0 || found[0].NewCount != 4 {
-			t.Errorf("findings %v; want the pool error, 4 lines from v2 and none from v1", found)
+		if len(found) != 1 || found[0].Template != "checkout degraded: connection pool exhausted for shard <*>" || found[0].OldCount != 0 || found[0].NewCount != 5 {
+			t.Errorf("findings %v; want the pool error, 5 lines from v2 and none from v1", found)
+		}
+	})
+
+	t.Run("Pipeline", func(t *testing.T) {
+		src := &Source{URL: srv.URL, Selector: `{app="canary"}`, Pipeline: `|= "ERROR"`}
+		o, err := src.Patterns(t.Context(), verify.Query{Version: "v2", Start: base, End: base.Add(time.Minute)})
+		if err != nil || o.Lines != 6 {
+			t.Errorf("with a pipeline keeping error lines: %+v, %v; want 6 lines", o, err)
 		}
 	})
 }

@@ -94,6 +94,11 @@ type Source struct {
 	// VersionLabel is the stream label holding the version; empty means
 	// "version".
 	VersionLabel string
+	// Pipeline, if set, is a LogQL pipeline appended to the selector to
+	// read fewer lines, such as `|~ "(?i)warn|error|fatal|panic"` or
+	// `| json | level=~"(?i)warn|error"`. Lines then counts only the lines
+	// it keeps, so use the metric source's requests as the exposure.
+	Pipeline string
 	// Tenant, if set, is sent as X-Scope-OrgID, for a multi-tenant Loki.
 	Tenant string
 	// Level is the least level mined; nil means slog.LevelWarn.
@@ -175,15 +180,20 @@ func (s *Source) setup() error {
 	return s.initErr
 }
 
-// Query returns the LogQL selector of version's streams: Selector with
-// VersionLabel="version" added, the value quoted as LogQL needs.
+// Query returns the LogQL query of version's lines: Selector with
+// VersionLabel="version" added, the value quoted as LogQL needs, then
+// Pipeline.
 func (s *Source) Query(version string) string {
 	sel := strings.TrimSpace(s.Selector)
 	label := s.VersionLabel
 	if label == "" {
 		label = DefaultVersionLabel
 	}
-	return sel[:len(sel)-1] + ", " + label + "=" + strconv.Quote(version) + "}"
+	q := sel[:len(sel)-1] + ", " + label + "=" + strconv.Quote(version) + "}"
+	if p := strings.TrimSpace(s.Pipeline); p != "" {
+		q += " " + p
+	}
+	return q
 }
 
 // Patterns implements logs.Source. It fails with an error wrapping

@@ -78,8 +78,8 @@ func TestSourceValidate(t *testing.T) {
 	if _, err := src.Patterns(t.Context(), verify.Query{Version: "v1", Start: start, End: start.Add(time.Second)}); !errors.Is(err, ErrBadQuery) {
 		t.Errorf("Patterns with invalid fields: %v, want ErrBadQuery", err)
 	}
-	good := &Source{Selector: ` {app="shop", env="prod"} `, VersionLabel: "app_version"}
-	if got, want := good.Query(`v"2`), `{app="shop", env="prod", app_version="v\"2"}`; got != want {
+	good := &Source{Selector: ` {app="shop", env="prod"} `, VersionLabel: "app_version", Pipeline: `|= "error"`}
+	if got, want := good.Query(`v"2`), `{app="shop", env="prod", app_version="v\"2"} |= "error"`; got != want {
 		t.Errorf("Query = %s, want %s", got, want)
 	}
 }
