@@ -40,20 +40,28 @@ func corpus(n int, seed uint64) []string {
 }
 
 // BenchmarkMinerAdd measures mining throughput on one core, in lines per
-// second, on messages of 60 templates after the templates are learned.
+// second, on messages of 60 templates after the templates are learned:
+// with the defaults, and as plain Drain (MaxValues -1).
 func BenchmarkMinerAdd(b *testing.B) {
 	lines := corpus(1<<16, 1)
-	var m Miner
-	for _, l := range lines {
-		m.Add(l)
+	for _, c := range []struct {
+		name      string
+		maxValues int
+	}{{"default", 0}, {"plainDrain", -1}} {
+		b.Run(c.name, func(b *testing.B) {
+			m := Miner{MaxValues: c.maxValues}
+			for _, l := range lines {
+				m.Add(l)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				m.Add(lines[i&(len(lines)-1)])
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+			b.ReportMetric(float64(m.Len()), "templates")
+		})
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		m.Add(lines[i&(len(lines)-1)])
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
-	b.ReportMetric(float64(m.Len()), "templates")
 }
 
 // BenchmarkParseAndAdd adds parsing slog JSON lines to mining.

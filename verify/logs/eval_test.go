@@ -142,6 +142,7 @@ func TestLoghubNewPatterns(t *testing.T) {
 	fmt.Fprintf(&report, "%-12s %5s | %9s %9s | %13s %13s | %12s %12s | %12s %12s\n", "dataset", "warn+",
 		"time FA", "random FA", "time+1%", "time+0.1%", "10k+0.1%", "10k+1%", "100k+0.1%", "100k 0-FA")
 	var tot [9]float64
+	var canary [3]float64
 	for _, name := range names {
 		lines := readLines(t, filepath.Join(dir, name, name+"_2k.log"))
 		warn := 0
@@ -208,6 +209,27 @@ func TestLoghubNewPatterns(t *testing.T) {
 				hitM01++
 			}
 		}
+		// A canary at 5% of the traffic: the old version's lines 19 times
+		// the new one's.
+		var hitC1, hitC01, faC int
+		for range trials / 5 {
+			o, c := bootstrap(rng, lines, 19_000), bootstrap(rng, lines, 1_000)
+			if len(compareLines(p, o, c)) > 0 {
+				faC++
+			}
+			ci, marker := inject(rng, c, 10)
+			if h, _ := detected(compareLines(p, o, ci), marker); h {
+				hitC1++
+			}
+			o, c = bootstrap(rng, lines, 190_000), bootstrap(rng, lines, 10_000)
+			ci, marker = inject(rng, c, 10)
+			if h, _ := detected(compareLines(p, o, ci), marker); h {
+				hitC01++
+			}
+		}
+		canary[0] += float64(hitC1) / (trials / 5)
+		canary[1] += float64(hitC01) / (trials / 5)
+		canary[2] += float64(faC) / (trials / 5)
 		row := [9]float64{float64(warn), float64(timeFA), float64(randomFA) / trials, float64(hit1) / trials, float64(hit01) / trials,
 			float64(hitK01) / (trials / 5), float64(hitK1) / (trials / 5), float64(hitM01) / (trials / 5), float64(faM) / (trials / 5)}
 		for i := range tot {
@@ -217,6 +239,7 @@ func TestLoghubNewPatterns(t *testing.T) {
 	}
 	n := float64(len(names))
 	fmt.Fprintf(&report, "%-12s %5.0f | %9.2f %9.3f | %13.2f %13.2f | %12.2f %12.2f | %12.2f %12.3f\n", "mean", tot[0]/n, tot[1]/n, tot[2]/n, tot[3]/n, tot[4]/n, tot[5]/n, tot[6]/n, tot[7]/n, tot[8]/n)
+	fmt.Fprintf(&report, "5%% canary (old lines 19x the new): injected at 1%% of 1,000 new lines found %.2f, at 0.1%% of 10,000 found %.2f; any finding without injection %.3f\n", canary[0]/n, canary[1]/n, canary[2]/n)
 	t.Log("\nwarn+: warning and error lines of 2000; time FA: findings, first half against second; random FA: share of random halvings with any finding;\n" +
 		"time+x%: share of injections of a new error at x% of the second half found; 10k/100k: lines per side drawn from the sample\n" + report.String())
 	if tot[2]/n > p.WithDefaults().Alpha*3 {
