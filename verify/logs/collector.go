@@ -34,7 +34,7 @@ const (
 //
 // Give each version's output to the Collector: [Collector.Writer] returns
 // an io.Writer for a process's stdout or stderr (or a demo instance's
-// log), [Collector.ReadFrom] reads a file or pipe to its end, and
+// log), [Collector.ReadLines] reads a file or pipe to its end, and
 // [Collector.Add] adds one line at an explicit time. A line's time is its
 // own time stamp when it has one ([Parse]), else the time it arrived.
 //
@@ -218,12 +218,12 @@ func (w *lineWriter) Close() error {
 	return nil
 }
 
-// ReadFrom reads r line by line to its end and adds each line to
+// ReadLines reads r line by line to its end and adds each line to
 // version's logs, at the time it is read (or its own time stamp). It
 // returns nil at the end of r, and otherwise r's error or, checked
 // between lines, ctx's, wrapped. A read that blocks is not interrupted by
 // ctx: close r to stop it.
-func (c *Collector) ReadFrom(ctx context.Context, version string, r io.Reader) error {
+func (c *Collector) ReadLines(ctx context.Context, version string, r io.Reader) error {
 	c.mu.Lock()
 	c.version(version)
 	c.mu.Unlock()

@@ -110,25 +110,25 @@ func TestCollectorWriter(t *testing.T) {
 	})
 }
 
-func TestCollectorReadFrom(t *testing.T) {
+func TestCollectorReadLines(t *testing.T) {
 	var c Collector
 	long := strings.Repeat("x", MaxLineBytes+10)
 	r := strings.NewReader("ERROR one\r\nWARN two\n" + long + "\nERROR last")
-	if err := c.ReadFrom(t.Context(), "v1", r); err != nil {
+	if err := c.ReadLines(t.Context(), "v1", r); err != nil {
 		t.Fatal(err)
 	}
 	o, err := c.Patterns(t.Context(), verify.Query{Version: "v1", Start: time.Now().Add(-time.Minute), End: time.Now().Add(time.Minute)})
 	if err != nil || o.Lines != 4 || len(o.Patterns) != 3 {
-		t.Errorf("ReadFrom: %+v, %v; want 4 lines and 3 patterns", o, err)
+		t.Errorf("ReadLines: %+v, %v; want 4 lines and 3 patterns", o, err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if err := c.ReadFrom(ctx, "v1", strings.NewReader("a\n")); !errors.Is(err, context.Canceled) {
-		t.Errorf("ReadFrom with a cancelled context: %v", err)
+	if err := c.ReadLines(ctx, "v1", strings.NewReader("a\n")); !errors.Is(err, context.Canceled) {
+		t.Errorf("ReadLines with a cancelled context: %v", err)
 	}
 	broken := io.MultiReader(strings.NewReader("ERROR a\n"), iotestErr{})
-	if err := c.ReadFrom(t.Context(), "v1", broken); err == nil || !strings.Contains(err.Error(), "disk gone") {
-		t.Errorf("ReadFrom over a failing reader: %v", err)
+	if err := c.ReadLines(t.Context(), "v1", broken); err == nil || !strings.Contains(err.Error(), "disk gone") {
+		t.Errorf("ReadLines over a failing reader: %v", err)
 	}
 	if _, err := c.Patterns(t.Context(), verify.Query{Version: "v1", Start: t0, End: t0}); err == nil || errors.Is(err, verify.ErrNoData) {
 		t.Errorf("empty window: %v, want a plain error", err)

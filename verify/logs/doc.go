@@ -47,7 +47,7 @@
 // (verify.ErrNoData) and failing to answer are distinct errors.
 //
 // The [Collector] is the embedded default: give it each version's output —
-// [Collector.Writer] for a process's stdout and stderr, [Collector.ReadFrom]
+// [Collector.Writer] for a process's stdout and stderr, [Collector.ReadLines]
 // for a log file, [Collector.Add] for a line at an explicit time — and it
 // mines as lines arrive and answers from memory. Package verify/loki reads
 // Grafana Loki instead; package logstest has a scripted Source for tests
