@@ -122,7 +122,8 @@ func TestPoissonUpper(t *testing.T) {
 }
 
 // TestDetectorNull simulates deployments in which the new version logs
-// every template at the old one's rate, through a canary's steps, and
+// every template at the old one's rate, through a canary's steps (the
+// last, at 100%, against the baseline), and
 // counts those with any finding: the family-wise false-alarm rate, which
 // must stay under Alpha.
 func TestDetectorNull(t *testing.T) {
@@ -139,7 +140,13 @@ func TestDetectorNull(t *testing.T) {
 	weights := []float64{1, 5, 25, 50, 100}
 	alarms := 0
 	for range deployments {
-		d, _ := NewDetector(Policy{Alpha: 0.05}, nil)
+		// A 15-minute baseline at 1000 requests a minute.
+		baseCounts := map[string]float64{}
+		for i, r := range rates {
+			baseCounts[fmt.Sprintf("t%d", i)] = randx.Poisson(rng, r*15000)
+		}
+		base := sample(15000, baseCounts, t0)
+		d, _ := NewDetector(Policy{Alpha: 0.05}, &base)
 		for step, w := range weights {
 			for minute := range 5 {
 				at := t0.Add(time.Duration(step*5+minute) * time.Minute)
@@ -166,5 +173,33 @@ func TestDetectorNull(t *testing.T) {
 	t.Logf("false alarms: %d of %d deployments (%.1f%%) at Alpha 5%%", alarms, deployments, 100*rate)
 	if rate > 0.05+2*0.011 { // Alpha plus two standard errors at 400
 		t.Errorf("false-alarm rate %.3f above Alpha 0.05", rate)
+	}
+}
+
+// TestDetectorCanaryThenFull follows a canary whose last step has no
+// control: evidence from the steps with one carries into the step
+// compared with the baseline.
+func TestDetectorCanaryThenFull(t *testing.T) {
+	base := sample(15000, map[string]float64{"timeout": 150}, t0)
+	d, _ := NewDetector(Policy{}, &base)
+	// Two lines at 5% in the canary step: not enough alone.
+	old := sample(950, map[string]float64{"timeout": 9.5}, t0)
+	if got := d.Observe(Interval{Start: t0, End: t0.Add(time.Minute), New: sample(50, map[string]float64{"timeout": 0.5, "pool": 2}, t0), Old: &old}); len(got) != 0 {
+		t.Fatalf("after 2 lines: %v", got)
+	}
+	// At 100%, without control: 6 lines in every 1000 requests, against
+	// none in the baseline's 15000.
+	var got []Finding
+	minutes := 0
+	for ; minutes < 10 && len(got) == 0; minutes++ {
+		at := t0.Add(time.Duration(1+minutes) * time.Minute)
+		got = d.Observe(Interval{Start: at, End: at.Add(time.Minute), New: sample(1000, map[string]float64{"timeout": 10, "pool": 6}, at)})
+	}
+	if len(got) != 1 || got[0].Template != "pool" || got[0].OldCount != 0 || got[0].OldExposure != 950+15000 || !got[0].FirstSeen.Equal(t0) {
+		t.Fatalf("findings %+v; want the pool error first seen in the canary step, against the control's and the baseline's exposure", got)
+	}
+	t.Logf("found after %d minutes at 100%%, %g lines", minutes, got[0].NewCount)
+	if minutes < 2 {
+		t.Errorf("found after %d minute(s) without control: the baseline's bound should make 8 lines too few", minutes)
 	}
 }
