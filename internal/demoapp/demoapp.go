@@ -3,11 +3,15 @@
 // serves requests with a configured error rate and latency, counts them in
 // http_requests_total{code,version}, times them in
 // http_request_duration_seconds{version} and counts business events in
-// business_events_total{version}, exposed on /metrics.
+// business_events_total{version}, exposed on /metrics. With Config.Log set
+// it also logs, as JSON lines, what a service logs: every request, its
+// failures, and the errors of a bug that shows only in its logs.
 package demoapp
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -42,6 +46,17 @@ type Config struct {
 	Faulty func() bool
 	// Seed seeds the random draws.
 	Seed uint64
+	// Log, if set, receives the app's log as JSON lines, as log/slog's
+	// JSONHandler writes them: "request served" at INFO for every request,
+	// "request failed" at ERROR with the upstream error for every failed
+	// one, and the errors of LogBugShare. Writes are serialised.
+	Log io.Writer
+	// LogBugShare is the share of requests that, while Faulty, hit a bug
+	// that shows only in the log: "checkout degraded" at ERROR with
+	// "connection pool exhausted for shard N", the request answered
+	// normally from a fallback — too rare, or too well handled, to move
+	// the error rate. The old code path never logs it.
+	LogBugShare float64
 }
 
 // An App is one running instance of the service.
@@ -52,6 +67,7 @@ type App struct {
 	duration prometheus.Observer
 	business prometheus.Counter
 	mux      *http.ServeMux
+	log      *slog.Logger // nil without Config.Log
 
 	mu  sync.Mutex
 	rng *rand.Rand
@@ -66,6 +82,9 @@ func New(c Config) *App {
 		c.Latency = 2 * time.Millisecond
 	}
 	a := &App{c: c, registry: prometheus.NewRegistry(), rng: rand.New(rand.NewPCG(c.Seed, 1))}
+	if c.Log != nil {
+		a.log = slog.New(slog.NewJSONHandler(c.Log, nil)).With("version", c.Version)
+	}
 	labels := prometheus.Labels{"version": c.Version}
 	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "http_requests_total", Help: "Requests served, by status code.", ConstLabels: labels,
@@ -121,6 +140,13 @@ func (a *App) serve(w http.ResponseWriter, r *http.Request) {
 		d = a.c.SlowLatency
 	}
 	order := a.rng.Float64() < a.c.BusinessRate
+	// Draw for the log only when there is one, so that an app without a
+	// log makes the same draws as before it could log.
+	bug := faulty && a.c.LogBugShare > 0 && a.rng.Float64() < a.c.LogBugShare
+	var shard, upstream int
+	if a.log != nil {
+		shard, upstream = a.rng.IntN(16), 50+a.rng.IntN(950)
+	}
 	a.mu.Unlock()
 
 	t := time.NewTimer(d)
@@ -143,6 +169,19 @@ func (a *App) serve(w http.ResponseWriter, r *http.Request) {
 	a.requests.WithLabelValues(strconv.Itoa(code)).Inc()
 	a.duration.Observe(time.Since(start).Seconds())
 	a.served.Add(1)
+	if a.log != nil {
+		ctx := r.Context()
+		if bug {
+			a.log.LogAttrs(ctx, slog.LevelError, "checkout degraded", slog.String("path", r.URL.Path),
+				slog.String("err", "connection pool exhausted for shard "+strconv.Itoa(shard)))
+		}
+		if fail {
+			a.log.LogAttrs(ctx, slog.LevelError, "request failed", slog.String("path", r.URL.Path),
+				slog.String("err", "upstream timeout after "+strconv.Itoa(upstream)+"ms"))
+		}
+		a.log.LogAttrs(ctx, slog.LevelInfo, "request served", slog.String("path", r.URL.Path),
+			slog.Int("code", code), slog.Duration("took", time.Since(start)))
+	}
 	if fail {
 		a.failed.Add(1)
 	} else if order {

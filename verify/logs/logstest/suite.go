@@ -1,0 +1,349 @@
+package logstest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/safedeploy/safedeploy/verify"
+	"github.com/safedeploy/safedeploy/verify/logs"
+)
+
+// A Line is one log line and the time it was logged.
+type Line struct {
+	At   time.Time
+	Text string
+}
+
+// A Harness describes a logs.Source under test and the lines its backend
+// is known to hold.
+type Harness struct {
+	// Source is the implementation under test.
+	Source logs.Source
+	// Start and End bound a past window [Start, End).
+	Start, End time.Time
+	// Served is, for each version, every line the backend holds for it
+	// in [Start, End). At least one version is required, and at least one
+	// of them must have a warning or error line (by logs.Parse). For the
+	// IDs check, two versions should log some message alike.
+	Served map[string][]Line
+	// Missing is a version the backend has nothing for.
+	Missing string
+}
+
+// Run tests h.Source against the logs.Source contract as subtests of t,
+// reporting in each failure what the source returned and what it should
+// have. It fails t at once if h itself is invalid.
+//
+// The subtests check, for each version in h.Served, that the window's
+// Lines count every line served and its Patterns count every warning and
+// error line once, each pattern well formed (an ID, a template, a
+// positive count, a level of at least warning, an example that is one of
+// the lines served, a first sighting inside the window), lines with the
+// same masked message in the same pattern; that the two halves of the
+// window add up to the whole, pattern by pattern; that two versions'
+// lines with the same message get the same template ID; that h.Missing
+// fails with an error wrapping verify.ErrNoData; that an inverted window
+// fails with an error that does not wrap it; and that a cancelled context
+// fails with an error wrapping context.Canceled.
+func Run(t *testing.T, h Harness) {
+	t.Helper()
+	if err := h.validate(); err != nil {
+		t.Fatalf("logstest: invalid Harness: %v", err)
+	}
+	for _, c := range checks() {
+		t.Run(c.name, func(t *testing.T) {
+			if !c.perVersion {
+				if err := c.run(t.Context(), h, ""); err != nil {
+					t.Error(err)
+				}
+				return
+			}
+			for _, v := range slices.Sorted(maps.Keys(h.Served)) {
+				t.Run(v, func(t *testing.T) {
+					if err := c.run(t.Context(), h, v); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+		})
+	}
+}
+
+// Check runs the checks of [Run] outside a test, with ctx, and returns one
+// error listing every failure, each prefixed with its subtest's name, or
+// nil. It returns an error at once if h itself is invalid.
+func Check(ctx context.Context, h Harness) error {
+	if err := h.validate(); err != nil {
+		return fmt.Errorf("logstest: invalid Harness: %w", err)
+	}
+	var errs []error
+	for _, c := range checks() {
+		if !c.perVersion {
+			if err := c.run(ctx, h, ""); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", c.name, err))
+			}
+			continue
+		}
+		for _, v := range slices.Sorted(maps.Keys(h.Served)) {
+			if err := c.run(ctx, h, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s/%s: %w", c.name, v, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (h Harness) validate() error {
+	var errs *multierror.Error
+	bad := func(field string, value any, problem string) {
+		errs = multierror.Append(errs, fmt.Errorf("%s = %v: %s", field, value, problem))
+	}
+	if h.Source == nil {
+		bad("Source", nil, "must be the logs.Source under test")
+	}
+	if !h.End.After(h.Start) {
+		bad("End", h.End.Format(time.RFC3339Nano), "must be after Start ("+h.Start.Format(time.RFC3339Nano)+")")
+	}
+	if len(h.Served) == 0 {
+		bad("Served", h.Served, "must hold at least one version")
+	}
+	warn := false
+	for v, lines := range h.Served {
+		for i, l := range lines {
+			if l.At.Before(h.Start) || !l.At.Before(h.End) {
+				bad(fmt.Sprintf("Served[%q][%d].At", v, i), l.At.Format(time.RFC3339Nano), "must be in [Start, End)")
+			}
+			warn = warn || logs.Parse(l.Text).Level >= slog.LevelWarn
+		}
+	}
+	if len(h.Served) > 0 && !warn {
+		bad("Served", "(no warning or error line)", "must hold at least one warning or error line")
+	}
+	if h.Missing == "" {
+		bad("Missing", `""`, "must name a version without data")
+	} else if _, ok := h.Served[h.Missing]; ok {
+		bad("Missing", h.Missing, "must not be in Served")
+	}
+	return errs.ErrorOrNil()
+}
+
+type check struct {
+	name       string
+	perVersion bool
+	run        func(ctx context.Context, h Harness, version string) error
+}
+
+func checks() []check {
+	return []check{
+		{"Served", true, checkServed},
+		{"Additive", true, checkAdditive},
+		{"SameIDs", false, checkSameIDs},
+		{"Missing", false, checkMissing},
+		{"InvertedWindow", false, checkInverted},
+		{"CancelledContext", false, checkCancelled},
+	}
+}
+
+func describe(version string, start, end time.Time) string {
+	return fmt.Sprintf("Patterns(%q, [%s, %s))", version, start.Format(time.RFC3339Nano), end.Format(time.RFC3339Nano))
+}
+
+// maskedKey is a line's message with its tokens masked: lines with the
+// same key must share a template.
+func maskedKey(text string) string {
+	fields := strings.Fields(logs.Parse(text).Message)
+	for i, f := range fields {
+		fields[i] = logs.Mask(f)
+	}
+	return strings.Join(fields, " ")
+}
+
+func checkServed(ctx context.Context, h Harness, version string) error {
+	call := describe(version, h.Start, h.End)
+	got, err := h.Source.Patterns(ctx, verify.Query{Version: version, Start: h.Start, End: h.End})
+	if err != nil {
+		return fmt.Errorf("%s failed for a version that logged lines: %w", call, err)
+	}
+	lines := h.Served[version]
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{call}, args...)...))
+	}
+	if got.Lines != float64(len(lines)) {
+		bad("Lines = %g, want %d (every line served, at every level)", got.Lines, len(lines))
+	}
+	texts := map[string]bool{}
+	warn := 0
+	for _, l := range lines {
+		texts[l.Text] = true
+		if logs.Parse(l.Text).Level >= slog.LevelWarn {
+			warn++
+		}
+	}
+	total := 0.0
+	ids := map[string]bool{}
+	for i, p := range got.Patterns {
+		total += p.Count
+		switch {
+		case p.ID == "":
+			bad("Patterns[%d] (%q) has no ID", i, p.Template)
+		case ids[p.ID]:
+			bad("Patterns[%d] repeats ID %q: each template must be listed once", i, p.ID)
+		}
+		ids[p.ID] = true
+		if p.Template == "" {
+			bad("Patterns[%d] (ID %q) has no Template", i, p.ID)
+		}
+		if !(p.Count > 0) {
+			bad("Patterns[%d] (%q) has Count %g, want a positive count", i, p.Template, p.Count)
+		}
+		if p.Level < slog.LevelWarn {
+			bad("Patterns[%d] (%q) has Level %s, want warning or above", i, p.Template, p.Level)
+		}
+		if !texts[p.Example] {
+			bad("Patterns[%d] (%q) has Example %q, which is not one of the lines served", i, p.Template, p.Example)
+		}
+		if p.FirstSeen.Before(h.Start) || !p.FirstSeen.Before(h.End) {
+			bad("Patterns[%d] (%q) was first seen at %s, outside the window", i, p.Template, p.FirstSeen.Format(time.RFC3339Nano))
+		}
+	}
+	if total != float64(warn) {
+		bad("the patterns count %g lines, want %d (every warning and error line once)", total, warn)
+	}
+	// Lines whose masked messages are equal belong to one template: the
+	// pattern counts of such a group of lines must be at least its size.
+	byKey := map[string]int{}
+	for _, l := range lines {
+		if logs.Parse(l.Text).Level >= slog.LevelWarn {
+			byKey[maskedKey(l.Text)]++
+		}
+	}
+	largest := 0.0
+	for _, p := range got.Patterns {
+		largest = max(largest, p.Count)
+	}
+	for k, n := range byKey {
+		if float64(n) > largest {
+			bad("%d lines have the masked message %q, but no pattern counts that many: they were split", n, k)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkAdditive(ctx context.Context, h Harness, version string) error {
+	mid := h.Start.Add(h.End.Sub(h.Start) / 2)
+	var parts [3]logs.Observation
+	for i, w := range [3][2]time.Time{{h.Start, mid}, {mid, h.End}, {h.Start, h.End}} {
+		o, err := h.Source.Patterns(ctx, verify.Query{Version: version, Start: w[0], End: w[1]})
+		switch {
+		case i < 2 && errors.Is(err, verify.ErrNoData):
+		case err != nil:
+			return fmt.Errorf("%s failed for a version that logged lines: %w", describe(version, w[0], w[1]), err)
+		}
+		parts[i] = o
+	}
+	call := fmt.Sprintf("%s + %s, against %s", describe(version, h.Start, mid), describe(version, mid, h.End), describe(version, h.Start, h.End))
+	var errs []error
+	if sum := parts[0].Lines + parts[1].Lines; sum != parts[2].Lines {
+		errs = append(errs, fmt.Errorf("%s: the halves' Lines add up to %g, the whole's is %g", call, sum, parts[2].Lines))
+	}
+	// Templates may generalise between calls, but IDs stay: compare counts
+	// by ID.
+	sum := map[string]float64{}
+	for _, half := range parts[:2] {
+		for _, p := range half.Patterns {
+			sum[p.ID] += p.Count
+		}
+	}
+	whole := map[string]float64{}
+	for _, p := range parts[2].Patterns {
+		whole[p.ID] += p.Count
+	}
+	for _, id := range slices.Sorted(maps.Keys(whole)) {
+		if sum[id] != whole[id] {
+			errs = append(errs, fmt.Errorf("%s: template ID %q counts %g in the halves, %g in the whole", call, id, sum[id], whole[id]))
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(sum)) {
+		if _, ok := whole[id]; !ok {
+			errs = append(errs, fmt.Errorf("%s: template ID %q counts %g in the halves, but is not in the whole", call, id, sum[id]))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkSameIDs checks that warning and error lines with the same message
+// get the same template ID in every version that logged them.
+func checkSameIDs(ctx context.Context, h Harness, _ string) error {
+	byText := map[string]map[string]string{} // example → version → ID
+	for _, v := range slices.Sorted(maps.Keys(h.Served)) {
+		o, err := h.Source.Patterns(ctx, verify.Query{Version: v, Start: h.Start, End: h.End})
+		if err != nil {
+			return fmt.Errorf("%s failed for a version that logged lines: %w", describe(v, h.Start, h.End), err)
+		}
+		for _, p := range o.Patterns {
+			key := maskedKey(p.Example)
+			if byText[key] == nil {
+				byText[key] = map[string]string{}
+			}
+			byText[key][v] = p.ID
+		}
+	}
+	var errs []error
+	for _, key := range slices.Sorted(maps.Keys(byText)) {
+		ids := byText[key]
+		if len(slices.Compact(slices.Sorted(maps.Values(ids)))) > 1 {
+			errs = append(errs, fmt.Errorf("lines with the message %q have different template IDs by version: %v; the old and new version's lines of a template must share its ID", key, ids))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkMissing(ctx context.Context, h Harness, _ string) error {
+	call := describe(h.Missing, h.Start, h.End)
+	got, err := h.Source.Patterns(ctx, verify.Query{Version: h.Missing, Start: h.Start, End: h.End})
+	switch {
+	case err == nil:
+		return fmt.Errorf("%s = %+v, nil error for a version without data; want an error wrapping verify.ErrNoData", call, got)
+	case !errors.Is(err, verify.ErrNoData):
+		return fmt.Errorf("%s for a version without data: error %q does not wrap verify.ErrNoData, so callers cannot tell missing data from a failing source", call, err)
+	}
+	return nil
+}
+
+func checkInverted(ctx context.Context, h Harness, _ string) error {
+	version := slices.Min(slices.Collect(maps.Keys(h.Served)))
+	call := describe(version, h.End, h.Start)
+	got, err := h.Source.Patterns(ctx, verify.Query{Version: version, Start: h.End, End: h.Start})
+	switch {
+	case err == nil:
+		return fmt.Errorf("%s = %+v, nil error for an inverted window; want an error", call, got)
+	case errors.Is(err, verify.ErrNoData):
+		return fmt.Errorf("%s for an inverted window: error %q wraps verify.ErrNoData; an inverted window is the caller's mistake, not missing data", call, err)
+	}
+	return nil
+}
+
+func checkCancelled(ctx context.Context, h Harness, _ string) error {
+	version := slices.Min(slices.Collect(maps.Keys(h.Served)))
+	ctx, cancel := context.WithCancel(ctx)
+	cancel()
+	call := describe(version, h.Start, h.End)
+	got, err := h.Source.Patterns(ctx, verify.Query{Version: version, Start: h.Start, End: h.End})
+	switch {
+	case err == nil:
+		return fmt.Errorf("%s = %+v, nil error with a cancelled context; want an error wrapping context.Canceled", call, got)
+	case !errors.Is(err, context.Canceled):
+		return fmt.Errorf("%s with a cancelled context: error %q does not wrap context.Canceled", call, err)
+	}
+	return nil
+}
