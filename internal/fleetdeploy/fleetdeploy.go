@@ -16,11 +16,16 @@
 //     waits for the lease to lapse, then takes over; a holder that runs, or
 //     one on another host, is a deployment in progress, and Run exits at
 //     once naming it.
-//   - The interrupted deployment is recovered with deploy.RecoverResume:
-//     traffic and instances back on v1, then the canary again from its
-//     start, so that a good v2 killed halfway completes (exit 0) and a bad
-//     one is rolled back (exit 1), as without the kill. A deployment that
-//     had already decided to roll back is not deployed again.
+//   - The interrupted deployment is recovered first: traffic and instances
+//     back on v1 as soon as the dead deployer's lease lapses, without
+//     waiting for the baseline a new deployment needs (scraping /metrics
+//     takes a few seconds). Then the canary runs again from its start, so
+//     that a good v2 killed halfway completes (exit 0) and a bad one is
+//     rolled back (exit 1), as without the kill. A deployment that had
+//     already decided to roll back is not deployed again. This is
+//     deploy.RecoverResume in two runs, so that the new deployment turns
+//     its kill switch on first, as every new deployment of the demo does;
+//     Options.Recover = deploy.RecoverRollBack stops after the recovery.
 //   - The kill switch is a flags.File next to the journal, so that the
 //     next deployer sees what the dead one did to it. A new deployment (not
 //     a recovery, not a rerun of one that completed) turns it on first.
@@ -88,8 +93,9 @@ type Options struct {
 	StepWindow, Interval, BaselineWindow time.Duration
 	// LeaseTTL is the lease's time-to-live; zero means DefaultLeaseTTL.
 	LeaseTTL time.Duration
-	// Recover says what to do with an interrupted deployment; empty means
-	// deploy.RecoverResume.
+	// Recover says what to do with an interrupted deployment: recover it
+	// and deploy again (deploy.RecoverResume, the default), or only
+	// recover it (deploy.RecoverRollBack).
 	Recover deploy.Recovery
 	// Metrics reads how each version behaves; nil means scraping the
 	// fleet's instances (verify/scrape), waiting first for a baseline.
@@ -170,12 +176,17 @@ func Run(ctx context.Context, o Options, w io.Writer) int {
 		return ExitFailed
 	}
 	done := newest != nil && newest.Outcome == string(deploy.Completed) && newest.From == From && newest.To == To
-	if err := armKillSwitch(ctx, o.Flags, newest, done, w); err != nil {
+	fresh, why := newest == nil || !newest.Finished.IsZero() && !done, ""
+	if newest != nil {
+		why = fmt.Sprintf("the last, run %s, ended %s", newest.ID, deploy.Outcome(newest.Outcome))
+	}
+	if err := armKillSwitch(ctx, o.Flags, fresh, why, w); err != nil {
 		fmt.Fprintln(w, "fleetdeploy: the kill switch:", err)
 		return ExitFailed
 	}
 
 	metrics := o.Metrics
+	var warm time.Time // when the scrapes cover a baseline
 	if metrics == nil {
 		src := &scrape.Source{Targets: fleet.Targets, Metrics: promcount.Metrics{Business: "business_events_total"}}
 		scraping := make(chan struct{})
@@ -185,11 +196,9 @@ func Run(ctx context.Context, o Options, w io.Writer) int {
 		}()
 		defer func() { cancel(); <-scraping }()
 		metrics = src
+		warm = time.Now().Add(baseline + interval)
 		if !done {
-			fmt.Fprintf(w, "Scraping the fleet's /metrics every %s; a %s baseline first.\n", interval/2, baseline)
-			if err := sleep(ctx, baseline+interval); err != nil {
-				return ExitFailed
-			}
+			fmt.Fprintf(w, "Scraping the fleet's /metrics every %s: a %s baseline before deploying.\n", interval/2, baseline)
 		}
 	}
 
@@ -214,10 +223,27 @@ func Run(ctx context.Context, o Options, w io.Writer) int {
 		Journal:    o.Journal,
 		LeaseTTL:   cmp.Or(o.LeaseTTL, DefaultLeaseTTL),
 		Holder:     o.Holder,
-		Recover:    cmp.Or(o.Recover, deploy.RecoverResume),
+		Recover:    deploy.RecoverRollBack, // then deploy again: see recoverFirst
 	}
 	start := time.Now()
-	rep, runErr := runPastDeadHolders(ctx, plan, key, w)
+	var rep *deploy.Report
+	var runErr error
+	again := newest == nil || !newest.Finished.IsZero()
+	if !again {
+		rep, runErr, again = recoverFirst(ctx, plan, newest.ID, o.Recover != deploy.RecoverRollBack, w)
+		if again {
+			if err := armKillSwitch(ctx, o.Flags, true, "the recovery turned it off", w); err != nil {
+				fmt.Fprintln(w, "fleetdeploy: the kill switch:", err)
+				return ExitFailed
+			}
+		}
+	}
+	if again {
+		if !done && sleep(ctx, time.Until(warm)) != nil {
+			return ExitFailed
+		}
+		rep, runErr = runPastDeadHolders(ctx, plan, key, w)
+	}
 	fmt.Fprintf(w, "\n%s after %s: %s\n", rep.Outcome, time.Since(start).Round(time.Millisecond), rep.Reason)
 	var held *journal.HeldError
 	var v *verify.Verdict
@@ -247,6 +273,43 @@ func Run(ctx context.Context, o Options, w io.Writer) int {
 	return ExitCompleted
 }
 
+// recoverFirst recovers the unfinished run interrupted: as soon as its
+// lease allows, traffic and instances go back to v1, before this process
+// has the baseline a new deployment needs (scraping takes a while). With
+// again, it then reports whether to deploy v2 again from its start: when
+// it took the run over (rather than losing the race to another deployer),
+// and the run had not decided to roll back before it was interrupted (a
+// version judged bad is not deployed again). This is deploy.RecoverResume
+// in two runs, so that the new deployment can turn its kill switch on
+// first, as every new deployment of the demo does.
+func recoverFirst(ctx context.Context, p *deploy.Plan, interrupted string, again bool, w io.Writer) (*deploy.Report, error, bool) {
+	key := journal.Key(p.Service, string(p.Environment))
+	rep, err := runPastDeadHolders(ctx, p, key, w)
+	if !again || !(rep.Outcome == deploy.RolledBack || rep.Outcome == deploy.Aborted) || errors.Is(err, deploy.ErrInProgress) {
+		return rep, err, false
+	}
+	newest, rerr := newestRun(ctx, p.Journal, key)
+	if rerr != nil || newest == nil || newest.ID != interrupted || newest.Finished.IsZero() {
+		return rep, err, false // not a recovery: a deployment of its own, already reported
+	}
+	es, rerr := p.Journal.Entries(ctx, interrupted, 0)
+	if rerr != nil {
+		fmt.Fprintln(w, "fleetdeploy: reading the interrupted run:", rerr)
+		return rep, err, false
+	}
+	for _, e := range es {
+		if e.Type == journal.TypeTakeover {
+			break // what follows is a recovery's
+		}
+		if e.Type == journal.TypeDecision {
+			fmt.Fprintf(w, "\nThe interrupted run %s had decided to roll back: its rollback is finished, and v2 is not deployed again.\n", interrupted)
+			return rep, err, false
+		}
+	}
+	fmt.Fprintf(w, "\n%s: the interrupted run %s is rolled back; deploying v2 again from the start.\n\n", rep.Outcome, interrupted)
+	return rep, err, true
+}
+
 // newestRun returns key's newest run, or nil when it has none.
 func newestRun(ctx context.Context, j journal.Reader, key string) (*journal.Run, error) {
 	runs, err := j.Runs(ctx, key, 1)
@@ -256,12 +319,11 @@ func newestRun(ctx context.Context, j journal.Reader, key string) (*journal.Run,
 	return &runs[0], nil
 }
 
-// armKillSwitch puts the kill switch in place for the deployment: created
-// on when the store lacks it, and turned on again for a new deployment
-// after one that did not complete (whose rollback turned it off). A
-// recovery of an interrupted run, or a rerun of one that completed, finds
-// it as it was.
-func armKillSwitch(ctx context.Context, store flags.Store, newest *journal.Run, done bool, w io.Writer) error {
+// armKillSwitch puts the kill switch in place: created on when the store
+// lacks it, and, for a new deployment (fresh), turned on again when a
+// rollback left it off, saying why. A recovery of an interrupted run, or a
+// rerun of one that completed, finds it as it was.
+func armKillSwitch(ctx context.Context, store flags.Store, fresh bool, why string, w io.Writer) error {
 	f, err := store.Get(ctx, KillSwitch)
 	switch {
 	case errors.Is(err, flags.ErrNotFound):
@@ -269,10 +331,10 @@ func armKillSwitch(ctx context.Context, store flags.Store, newest *journal.Run, 
 		return store.Set(ctx, flags.Flag{Name: KillSwitch, Enabled: true, Description: "render the basket on the server (v2)"})
 	case err != nil:
 		return err
-	case f.Enabled || done || newest != nil && newest.Finished.IsZero():
+	case f.Enabled || !fresh:
 		return nil
 	}
-	fmt.Fprintf(w, "Kill switch %q turned on again for a new deployment (the last one, %s, ended %s).\n", KillSwitch, newest.ID, newest.Outcome)
+	fmt.Fprintf(w, "Kill switch %q turned on again for a new deployment: %s.\n", KillSwitch, why)
 	f.Enabled = true
 	return store.Set(ctx, f)
 }
