@@ -166,3 +166,27 @@ func assertFleet(t *testing.T, url, version string) {
 		t.Errorf("%d instances, want 4", n)
 	}
 }
+
+// A killed process its parent has not reaped yet (a zombie) is dead.
+func TestDeadZombie(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep command")
+	}
+	cmd := exec.Command(sleep, "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	holder := fmt.Sprintf("%s/%d", host, cmd.Process.Pid)
+	if fleetdeploy.Dead(holder) {
+		t.Error("a running process is dead")
+	}
+	cmd.Process.Kill()
+	defer cmd.Wait()
+	for deadline := time.Now().Add(5 * time.Second); !fleetdeploy.Dead(holder); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a killed, unreaped process is not dead")
+		}
+	}
+}

@@ -20,20 +20,31 @@ import (
 // deployers the test starts and kills.
 func startFleet(t testing.TB) (*fleethttp.Server, string) {
 	t.Helper()
+	s, url, stop, err := serveFleet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return s, url
+}
+
+// serveFleet is startFleet outside a test: stop stops it.
+func serveFleet() (s *fleethttp.Server, url string, stop func(), err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	f, err := loopback.New(ctx, loopback.Config{Version: "v1", Instances: 4, Startup: 20 * time.Millisecond})
 	if err != nil {
-		t.Fatal(err)
+		cancel()
+		return nil, "", nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		cancel()
+		return nil, "", nil, err
 	}
-	s := fleethttp.NewServer(f)
+	s = fleethttp.NewServer(f)
 	srv := &http.Server{Handler: s}
 	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close(); cancel() })
-	return s, "http://" + ln.Addr().String()
+	return s, "http://" + ln.Addr().String(), func() { srv.Close(); cancel() }, nil
 }
 
 // synthetic is a deterministic metric source for the crash tests: every
