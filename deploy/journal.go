@@ -157,7 +157,10 @@ func (r *run) openJournal(ctx context.Context) (context.Context, *Report, error)
 			jr.mu.Lock()
 			jr.id, jr.undoing, jr.seen = "", false, 0
 			jr.mu.Unlock()
+			r.mu.Lock()
+			r.changes, r.exposed = nil, false // the recovery's, not this run's
 			r.report = &Report{}
+			r.mu.Unlock()
 			r.report.Record.Started = time.Now()
 			r.report.Record.Runbook = p.Runbook(r.report.Record.Started)
 		case last.PlanHash == hash && last.Outcome == string(Completed):

@@ -219,3 +219,41 @@ func TestStepAndPhaseEntriesCarryData(t *testing.T) {
 		}
 	})
 }
+
+// A resumed run that is cancelled before it changes anything has nothing
+// to undo: the recovery's changes are not its own.
+func TestResumedRunCancelledBeforeAnyChangeIsAborted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		j := newFreezing(nthStep(2))
+		p, _ := newPlan(newFleet(healthy))
+		store := withFlag(t, p)
+		p.Journal, p.Holder, p.Recover = j, "crashed", deploy.RecoverResume
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			deploy.Run(t.Context(), p)
+		}()
+		<-j.frozen
+		time.Sleep(2 * deploy.DefaultLeaseTTL)
+
+		next, _ := journaledPlan(t, j.Memory, "next")
+		next.Target, next.Metrics, next.Flags, next.Recover = p.Target, p.Metrics, p.Flags, deploy.RecoverResume
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		next.Observers = append(next.Observers, deploy.ObserverFunc(func(_ context.Context, e deploy.Event) {
+			if e.Kind == deploy.KindPhase && e.Phase == deploy.PhaseDeploy {
+				cancel() // the resumed run is about to deploy
+			}
+		}))
+		rep, err := deploy.Run(ctx, next)
+		close(j.thaw)
+		<-done
+		if !errors.Is(err, deploy.ErrAborted) || rep.Outcome != deploy.Aborted {
+			t.Fatalf("resumed run cancelled before any change = %v, %v (%s); want aborted", rep.Outcome, err, rep.Reason)
+		}
+		if f, _ := store.Get(t.Context(), "new-checkout"); !f.Enabled {
+			t.Error("the kill switch was turned off for a run that changed nothing")
+		}
+		assertVersions(t, fleetOf(p), map[string]int{"v1": 8})
+	})
+}
