@@ -257,3 +257,45 @@ func TestResumedRunCancelledBeforeAnyChangeIsAborted(t *testing.T) {
 		assertVersions(t, fleetOf(p), map[string]int{"v1": 8})
 	})
 }
+
+// A run that loses its lease in the middle of its own rollback stops
+// touching the target and says it was superseded — not that its rollback
+// failed, which would send an operator to a fleet the new holder has put
+// right.
+func TestFencedDuringRollbackIsSuperseded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		j := newFreezing(isIntent("flag"))
+		p, rec := newPlan(newFleet(broken))
+		withFlag(t, p)
+		p.Journal, p.Holder = j, "stalled"
+		p.Timeouts.Call = time.Hour // the journal's calls block until thawed
+		type result struct {
+			rep *deploy.Report
+			err error
+		}
+		first := make(chan result, 1)
+		go func() {
+			rep, err := deploy.Run(t.Context(), p)
+			first <- result{rep, err}
+		}()
+		<-j.frozen
+		time.Sleep(2 * deploy.DefaultLeaseTTL)
+		next, _ := journaledPlan(t, j.Memory, "next")
+		next.Target, next.Metrics, next.Flags = p.Target, p.Metrics, p.Flags
+		if _, err := deploy.Run(t.Context(), next); !errors.Is(err, deploy.ErrRolledBack) {
+			t.Fatalf("recovery: %v", err)
+		}
+		close(j.thaw)
+		res := <-first
+		if res.rep.Outcome != deploy.Superseded || !errors.Is(res.err, deploy.ErrFenced) {
+			t.Errorf("the stalled run ended %v: %v", res.rep.Outcome, res.err)
+		}
+		if rec.index(deploy.KindAction, "routed") > rec.index(deploy.KindDecision, "") {
+			t.Error("the stalled run moved traffic after it was fenced")
+		}
+		assertVersions(t, fleetOf(p), map[string]int{"v1": 8})
+		if _, w, _ := fleetOf(p).Weight(); w != 0 {
+			t.Errorf("router at %g%%", w)
+		}
+	})
+}
