@@ -11,6 +11,7 @@ import (
 
 	"github.com/safedeploy/safedeploy/deploy"
 	"github.com/safedeploy/safedeploy/migrate"
+	"github.com/safedeploy/safedeploy/migrate/migratetest"
 	"github.com/safedeploy/safedeploy/strategy"
 	"github.com/safedeploy/safedeploy/strategy/strategytest"
 	"github.com/safedeploy/safedeploy/verify"
@@ -332,7 +333,7 @@ func TestDeclaredSchemaNeedsALinter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fleet := newFleet(healthy)
 		p, _ := newPlan(fleet)
-		p.Migrations = opaqueRunner{migrate.NewMemory(migrate.Migration{ID: "002_drop_note", Removes: []string{"orders.note"}})}
+		p.Migrations = opaqueRunner{migratetest.NewMemory(migrate.Migration{ID: "002_drop_note", Removes: []string{"orders.note"}})}
 		p.Schema = migrate.Usage{Running: []string{"orders.note"}}
 		rep, err := deploy.Run(t.Context(), p)
 		if !errors.Is(err, deploy.ErrPreflight) || !strings.Contains(err.Error(), "nothing can tell what the 1 pending migration(s) remove") {

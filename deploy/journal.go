@@ -61,8 +61,12 @@ const (
 	// RecoverResume resumes the interrupted deployment: the target is put
 	// back on the previous version as for RecoverRollBack, then the plan
 	// runs again from its start, with a fresh baseline from the previous
-	// version and every window observed from its start. It is for plans
-	// whose steps are cheap to repeat.
+	// version and every window observed from its start. The kill switch is
+	// left as the interrupted run had it, since the plan runs again with
+	// it. A run that had already decided to roll back (a failing verdict,
+	// an operator's abort) is not resumed: its rollback is finished, kill
+	// switch included, as for RecoverRollBack. It is for plans whose steps
+	// are cheap to repeat.
 	RecoverResume Recovery = "resume"
 )
 
@@ -142,9 +146,10 @@ func (r *run) openJournal(ctx context.Context) (context.Context, *Report, error)
 		last := runs[0]
 		switch {
 		case last.Finished.IsZero():
-			rep, err := r.recoverRun(rctx, last)
+			resume := last.PlanHash == hash && p.Recover == RecoverResume
+			rep, resumable, err := r.recoverRun(rctx, last, resume)
 			if rep.Outcome == RollbackFailed || rep.Outcome == RollForwardRequired || r.journal.isFenced() != nil ||
-				last.PlanHash == hash && p.Recover != RecoverResume {
+				last.PlanHash == hash && !(resume && resumable) {
 				return rctx, rep, err
 			}
 			// The target is back on the previous version: a different
@@ -152,7 +157,10 @@ func (r *run) openJournal(ctx context.Context) (context.Context, *Report, error)
 			jr.mu.Lock()
 			jr.id, jr.undoing, jr.seen = "", false, 0
 			jr.mu.Unlock()
+			r.mu.Lock()
+			r.changes, r.exposed = nil, false // the recovery's, not this run's
 			r.report = &Report{}
+			r.mu.Unlock()
 			r.report.Record.Started = time.Now()
 			r.report.Record.Runbook = p.Runbook(r.report.Record.Started)
 		case last.PlanHash == hash && last.Outcome == string(Completed):
@@ -349,14 +357,38 @@ func (r *run) record(ctx context.Context, e Event) {
 		return
 	}
 	var data any
-	if e.Verdict != nil {
+	switch {
+	case e.Verdict != nil:
 		data = entry(e).Numbers
+	case e.Kind == KindPhase:
+		data = phaseData{Phase: e.Phase}
+	case e.Kind == KindStep && e.Phase == PhaseDeploy: // a step reached, not an operator's control
+		data = journal.Change{Op: "step", Name: e.Step, Weight: e.Weight}
 	}
 	en, err := journal.NewEntry(typ, e.Message, data)
 	if err != nil {
 		en, _ = journal.NewEntry(typ, e.Message, nil) // numbers JSON cannot hold (NaN)
 	}
 	_ = r.write(ctx, en)
+}
+
+// phaseData is the Data of a phase entry.
+type phaseData struct {
+	Phase Phase `json:"phase"`
+}
+
+// PhaseOf returns the phase a journal entry of type journal.TypePhase says
+// began. It fails for another type of entry, or one whose data does not
+// name a phase (written by another program).
+func PhaseOf(e journal.Entry) (Phase, error) {
+	var d phaseData
+	if e.Type != journal.TypePhase {
+		return "", fmt.Errorf("deploy: entry %d is a %s, not a phase", e.Seq, e.Type)
+	}
+	if err := json.Unmarshal(e.Data, &d); err != nil || d.Phase == "" {
+		return "", fmt.Errorf("deploy: phase entry %d (%q) does not name its phase", e.Seq, e.Message)
+	}
+	return d.Phase, nil
 }
 
 // finishJournal records how the run ended, with its record. The lease is
@@ -410,7 +442,12 @@ func (r *run) controls(ctx context.Context) []journal.Control {
 // records the takeover, reconciles the journal with the target, and puts
 // the target back on the run's previous version (or leaves the new one for
 // a roll forward, as the decision table says).
-func (r *run) recoverRun(ctx context.Context, crashed journal.Run) (*Report, error) {
+//
+// With resume, the plan will run again from its start: the kill switch is
+// then left as the run began with it, unless the run had already decided
+// to roll back. resumable reports that it had not: a version judged bad is
+// not deployed again.
+func (r *run) recoverRun(ctx context.Context, crashed journal.Run, resume bool) (rep *Report, resumable bool, err error) {
 	jr := r.journal
 	p := r.plan
 	jr.mu.Lock()
@@ -425,16 +462,21 @@ func (r *run) recoverRun(ctx context.Context, crashed journal.Run) (*Report, err
 	}
 	entries, err := call(ctx, "Journal.Entries", r.timeouts.Call, func(ctx context.Context) ([]journal.Entry, error) { return jr.j.Entries(ctx, crashed.ID, 0) })
 	if err != nil {
-		return r.finish(ctx, RollbackFailed, "the interrupted run's journal could not be read", fmt.Errorf("%w: read run %s: %w", ErrRollbackFailed, crashed.ID, err))
+		rep, err := r.finish(ctx, RollbackFailed, "the interrupted run's journal could not be read", fmt.Errorf("%w: read run %s: %w", ErrRollbackFailed, crashed.ID, err))
+		return rep, false, err
 	}
 	var (
 		before  *journal.Fleet
 		exposed bool
 		changed bool
-		flagOff bool
+		flagOff bool // the kill switch was turned off: done, not only intended
+		decided bool // the run had decided to roll back, before any takeover
+		taken   bool // a takeover entry was read: what follows is a recovery's
 	)
 	for _, e := range entries {
 		switch e.Type {
+		case journal.TypeTakeover:
+			taken = true
 		case journal.TypeFleet:
 			var f journal.Fleet
 			if json.Unmarshal(e.Data, &f) == nil {
@@ -453,19 +495,25 @@ func (r *run) recoverRun(ctx context.Context, crashed journal.Run) (*Report, err
 				c.Op == "switch" && c.Version == crashed.To,
 				c.Op == "start" && c.Version == crashed.To && p.Target.Router == nil && p.Target.Switch == nil:
 				exposed = true
-			case c.Op == "flag" && !c.Enabled:
+			}
+		case journal.TypeDone:
+			if c, err := journal.ChangeOf(e); err == nil && c.Op == "flag" && !c.Enabled {
 				flagOff = true
 			}
+		case journal.TypeDecision:
+			decided = decided || !taken
 		}
 	}
+	resumable = !decided
 	if !changed {
 		r.emit(ctx, Event{Kind: KindDecision, Phase: PhaseDecide, Message: "the interrupted run changed nothing on the target: nothing to undo"})
-		return r.finish(ctx, Aborted, fmt.Sprintf("run %s was interrupted before it changed anything; nothing to undo", crashed.ID), fmt.Errorf("%w: run %s interrupted", ErrAborted, crashed.ID))
+		rep, err := r.finish(ctx, Aborted, fmt.Sprintf("run %s was interrupted before it changed anything; nothing to undo", crashed.ID), fmt.Errorf("%w: run %s interrupted", ErrAborted, crashed.ID))
+		return rep, resumable, err
 	}
 	d := r.decide(ctx, Failure{
 		Phase:          PhaseDeploy,
 		Interrupted:    true,
-		FlagControlled: p.KillSwitch != "" && !flagOff,
+		FlagControlled: p.KillSwitch != "" && !flagOff && !(resume && resumable),
 		DataMutated:    p.Change.MutatesData && exposed,
 	}, fmt.Errorf("run %s was interrupted: its holder %s stopped renewing its lease", crashed.ID, crashed.Holder))
 
@@ -494,11 +542,13 @@ func (r *run) recoverRun(ctx context.Context, crashed journal.Run) (*Report, err
 	r.mu.Unlock()
 	switch {
 	case len(errs) > 0:
-		return r.finish(ctx, RollbackFailed, d.Reason+"; but the rollback did not finish", fmt.Errorf("%w: %w", ErrRollbackFailed, errors.Join(errs...)))
+		rep, err = r.finish(ctx, RollbackFailed, d.Reason+"; but the rollback did not finish", fmt.Errorf("%w: %w", ErrRollbackFailed, errors.Join(errs...)))
 	case outcome == RollForwardRequired:
-		return r.finish(ctx, RollForwardRequired, d.Reason, fmt.Errorf("%w: run %s was interrupted after %s served traffic", ErrRollForward, crashed.ID, crashed.To))
+		rep, err = r.finish(ctx, RollForwardRequired, d.Reason, fmt.Errorf("%w: run %s was interrupted after %s served traffic", ErrRollForward, crashed.ID, crashed.To))
+	default:
+		rep, err = r.finish(ctx, RolledBack, d.Reason, fmt.Errorf("%w: run %s was interrupted and rolled back", ErrRolledBack, crashed.ID))
 	}
-	return r.finish(ctx, RolledBack, d.Reason, fmt.Errorf("%w: run %s was interrupted and rolled back", ErrRolledBack, crashed.ID))
+	return rep, resumable, err
 }
 
 // flagOff turns the kill switch off, through the journal.

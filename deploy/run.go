@@ -675,6 +675,11 @@ func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Repor
 	r.mu.Lock()
 	r.report.Record.RollbackSeconds = time.Since(began).Seconds()
 	r.mu.Unlock()
+	if fenced := r.journal.isFenced(); fenced != nil {
+		// Lost the lease during the undo, which stopped there: the new
+		// holder finishes it.
+		return r.finish(ctx, Superseded, "the run lost its lease to another holder during its rollback, and stopped touching the target; the holder that took over finishes the rollback", fmt.Errorf("%w (cause: %w)", fenced, cause))
+	}
 	switch {
 	case len(undoErrs) > 0:
 		return r.finish(ctx, RollbackFailed, d.Reason+"; but the rollback did not finish", fmt.Errorf("%w: %w (cause: %w)", ErrRollbackFailed, errlist.Join(undoErrs...), cause))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/safedeploy/safedeploy/deploy"
 	"github.com/safedeploy/safedeploy/migrate"
+	"github.com/safedeploy/safedeploy/migrate/migratetest"
 	"github.com/safedeploy/safedeploy/runbook"
 	"github.com/safedeploy/safedeploy/strategy"
 	"github.com/safedeploy/safedeploy/strategy/strategytest"
@@ -38,7 +39,7 @@ func runRecord(t *testing.T, bad bool) *runbook.Record {
 			Service: "shop", Version: "v2", Previous: "v1", Environment: deploy.Staging,
 			Change:     deploy.Change{Engineer: "ana@example.com", What: "checkout renders the basket server-side", Why: "halve time to first paint", Expected: "same error rate and latency"},
 			Tests:      deploy.CheckFunc(func(context.Context, *deploy.Plan) error { return nil }),
-			Migrations: migrate.NewMemory(migrate.Migration{ID: "0042_add_orders_status", SQL: "ALTER TABLE orders ADD COLUMN status text"}),
+			Migrations: migratetest.NewMemory(migrate.Migration{ID: "0042_add_orders_status", SQL: "ALTER TABLE orders ADD COLUMN status text"}),
 			Strategy:   strategy.Canary{Steps: []float64{5, 25, 100}, StepWindow: 5 * time.Minute},
 			Target:     strategy.Target{Fleet: fleet, Router: fleet},
 			Metrics:    fleet,

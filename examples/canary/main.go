@@ -55,6 +55,9 @@ func run(ctx context.Context, args []string, w io.Writer) int {
 	speed := fs.Bool("speed", true, "measure the four ways back afterwards")
 	reportFile := fs.String("report", "", "write the run's report, an HTML page, to this `file`")
 	latency := fs.Bool("latency", true, "judge latency too (false: errors and business events only, for a machine too busy for latency to mean anything)")
+	fleetURL := fs.String("fleet", "", "deploy to the fleet examples/fleet serves at this `URL`, kept in -journal: rerun after a kill, it recovers")
+	journalDSN := fs.String("journal", "", "with -fleet: the journal, sqlite:PATH or a postgres:// URL")
+	flagFile := fs.String("flags", "", "with -fleet: the kill switch's `file` (default: next to a sqlite journal)")
 	var steps []float64
 	fs.Func("steps", "canary weights in percent, comma-separated (default 5,25,50,100)", func(s string) error {
 		for _, f := range strings.Split(s, ",") {
@@ -71,6 +74,10 @@ func run(ctx context.Context, args []string, w io.Writer) int {
 	}
 	if steps == nil {
 		steps = []float64{5, 25, 50, 100}
+	}
+	if *fleetURL != "" || *journalDSN != "" {
+		return runFleet(ctx, fleetRun{URL: *fleetURL, Journal: *journalDSN, Flags: *flagFile, Bad: *bad, Slow: *slow,
+			Steps: steps, Step: *step, Interval: *interval, Report: *reportFile}, w)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

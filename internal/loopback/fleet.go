@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httputil"
@@ -72,6 +73,10 @@ type split struct {
 
 // New starts a fleet and its proxy; both stop when ctx ends.
 func New(ctx context.Context, c Config) (*Fleet, error) {
+	c.Apps = maps.Clone(c.Apps) // SetApp changes the fleet's own copy
+	if c.Apps == nil {
+		c.Apps = map[string]demoapp.Config{}
+	}
 	f := &Fleet{c: c, ctx: ctx, instances: map[string]*instance{}, rng: rand.New(rand.NewPCG(1, 2)), routedAt: map[string]time.Time{}, first: map[string]time.Time{}}
 	for range c.Instances {
 		in, err := f.launch(c.Version)
@@ -103,9 +108,9 @@ func (f *Fleet) URL() string { return f.proxy }
 
 // launch starts an instance of version, not yet ready.
 func (f *Fleet) launch(version string) (*instance, error) {
+	f.mu.Lock()
 	cfg := f.c.Apps[version]
 	cfg.Version = version
-	f.mu.Lock()
 	f.next++
 	id := fmt.Sprintf("%s-%d", version, f.next)
 	cfg.Seed = uint64(f.next)

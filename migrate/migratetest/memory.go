@@ -173,6 +173,6 @@ func (m *Memory) Verify(ctx context.Context) error {
 // Lint reports what mg declares it removes: a Memory's migrations are
 // written by hand, Removes included, so they are their own analysis. It
 // makes a Memory usable where pre-flight needs a Linter (Plan.Schema).
-func (m *Memory) Lint(ctx context.Context, mg Migration) (Analysis, error) {
-	return Analysis{Removes: slices.Clone(mg.Removes)}, nil
+func (m *Memory) Lint(ctx context.Context, mg migrate.Migration) (migrate.Analysis, error) {
+	return migrate.Analysis{Removes: slices.Clone(mg.Removes)}, nil
 }

@@ -244,7 +244,7 @@ func deployChild(path string) {
 	fmt.Println("ready")
 	bufio.NewReader(os.Stdin).ReadString('\n')
 	plan, _ := newPlan(r)
-	plan.Observers = []deploy.Observer{deploy.ObserverFunc(func(e deploy.Event) {
+	plan.Observers = []deploy.Observer{deploy.ObserverFunc(func(_ context.Context, e deploy.Event) {
 		if e.Kind == deploy.KindMigration {
 			fmt.Printf("event: %s %v\n", e.Message, e.Err)
 		}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/safedeploy/safedeploy/internal/demoapp"
+	"github.com/safedeploy/safedeploy/internal/fleetdeploy"
+	"github.com/safedeploy/safedeploy/internal/fleethttp"
+	"github.com/safedeploy/safedeploy/internal/loopback"
+)
+
+// serveFleet runs what examples/fleet runs, in this process: 3 instances
+// of v1 behind a proxy, with load, served over HTTP.
+func serveFleet(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	f, err := loopback.New(ctx, loopback.Config{Version: "v1", Instances: 3, Startup: 100 * time.Millisecond,
+		Apps: map[string]demoapp.Config{"v1": {ErrorRate: 0.005, Latency: 5 * time.Millisecond, BusinessRate: 0.05}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := loopback.Drive(ctx, f.URL(), 400)
+	srv := httptest.NewServer(fleethttp.NewServer(f))
+	t.Cleanup(func() { srv.Close(); cancel(); load.Wait() })
+	return srv.URL
+}
+
+// With -fleet and -journal the command deploys to a fleet in another
+// process, over HTTP, kept in a journal: a good v2 completes and a rerun
+// changes nothing; a bad one is rolled back.
+func TestCanaryToAFleet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real servers for several seconds")
+	}
+	flags := []string{"-steps", "50,100", "-step", "3s", "-interval", "250ms"}
+	for _, c := range []struct {
+		name  string
+		args  []string
+		code  int
+		wants []string
+	}{
+		{"good", nil, 0, []string{"Kill switch \"server-side-basket\" created, on.", "completed after", "canary 100%", "fleet now: map[v2:3], traffic map[v2:100]"}},
+		{"bad", []string{"-bad"}, 1, []string{"rolled back after", "error-rate", "FAILED", "kill switch \"server-side-basket\" turned off", "fleet now: map[v1:3], traffic map[v1:100]"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			db := "sqlite:" + filepath.Join(t.TempDir(), "shop.db")
+			if j, err := fleetdeploy.OpenJournal(t.Context(), db); err != nil {
+				t.Fatal(err)
+			} else {
+				j.Close()
+			}
+			url := serveFleet(t)
+			args := append([]string{"-fleet", url, "-journal", db}, append(c.args, flags...)...)
+			var out bytes.Buffer
+			if code := run(t.Context(), args, &out); code != c.code {
+				t.Errorf("exit code %d, want %d:\n%s", code, c.code, out.String())
+			}
+			for _, want := range c.wants {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("output lacks %q:\n%s", want, out.String())
+				}
+			}
+			if c.code != 0 {
+				return
+			}
+			out.Reset()
+			if code := run(t.Context(), args, &out); code != 0 || !strings.Contains(out.String(), "already completed") {
+				t.Errorf("rerun: exit code %d:\n%s", code, out.String())
+			}
+		})
+	}
+}
+
+func TestCanaryFleetFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-fleet", "http://127.0.0.1:1"}, "-fleet and -journal go together"},
+		{[]string{"-journal", "sqlite:x.db"}, "-fleet and -journal go together"},
+		{[]string{"-fleet", "http://127.0.0.1:1", "-journal", "postgres://u@127.0.0.1/db"}, "-flags FILE is needed"},
+	} {
+		var out bytes.Buffer
+		if code := run(t.Context(), c.args, &out); code != 2 || !strings.Contains(out.String(), c.want) {
+			t.Errorf("%q: exit %d, want 2 saying %q:\n%s", c.args, code, c.want, out.String())
+		}
+	}
+}
