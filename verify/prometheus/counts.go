@@ -186,4 +186,3 @@ func promDuration(d time.Duration) string {
 	}
 	return model.Duration(d).String()
 }
-
