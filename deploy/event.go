@@ -125,7 +125,7 @@ func SlogObserver(l *slog.Logger) Observer {
 			attrs = append(attrs, slog.String("outcome", v.Outcome.String()))
 			for _, m := range v.Measurements {
 				attrs = append(attrs, slog.Group(m.Metric,
-					slog.Float64("value", m.Value), slog.Float64("baseline", m.Baseline),
+					slog.Float64("value", m.Value), slog.Float64("comparison", m.Baseline), slog.String("against", m.Against),
 					slog.Float64("threshold", m.Threshold), slog.Bool("failed", m.Failed)))
 			}
 		}

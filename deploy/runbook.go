@@ -122,11 +122,4 @@ func entry(e Event) runbook.Entry {
 	return en
 }
 
-func number(m verify.Measurement) runbook.Number {
-	return runbook.Number{
-		Metric: m.Metric, Unit: m.Unit, Value: m.Value, Baseline: m.Baseline, Threshold: m.Threshold,
-		Requests: m.Requests, Start: m.Start, End: m.End, Failed: m.Failed,
-		Above: m.Above, Ratio: m.Ratio, Lower: m.Lower, Upper: m.Upper, Limit: m.Limit,
-		Evidence: m.Evidence, EvidenceBar: m.EvidenceBar,
-	}
-}
+func number(m verify.Measurement) runbook.Number { return runbook.Number(m) }

@@ -97,16 +97,25 @@ type Entry struct {
 	Error string `json:"error,omitempty"`
 }
 
-// A Number is one measured figure compared against its limit.
+// A Number is one measured figure compared against its limit. Its fields
+// are verify.Measurement's, in the same order, so that the deploy package
+// converts one into the other directly and the compiler guards the two
+// against drifting apart.
 type Number struct {
 	// Metric names what was measured: "error-rate", "latency-p95"…
 	Metric string `json:"metric"`
 	// Unit is UnitRate or UnitSeconds.
 	Unit string `json:"unit"`
+	// Above is, for a latency metric, the bound in seconds: the rates count
+	// requests slower than it.
+	Above float64 `json:"above,omitempty"`
+	// Against says what Value was compared with: "control" (the old
+	// version serving at the same time), "baseline" (the pre-deploy
+	// reading), "control+baseline", or "floor" (the error-rate floor).
+	Against string `json:"against,omitempty"`
 	// Value is the new version's figure.
 	Value float64 `json:"value"`
-	// Baseline is the figure Value is compared with, measured before the
-	// deployment or on the old version alongside it.
+	// Baseline is the figure Value is compared with (see Against).
 	Baseline float64 `json:"baseline"`
 	// Threshold is the limit Value must not cross.
 	Threshold float64 `json:"threshold"`
@@ -117,10 +126,6 @@ type Number struct {
 	End   time.Time `json:"end"`
 	// Failed reports whether Value crossed Threshold.
 	Failed bool `json:"failed"`
-
-	// Above is, for a latency metric, the bound in seconds: the rates count
-	// requests slower than it.
-	Above float64 `json:"above,omitempty"`
 	// Ratio estimates Value over Baseline, with its confidence interval
 	// [Lower, Upper]; Limit is the largest ratio allowed. Zero when the
 	// judge does not estimate ratios.
