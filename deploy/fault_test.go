@@ -365,3 +365,32 @@ func TestMissingMetricIsReported(t *testing.T) {
 		}
 	})
 }
+
+// panickingStrategy moves traffic, then panics before it can return an undo.
+type panickingStrategy struct{}
+
+func (panickingStrategy) Deploy(ctx context.Context, t strategy.Target, r strategy.Release, g strategy.Gate) (strategy.Undo, error) {
+	if err := t.Router.Route(ctx, r.From, r.To, 5); err != nil {
+		return nil, err
+	}
+	panic("strategy: index out of range")
+}
+
+// A strategy that panics after changing the target neither unwinds through
+// Run nor reports a rollback it could not do: the error names the panic
+// and what was left changed.
+func TestPanickingStrategyNamesWhatIsLeft(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fleet := newFleet(healthy)
+		p, _ := newPlan(fleet)
+		p.Strategy, p.AcceptRedeploy = panickingStrategy{}, "test"
+		rep, err := deploy.Run(t.Context(), p)
+		var pe *deploy.PanicError
+		if rep.Outcome != deploy.RollbackFailed || !errors.As(err, &pe) || pe.Call != "Strategy.Deploy" {
+			t.Fatalf("Run = %v, %v; want a failed rollback carrying the strategy's panic", rep.Outcome, err)
+		}
+		if !strings.Contains(err.Error(), "no way to undo the 1 change(s) it asked for: route 5% to v2") {
+			t.Errorf("error does not name what was left: %v", err)
+		}
+	})
+}

@@ -250,7 +250,10 @@ func (o observed) action(ctx context.Context, msg string, err error) {
 // does: a run that asked for none has nothing to undo.
 func (o observed) changing(what string) {
 	o.r.mu.Lock()
-	o.r.changes = append(o.r.changes, what)
+	o.r.changed++
+	if len(o.r.changes) < maxNamedChanges {
+		o.r.changes = append(o.r.changes, what)
+	}
 	o.r.mu.Unlock()
 }
 

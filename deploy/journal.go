@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/safedeploy/safedeploy/flags"
+	"github.com/safedeploy/safedeploy/internal/errlist"
 	"github.com/safedeploy/safedeploy/journal"
 	"github.com/safedeploy/safedeploy/strategy"
 )
@@ -158,7 +159,7 @@ func (r *run) openJournal(ctx context.Context) (context.Context, *Report, error)
 			jr.id, jr.undoing, jr.seen = "", false, 0
 			jr.mu.Unlock()
 			r.mu.Lock()
-			r.changes, r.exposed = nil, false // the recovery's, not this run's
+			r.changes, r.changed, r.exposed = nil, 0, false // the recovery's, not this run's
 			r.report = &Report{}
 			r.mu.Unlock()
 			r.report.Record.Started = time.Now()
@@ -542,7 +543,7 @@ func (r *run) recoverRun(ctx context.Context, crashed journal.Run, resume bool) 
 	r.mu.Unlock()
 	switch {
 	case len(errs) > 0:
-		rep, err = r.finish(ctx, RollbackFailed, d.Reason+"; but the rollback did not finish", fmt.Errorf("%w: %w", ErrRollbackFailed, errors.Join(errs...)))
+		rep, err = r.finish(ctx, RollbackFailed, d.Reason+"; but the rollback did not finish", fmt.Errorf("%w: %w", ErrRollbackFailed, errlist.Join(errs...)))
 	case outcome == RollForwardRequired:
 		rep, err = r.finish(ctx, RollForwardRequired, d.Reason, fmt.Errorf("%w: run %s was interrupted after %s served traffic", ErrRollForward, crashed.ID, crashed.To))
 	default:
@@ -622,7 +623,7 @@ func (r *run) reconcile(ctx context.Context, crashed journal.Run, before *journa
 			}
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := errlist.Join(errs...); err != nil {
 		return err
 	}
 	r.emit(ctx, Event{Kind: KindAction, Phase: PhaseDecide, Message: fmt.Sprintf("target reconciled: %d instance(s) of %s, none of %s, all traffic on %s", want, from, to, from)})

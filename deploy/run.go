@@ -97,6 +97,10 @@ func (o Outcome) String() string {
 	return string(o)
 }
 
+// maxNamedChanges is how many of a run's changes it keeps by name, for an
+// error that must say what could not be undone; the rest are counted.
+const maxNamedChanges = 20
+
 // DefaultUndoTimeout bounds an undo when Plan.UndoTimeout is zero.
 const DefaultUndoTimeout = 5 * time.Minute
 
@@ -175,7 +179,8 @@ type run struct {
 	mu      sync.Mutex // guards the fields below and the report
 	current Phase      // the phase under way; guarded by mu
 	exposed bool       // the new version has served traffic; guarded by mu
-	changes []string   // what the run asked the target to change; guarded by mu
+	changed int        // how many changes the run asked of the target; guarded by mu
+	changes []string   // the first maxNamedChanges of them, named; guarded by mu
 	muted   []bool     // observers detached after a panic or a timeout; guarded by deliver
 	skipped string     // why the version skipped staging, if it did
 }
@@ -616,7 +621,7 @@ func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Repor
 		r.journal.mu.Unlock()
 	}
 	r.mu.Lock()
-	exposed, changes := r.exposed, slices.Clone(r.changes)
+	exposed, changed, changes := r.exposed, r.changed, slices.Clone(r.changes)
 	r.mu.Unlock()
 	phase := PhaseDeploy
 	if v != nil {
@@ -624,13 +629,13 @@ func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Repor
 	}
 	d := r.decide(ctx, Failure{
 		Phase:          phase,
-		Refused:        len(changes) == 0,
+		Refused:        changed == 0,
 		Cancelled:      cancelled,
 		Aborted:        errors.Is(cause, ErrOperatorAbort),
 		FlagControlled: r.plan.KillSwitch != "",
 		DataMutated:    r.plan.Change.MutatesData && exposed,
 	}, cause)
-	if len(changes) == 0 {
+	if changed == 0 {
 		// Nothing was asked of the target, so there is nothing to undo —
 		// and the kill switch, which another deployment may depend on,
 		// stays as it is.
@@ -655,7 +660,7 @@ func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Repor
 		case RollBack:
 			var err error
 			if undo == nil {
-				err = fmt.Errorf("the strategy returned no way to undo what it changed: %s", strings.Join(changes, "; "))
+				err = fmt.Errorf("the strategy returned no way to undo the %d change(s) it asked for: %s", changed, strings.Join(changes, "; "))
 			} else if perr := guard("strategy undo", func() { err = undo(uctx) }); perr != nil {
 				err = perr
 			}
