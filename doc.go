@@ -60,7 +60,16 @@
 //		// see report.Outcome: aborted in pre-flight, roll forward required, …
 //	}
 //
+// Deployments outlive the process that runs them with a journal
+// (deploy.Plan.Journal; package journal, in SQLite or PostgreSQL): one
+// deployment per service at a time, crash recovery, and operators' pause,
+// promote and abort from another process. Package report renders a run's
+// record as an HTML page; package notify tells a team channel, off the
+// run's path. Every call into your code is bounded and recovered from
+// panic: a fault in it is a failure the decision table answers.
+//
 // Test kits: verifytest scripts metric sources and checks your own with a
-// conformance suite; flagstest does the same for flag stores;
-// strategytest simulates fleets that can be told to fail.
+// conformance suite; flagstest, migratetest and journaltest do the same for
+// flag stores, migration runners and journals; strategytest simulates
+// fleets that can be told to fail, and checks your own.
 package safedeploy

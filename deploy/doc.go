@@ -69,6 +69,21 @@
 // pre-flight, naming the field and its value: a rule compared with NaN
 // never fails, so accepting it would silently turn the rule off.
 //
+// # Deployments that outlive the process
+//
+// With Plan.Journal (package journal: in memory, SQLite or PostgreSQL), Run
+// takes a lease on the service in its environment with a fencing token, so
+// that one deployment runs at a time across processes and hosts (a second
+// fails fast with ErrInProgress); writes an intent before every change to
+// the target and the result after it; obeys operators' pause, resume,
+// promote and abort at every interval; and finishes with the record in the
+// journal. A holder that loses its lease stops without touching the target
+// again (Superseded, ErrFenced). A run left unfinished by a crashed process
+// is taken over by the next Run once its lease expires: the journal is
+// reconciled with what the target reports and the target put back on the
+// previous version (Plan.Recover). A rerun of a completed plan changes
+// nothing.
+//
 // Callers branch on the returned error with errors.Is (ErrRolledBack,
 // ErrRollForward, ErrPreflight, ErrAborted, ErrTimeout…) and errors.As (*verify.Verdict for the
 // numbers behind a failed verification, *strategy.UndoError for what an
