@@ -9,8 +9,8 @@ import (
 
 	"github.com/safedeploy/safedeploy/deploy"
 	"github.com/safedeploy/safedeploy/flags"
-	"github.com/safedeploy/safedeploy/internal/fleetdeploy"
-	"github.com/safedeploy/safedeploy/internal/fleethttp"
+	"github.com/safedeploy/safedeploy/internal/demo/fleetdeploy"
+	"github.com/safedeploy/safedeploy/internal/demo/fleethttp"
 	"github.com/safedeploy/safedeploy/progress"
 )
 
@@ -25,7 +25,7 @@ type fleetRun struct {
 }
 
 // runFleet deploys v2 to the fleet examples/fleet serves at o.URL, through
-// internal/fleetdeploy: exit 0 when v2 serves all traffic (now, or
+// internal/demo/fleetdeploy: exit 0 when v2 serves all traffic (now, or
 // already), 1 when it does not (rolled back; another deployer holds the
 // service; this one lost its lease), 2 on a bad command line. Killed at
 // any moment, the same command run again recovers the deployment.

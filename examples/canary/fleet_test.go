@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/safedeploy/safedeploy/internal/demoapp"
-	"github.com/safedeploy/safedeploy/internal/fleetdeploy"
-	"github.com/safedeploy/safedeploy/internal/fleethttp"
-	"github.com/safedeploy/safedeploy/internal/loopback"
+	"github.com/safedeploy/safedeploy/internal/demo/demoapp"
+	"github.com/safedeploy/safedeploy/internal/demo/fleetdeploy"
+	"github.com/safedeploy/safedeploy/internal/demo/fleethttp"
+	"github.com/safedeploy/safedeploy/internal/demo/loopback"
 )
 
 // serveFleet runs what examples/fleet runs, in this process: 3 instances

@@ -39,7 +39,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/safedeploy/safedeploy/internal/fleetdeploy"
+	"github.com/safedeploy/safedeploy/internal/demo/fleetdeploy"
 	"github.com/safedeploy/safedeploy/journal"
 )
 

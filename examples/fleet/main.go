@@ -1,7 +1,7 @@
 // Command fleet runs the demo's fleet as a long-lived process of its own:
 // instances of the shop service on 127.0.0.1 (v1 to begin with), a
 // weighted reverse proxy in front of them, and a load generator sending it
-// requests, until interrupted. Its API (internal/fleethttp) lets a
+// requests, until interrupted. Its API (internal/demo/fleethttp) lets a
 // deployer in another process start and stop instances and move traffic;
 // GET /state shows what the fleet does:
 //
@@ -31,9 +31,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/safedeploy/safedeploy/internal/demoapp"
-	"github.com/safedeploy/safedeploy/internal/fleethttp"
-	"github.com/safedeploy/safedeploy/internal/loopback"
+	"github.com/safedeploy/safedeploy/internal/demo/demoapp"
+	"github.com/safedeploy/safedeploy/internal/demo/fleethttp"
+	"github.com/safedeploy/safedeploy/internal/demo/loopback"
 )
 
 func main() {

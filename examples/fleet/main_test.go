@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/safedeploy/safedeploy/internal/proctest"
+	"github.com/safedeploy/safedeploy/internal/testserver/proctest"
 )
 
 // syncBuffer is a bytes.Buffer safe for one writer and one reader.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/safedeploy/safedeploy/internal/pgtest"
+	"github.com/safedeploy/safedeploy/internal/testserver/pgtest"
 	"github.com/safedeploy/safedeploy/journal"
 	"github.com/safedeploy/safedeploy/journal/dsn"
 	"github.com/safedeploy/safedeploy/journal/postgres"

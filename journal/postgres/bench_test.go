@@ -3,7 +3,7 @@ package postgres
 import (
 	"testing"
 
-	"github.com/safedeploy/safedeploy/internal/pgtest"
+	"github.com/safedeploy/safedeploy/internal/testserver/pgtest"
 	"github.com/safedeploy/safedeploy/journal"
 	"github.com/safedeploy/safedeploy/journal/internal/jbench"
 )

@@ -7,7 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/safedeploy/safedeploy/internal/pgtest"
+	"github.com/safedeploy/safedeploy/internal/testserver/pgtest"
 	"github.com/safedeploy/safedeploy/migrate"
 	"github.com/safedeploy/safedeploy/migrate/pglint"
 )

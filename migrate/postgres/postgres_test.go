@@ -14,7 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/safedeploy/safedeploy/internal/pgtest"
+	"github.com/safedeploy/safedeploy/internal/testserver/pgtest"
 	"github.com/safedeploy/safedeploy/migrate"
 	"github.com/safedeploy/safedeploy/migrate/goose"
 	"github.com/safedeploy/safedeploy/migrate/migratetest"

@@ -17,7 +17,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/safedeploy/safedeploy/deploy"
-	"github.com/safedeploy/safedeploy/internal/pgtest"
+	"github.com/safedeploy/safedeploy/internal/testserver/pgtest"
 	"github.com/safedeploy/safedeploy/migrate"
 	"github.com/safedeploy/safedeploy/migrate/goose"
 	"github.com/safedeploy/safedeploy/migrate/postgres"

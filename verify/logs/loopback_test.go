@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/safedeploy/safedeploy/internal/demoapp"
-	"github.com/safedeploy/safedeploy/internal/loopback"
+	"github.com/safedeploy/safedeploy/internal/demo/demoapp"
+	"github.com/safedeploy/safedeploy/internal/demo/loopback"
 	"github.com/safedeploy/safedeploy/verify"
 	"github.com/safedeploy/safedeploy/verify/logs"
 )

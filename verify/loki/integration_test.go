@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/safedeploy/safedeploy/internal/lokitest"
+	"github.com/safedeploy/safedeploy/internal/testserver/lokitest"
 	"github.com/safedeploy/safedeploy/verify"
 	"github.com/safedeploy/safedeploy/verify/logs"
 	"github.com/safedeploy/safedeploy/verify/logs/logstest"

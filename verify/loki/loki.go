@@ -5,7 +5,7 @@
 //
 // Loki serves the lines; this package only queries them (Loki itself is
 // AGPL-3.0 and nothing of it is imported). The tests run against a real
-// Loki started on 127.0.0.1 by internal/lokitest.
+// Loki started on 127.0.0.1 by internal/testserver/lokitest.
 package loki
 
 import (

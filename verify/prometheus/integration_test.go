@@ -20,8 +20,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/common/model"
 
-	"github.com/safedeploy/safedeploy/internal/demoapp"
-	"github.com/safedeploy/safedeploy/internal/promtest"
+	"github.com/safedeploy/safedeploy/internal/demo/demoapp"
+	"github.com/safedeploy/safedeploy/internal/testserver/promtest"
 	"github.com/safedeploy/safedeploy/verify"
 	"github.com/safedeploy/safedeploy/verify/promcount"
 	"github.com/safedeploy/safedeploy/verify/prometheus"

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/safedeploy/safedeploy/internal/demoapp"
+	"github.com/safedeploy/safedeploy/internal/demo/demoapp"
 	"github.com/safedeploy/safedeploy/verify"
 	"github.com/safedeploy/safedeploy/verify/promcount"
 	"github.com/safedeploy/safedeploy/verify/scrape"

@@ -19,7 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/safedeploy/safedeploy/internal/demoapp"
+	"github.com/safedeploy/safedeploy/internal/demo/demoapp"
 	"github.com/safedeploy/safedeploy/verify"
 	"github.com/safedeploy/safedeploy/verify/promcount"
 	"github.com/safedeploy/safedeploy/verify/scrape"

@@ -1,0 +1,68 @@
+// Package proctest holds what the helpers that run real servers in tests
+// (internal/testserver/pgtest, internal/testserver/promtest) share.
+package proctest
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. A
+// server started on it may still lose a race for it: retry on a bind error.
+func FreePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Tail returns the last n lines of the file at path, or the error reading
+// it as text: it is for failure messages.
+func Tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	var lines []string
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// A Recorder is a testing.TB that records Skip and Fatalf instead of acting
+// on them, and ends the calling goroutine as they do: for testing helpers
+// that must skip without a binary and fail when SAFEDEPLOY_INTEGRATION=1.
+// Run the helper in a goroutine of its own.
+type Recorder struct {
+	testing.TB
+	SkipMsg, FatalMsg string
+}
+
+// Helper does nothing.
+func (r *Recorder) Helper() {}
+
+// Skip records the message and ends the goroutine.
+func (r *Recorder) Skip(args ...any) {
+	r.SkipMsg = fmt.Sprint(args...)
+	runtime.Goexit()
+}
+
+// Fatalf records the message and ends the goroutine.
+func (r *Recorder) Fatalf(format string, args ...any) {
+	r.FatalMsg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
