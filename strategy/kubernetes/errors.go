@@ -11,6 +11,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 )
 
@@ -199,7 +200,7 @@ func (c call) wrap(err, last error) *Error {
 	case isMissingNamespace(cause, c.namespace):
 		e.Kind = ErrNoNamespace
 		e.Hint = fmt.Sprintf("create namespace %q or set Config.Namespace to an existing one", c.namespace)
-	case apierrors.IsNotFound(cause) && isMissingResource(cause):
+	case apierrors.IsNotFound(cause) && (isMissingResource(cause) || c.verb == "patch" || c.verb == "create"):
 		e.Kind = ErrNoAPI
 		e.Hint = "the API server does not serve " + c.resource
 		if strings.Contains(c.resource, "gateway.networking.k8s.io") {
@@ -209,7 +210,10 @@ func (c call) wrap(err, last error) *Error {
 		e.Kind = ErrNotFound
 	case apierrors.IsConflict(cause):
 		e.Kind = ErrConflict
-		e.Hint = "another client changed or owns the fields safedeploy writes; find it with `kubectl get " + c.resource + " " + c.name + " --show-managed-fields -o yaml`, stop it, then run the undo or deployment again"
+		if m := conflicts(cause); m != "" {
+			e.Hint = m + "; "
+		}
+		e.Hint += "another client changed or owns the fields safedeploy writes; find it with `kubectl get " + c.resource + " " + c.name + " --show-managed-fields -o yaml`, stop it, then run the undo or deployment again"
 	case apierrors.IsInvalid(cause) || apierrors.IsBadRequest(cause):
 		e.Kind = ErrInvalid
 		e.Hint = "the API server rejected the object; fix the Config or pod template it was built from"
@@ -218,6 +222,23 @@ func (c call) wrap(err, last error) *Error {
 		e.Hint = "the API server did not answer; check it is up and reachable, then run again: the change may or may not have been made, and running again makes it once"
 	}
 	return e
+}
+
+// conflicts lists the field-manager conflicts of a server-side apply's
+// error: "conflict with \"flagger\" using gateway.networking.k8s.io/v1:
+// .spec.rules".
+func conflicts(err error) string {
+	var st apierrors.APIStatus
+	if !errors.As(err, &st) || st.Status().Details == nil {
+		return ""
+	}
+	var out []string
+	for _, c := range st.Status().Details.Causes {
+		if c.Type == metav1.CauseTypeFieldManagerConflict {
+			out = append(out, c.Message+": "+c.Field)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // isMissingNamespace reports whether err is the API server's "namespaces
@@ -233,14 +254,24 @@ func isMissingNamespace(err error, ns string) bool {
 
 // isMissingResource reports whether a NotFound err is the API server's "the
 // server could not find the requested resource": the resource, not an
-// object of it, is missing.
+// object of it, is missing. (A write that creates when missing — apply,
+// create — can only be NotFound for its namespace or its resource; the
+// callers check those by verb.)
 func isMissingResource(err error) bool {
 	var st apierrors.APIStatus
 	if !errors.As(err, &st) {
 		return false
 	}
 	s := st.Status()
-	return s.Details == nil || (s.Details.Name == "" && s.Details.Kind == "")
+	if s.Details == nil || (s.Details.Name == "" && s.Details.Kind == "") {
+		return true
+	}
+	for _, c := range s.Details.Causes {
+		if c.Type == metav1.CauseTypeUnexpectedServerResponse {
+			return true // a 404 without a Status: no handler for the path
+		}
+	}
+	return false
 }
 
 // transient reports whether err is worth retrying: the API server could

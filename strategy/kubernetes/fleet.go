@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	klabels "k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
@@ -202,7 +203,7 @@ func (f *Fleet) anchor(ctx context.Context, version string, tpl *corev1.PodTempl
 			return "", fmt.Errorf("kubernetes: pod template of version %q: %w", version, jerr)
 		}
 		ac := appsv1ac.ControllerRevision(name, ns).WithLabels(labels(f.cfg.Service, version)).WithRevision(1)
-		ac.Data.Raw = data
+		ac.WithData(runtime.RawExtension{Raw: data})
 		err = do(ctx, f.cfg.retryFor(), call{"patch", "controllerrevisions.apps", ns, name}, func(ctx context.Context) (err error) {
 			rev, err = revs.Apply(ctx, ac, metav1.ApplyOptions{FieldManager: FieldManager})
 			return err
