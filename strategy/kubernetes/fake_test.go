@@ -174,7 +174,9 @@ func TestStartFailures(t *testing.T) {
 		{"image pull", waiting("ImagePullBackOff"), 0, "ImagePullBackOff"},
 		{"invalid image", waiting("InvalidImageName"), 0, "InvalidImageName"},
 		{"crash loop", waiting("CrashLoopBackOff"), 0, "CrashLoopBackOff"},
-		{"failed", func(p *corev1.Pod) { p.Status = corev1.PodStatus{Phase: corev1.PodFailed, Reason: "Evicted", Message: "low on memory"} }, 0, "Failed (Evicted)"},
+		{"failed", func(p *corev1.Pod) {
+			p.Status = corev1.PodStatus{Phase: corev1.PodFailed, Reason: "Evicted", Message: "low on memory"}
+		}, 0, "Failed (Evicted)"},
 		{"readiness failing", probeFailing, 100 * time.Millisecond, "NotReady"},
 		{"unschedulable", unschedulable, 100 * time.Millisecond, "Unschedulable"},
 		{"pulling", waiting("ErrImagePull"), 100 * time.Millisecond, "ErrImagePull"},
@@ -571,7 +573,6 @@ func TestVersionName(t *testing.T) {
 		t.Errorf("versionName(checkout, v1) = %q", n)
 	}
 }
-
 
 type watchInterface = watch.Interface
 

@@ -7,7 +7,6 @@ import (
 	"net"
 	"strconv"
 
-
 	"github.com/safedeploy/safedeploy/verify/scrape"
 )
 
@@ -41,4 +40,3 @@ func (f *Fleet) Targets(ctx context.Context) ([]scrape.Target, error) {
 	}
 	return out, nil
 }
-
