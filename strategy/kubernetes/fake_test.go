@@ -3,6 +3,8 @@ package kubernetes
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -577,3 +579,25 @@ func TestVersionName(t *testing.T) {
 type watchInterface = watch.Interface
 
 func intOrString(i int32) intstr.IntOrString { return intstr.FromInt32(i) }
+
+// TestRulesMatchDoc checks that the Role in the package doc is Rules.
+func TestRulesMatchDoc(t *testing.T) {
+	src, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.ReplaceAll(string(src), "//\t", "")
+	for _, r := range Rules() {
+		group := r.APIGroups[0]
+		if group == "" {
+			group = `""`
+		}
+		want := fmt.Sprintf("- apiGroups: [%s]\n  resources: [%s]\n  verbs: [%s]\n", group, strings.Join(r.Resources, ", "), strings.Join(r.Verbs, ", "))
+		if !strings.Contains(doc, want) {
+			t.Errorf("the package doc's Role lacks the rule\n%s", want)
+		}
+	}
+	if n := strings.Count(doc, "- apiGroups:"); n != len(Rules()) {
+		t.Errorf("the package doc's Role has %d rules, Rules %d", n, len(Rules()))
+	}
+}
