@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"regexp"
 	"strings"
 	"time"
 
@@ -196,7 +197,11 @@ func (c call) wrap(err, last error) *Error {
 	switch {
 	case apierrors.IsForbidden(cause):
 		e.Kind = ErrForbidden
-		e.Hint = fmt.Sprintf("grant verb %q on resource %q in namespace %q to the adapter's service account; the package doc lists the minimal Role", c.verb, c.resource, c.namespace)
+		verb := c.verb
+		if m := deniedVerb.FindStringSubmatch(cause.Error()); m != nil {
+			verb = m[1] // a server-side apply that creates needs "create" as well as "patch"
+		}
+		e.Hint = fmt.Sprintf("grant verb %q on resource %q in namespace %q to the adapter's identity; the package doc lists the minimal Role", verb, c.resource, c.namespace)
 	case isMissingNamespace(cause, c.namespace):
 		e.Kind = ErrNoNamespace
 		e.Hint = fmt.Sprintf("create namespace %q or set Config.Namespace to an existing one", c.namespace)
@@ -223,6 +228,10 @@ func (c call) wrap(err, last error) *Error {
 	}
 	return e
 }
+
+// deniedVerb finds the verb RBAC denied in the API server's Forbidden
+// message: `User "x" cannot create resource "services" in API group ""…`.
+var deniedVerb = regexp.MustCompile(`cannot (\w+) resource`)
 
 // conflicts lists the field-manager conflicts of a server-side apply's
 // error: "conflict with \"flagger\" using gateway.networking.k8s.io/v1:
