@@ -50,11 +50,15 @@ func (t *teeRouter) Route(ctx context.Context, stable, canary string, weight flo
 type teeSwitch struct {
 	sw     *Switch
 	mirror *verifytest.Routed
+	before func(version string)
 }
 
 func (t teeSwitch) Current(ctx context.Context) (string, error) { return t.sw.Current(ctx) }
 
 func (t teeSwitch) Switch(ctx context.Context, version string) error {
+	if t.before != nil {
+		t.before(version)
+	}
 	if err := t.sw.Switch(ctx, version); err != nil {
 		return err
 	}
