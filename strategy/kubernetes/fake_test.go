@@ -546,6 +546,21 @@ func TestRouterErrors(t *testing.T) {
 			t.Errorf("Route = %v, want ErrNoAPI saying to install the CRDs", err)
 		}
 	})
+	t.Run("apply forbidden to create", func(t *testing.T) {
+		// A server-side apply that would create needs "create" too: the
+		// hint names the verb RBAC denied, not the apply's "patch".
+		e := newEnv(t)
+		e.client.PrependReactor("patch", "services", func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "services"}, "checkout-v1",
+				errors.New(`User "system:serviceaccount:shop:deployer" cannot create resource "services" in API group "" in the namespace "shop"`))
+		})
+		r, _ := NewRouter(e.cfg)
+		err := r.Route(t.Context(), "v1", "v2", 5)
+		var ke *Error
+		if !errors.As(err, &ke) || ke.Verb != "patch" || !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), `grant verb "create" on resource "services"`) {
+			t.Errorf("Route = %v, want ErrForbidden saying to grant create on services", err)
+		}
+	})
 	t.Run("conflict", func(t *testing.T) {
 		e := newEnv(t)
 		e.gateway.PrependReactor("patch", "httproutes", func(k8stesting.Action) (bool, runtime.Object, error) {

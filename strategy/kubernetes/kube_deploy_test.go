@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"strings"
 	"sync"
 	"testing"
@@ -273,9 +274,6 @@ func TestKubeStartFailures(t *testing.T) {
 	}{
 		{kubetest.ReadyAnnotation, kubetest.ImagePull, kwokReady, "ImagePullBackOff"},
 		{kubetest.ReadyAnnotation, kubetest.CrashLoop, kwokReady, "CrashLoopBackOff"},
-		// Given up on only at the deadline, which must leave kwok time to
-		// run the pod first.
-		{kubetest.ReadyAnnotation, kubetest.NeverReady, kwokReady, "NotReady"},
 	} {
 		t.Run(c.value, func(t *testing.T) {
 			t.Parallel()
@@ -294,6 +292,32 @@ func TestKubeStartFailures(t *testing.T) {
 			}
 		})
 	}
+	t.Run("never", func(t *testing.T) {
+		// Start gives up on a pod that runs but is never ready only when
+		// its context ends: end it once kwok runs the pod.
+		t.Parallel()
+		l := newLive(t, nil, nil)
+		l.set("v2", kubetest.ReadyAnnotation, kubetest.NeverReady)
+		f := l.fleet(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go func() {
+			defer cancel()
+			for ctx.Err() == nil {
+				pods, err := l.cluster.Client().CoreV1().Pods(l.ns).List(ctx, metav1.ListOptions{})
+				if err == nil && len(pods.Items) == 1 && pods.Items[0].Status.Phase == corev1.PodRunning {
+					time.Sleep(time.Second)
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+		id, err := f.Start(ctx, "v2")
+		var pe *PodError
+		if !errors.As(err, &pe) || pe.Reason != "NotReady" || pe.Pod != id || !errors.Is(err, context.Canceled) {
+			t.Fatalf("Start = %q, %v; want a *PodError with reason NotReady naming the pod", id, err)
+		}
+	})
 	t.Run("unschedulable", func(t *testing.T) {
 		t.Parallel()
 		l := newLive(t, nil, nil)
@@ -304,7 +328,8 @@ func TestKubeStartFailures(t *testing.T) {
 			return p, err
 		}
 		f := l.fleet(t)
-		ctx, cancel := context.WithTimeout(t.Context(), kwokReady)
+		// The scheduler says so at once; Start waits for its context.
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()
 		id, err := f.Start(ctx, "v2")
 		var pe *PodError
