@@ -117,4 +117,3 @@ func ExamplePodError() {
 	// ImagePullBackOff
 	// kubernetes: pod "checkout-v2-x7k2p9" (version "v2") in namespace "shop" not ready: ImagePullBackOff: container checkout: Back-off pulling image "registry.example/checkout:v2"
 }
-
