@@ -9,25 +9,24 @@
 package loki
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/safedeploy/safedeploy/internal/retry"
 	"github.com/safedeploy/safedeploy/verify"
 	"github.com/safedeploy/safedeploy/verify/logs"
 )
@@ -365,59 +364,24 @@ func (s *Source) rangeQuery(ctx context.Context, logql string, from, end time.Ti
 	var (
 		lines    []entry
 		warnings []string
-		last     error
-		attempts int
 	)
-	attempt := func() error {
-		attempts++
+	err := retry.Query(ctx, logql, cmp.Or(s.RetryFor, DefaultRetryFor), 0, transient, func(ctx context.Context) error {
 		var err error
 		lines, warnings, err = s.do(ctx, params)
-		last = err
-		if err != nil && (ctx.Err() != nil || !transient(err)) {
-			return backoff.Permanent(err)
-		}
 		return err
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	var b backoff.BackOff = &backoff.StopBackOff{}
-	if s.RetryFor >= 0 {
-		e := backoff.NewExponentialBackOff()
-		e.InitialInterval = 100 * time.Millisecond
-		e.MaxInterval = 5 * time.Second
-		e.MaxElapsedTime = s.RetryFor
-		if s.RetryFor == 0 {
-			e.MaxElapsedTime = DefaultRetryFor
-		}
-		b = e
-	}
-	err := backoff.Retry(attempt, backoff.WithContext(b, ctx))
-	switch {
-	case err == nil:
-		return lines, warnings, nil
-	case ctx.Err() != nil && !errors.Is(last, ctx.Err()):
-		return nil, nil, fmt.Errorf("query %s: %w after %d attempt(s), the last failing with: %w", logql, ctx.Err(), attempts, last)
-	case attempts > 1:
-		return nil, nil, fmt.Errorf("query %s: gave up after %d attempts: %w", logql, attempts, last)
-	}
-	return nil, nil, fmt.Errorf("query %s: %w", logql, last)
+	return lines, warnings, nil
 }
 
 // transient reports whether err may go away if the query is asked again.
 func transient(err error) bool {
-	var apiErr *APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.StatusCode == http.StatusTooManyRequests || apiErr.StatusCode >= 500
+	if apiErr, ok := errors.AsType[*APIError](err); ok {
+		return retry.Status(apiErr.StatusCode)
 	}
-	var op *net.OpError
-	switch {
-	case errors.Is(err, context.DeadlineExceeded),
-		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return true
-	case errors.As(err, &op):
-		return op.Op == "dial" || op.Op == "read" || op.Op == "write"
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	return retry.Network(err)
 }
 
 // response is a range query's answer for a log query.
