@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
 	"github.com/safedeploy/safedeploy/internal/retry"
 )
 
