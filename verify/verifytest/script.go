@@ -74,7 +74,7 @@ func (s Script) Observe(ctx context.Context, q verify.Query) (verify.Observation
 		return verify.Observation{}, fmt.Errorf("verifytest: observe %q: %w", q.Version, err)
 	}
 	if !q.End.After(q.Start) {
-		return verify.Observation{}, fmt.Errorf("verifytest: observe %q over %s: empty or inverted window", q.Version, window(q.Start, q.End))
+		return verify.Observation{}, fmt.Errorf("verifytest: observe %s: empty or inverted window", q)
 	}
 	segs := s[q.Version]
 	if len(segs) == 0 {
@@ -95,7 +95,7 @@ func (s Script) Observe(ctx context.Context, q verify.Query) (verify.Observation
 		}
 		switch {
 		case seg.Err != nil:
-			return verify.Observation{}, fmt.Errorf("verifytest: observe %q over %s: %w", q.Version, window(q.Start, q.End), seg.Err)
+			return verify.Observation{}, fmt.Errorf("verifytest: observe %s: %w", q, seg.Err)
 		case seg.Gap:
 			continue
 		}
@@ -118,7 +118,7 @@ func (s Script) Observe(ctx context.Context, q verify.Query) (verify.Observation
 		}
 	}
 	if !covered {
-		return verify.Observation{}, fmt.Errorf("verifytest: version %q over %s: only gaps: %w", q.Version, window(q.Start, q.End), verify.ErrNoData)
+		return verify.Observation{}, fmt.Errorf("verifytest: version %s: only gaps: %w", q, verify.ErrNoData)
 	}
 	return obs, nil
 }
@@ -228,9 +228,4 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
-}
-
-// window formats [start, end) for error messages.
-func window(start, end time.Time) string {
-	return "[" + start.Format(time.RFC3339Nano) + ", " + end.Format(time.RFC3339Nano) + ")"
 }

@@ -348,5 +348,5 @@ func bounds(h verify.Histogram) []float64 {
 
 // describe names an Observe call in failure messages.
 func describe(version string, start, end time.Time) string {
-	return fmt.Sprintf("Observe(%q, %s)", version, window(start, end))
+	return fmt.Sprintf("Observe(%s)", verify.Query{Version: version, Start: start, End: end})
 }

@@ -68,7 +68,7 @@ func (s Script) Patterns(ctx context.Context, q verify.Query) (logs.Observation,
 		return logs.Observation{}, fmt.Errorf("logstest: patterns of %q: %w", q.Version, err)
 	}
 	if !q.End.After(q.Start) {
-		return logs.Observation{}, fmt.Errorf("logstest: patterns of %q over %s: empty or inverted window", q.Version, window(q.Start, q.End))
+		return logs.Observation{}, fmt.Errorf("logstest: patterns of %s: empty or inverted window", q)
 	}
 	segs := s[q.Version]
 	if len(segs) == 0 {
@@ -93,7 +93,7 @@ func (s Script) Patterns(ctx context.Context, q verify.Query) (logs.Observation,
 		}
 		switch {
 		case seg.Err != nil:
-			return logs.Observation{}, fmt.Errorf("logstest: patterns of %q over %s: %w", q.Version, window(q.Start, q.End), seg.Err)
+			return logs.Observation{}, fmt.Errorf("logstest: patterns of %s: %w", q, seg.Err)
 		case seg.Gap:
 			continue
 		}
@@ -120,7 +120,7 @@ func (s Script) Patterns(ctx context.Context, q verify.Query) (logs.Observation,
 		}
 	}
 	if !covered {
-		return logs.Observation{}, fmt.Errorf("logstest: version %q over %s: only gaps: %w", q.Version, window(q.Start, q.End), verify.ErrNoData)
+		return logs.Observation{}, fmt.Errorf("logstest: version %s: only gaps: %w", q, verify.ErrNoData)
 	}
 	return obs, nil
 }
@@ -175,8 +175,4 @@ func validate(version string, segs []Segment) []error {
 		}
 	}
 	return errs
-}
-
-func window(start, end time.Time) string {
-	return "[" + start.Format(time.RFC3339Nano) + ", " + end.Format(time.RFC3339Nano) + ")"
 }
