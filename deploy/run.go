@@ -642,11 +642,7 @@ func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Repor
 		return r.finish(ctx, Aborted, d.Reason, fmt.Errorf("%w: %w", ErrAborted, cause))
 	}
 
-	timeout := r.plan.UndoTimeout
-	if timeout == 0 {
-		timeout = DefaultUndoTimeout
-	}
-	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cmp.Or(r.plan.UndoTimeout, DefaultUndoTimeout))
 	defer cancel()
 	var undoErrs []error
 	outcome := RolledBack

@@ -94,18 +94,10 @@ func (p Policy) WithDefaults() Policy {
 	if p.Level == nil {
 		p.Level = slog.LevelWarn
 	}
-	if p.MaxRatio == 0 {
-		p.MaxRatio = DefaultMaxRatio
-	}
-	if p.Alpha == 0 {
-		p.Alpha = DefaultAlpha
-	}
-	if p.MinCount == 0 {
-		p.MinCount = DefaultMinCount
-	}
-	if p.Templates == 0 {
-		p.Templates = DefaultTemplates
-	}
+	p.MaxRatio = cmp.Or(p.MaxRatio, DefaultMaxRatio)
+	p.Alpha = cmp.Or(p.Alpha, DefaultAlpha)
+	p.MinCount = cmp.Or(p.MinCount, DefaultMinCount)
+	p.Templates = cmp.Or(p.Templates, DefaultTemplates)
 	return p
 }
 

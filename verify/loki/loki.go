@@ -9,6 +9,7 @@
 package loki
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -185,10 +186,7 @@ func (s *Source) setup() error {
 // Pipeline.
 func (s *Source) Query(version string) string {
 	sel := strings.TrimSpace(s.Selector)
-	label := s.VersionLabel
-	if label == "" {
-		label = DefaultVersionLabel
-	}
+	label := cmp.Or(s.VersionLabel, DefaultVersionLabel)
 	q := sel[:len(sel)-1] + ", " + label + "=" + strconv.Quote(version) + "}"
 	if p := strings.TrimSpace(s.Pipeline); p != "" {
 		q += " " + p
@@ -383,10 +381,7 @@ func (s *Source) rangeQuery(ctx context.Context, logql string, from, end time.Ti
 		e := backoff.NewExponentialBackOff()
 		e.InitialInterval = 100 * time.Millisecond
 		e.MaxInterval = 5 * time.Second
-		e.MaxElapsedTime = s.RetryFor
-		if s.RetryFor == 0 {
-			e.MaxElapsedTime = DefaultRetryFor
-		}
+		e.MaxElapsedTime = cmp.Or(s.RetryFor, DefaultRetryFor)
 		b = e
 	}
 	err := backoff.Retry(attempt, backoff.WithContext(b, ctx))
