@@ -9,7 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/hashicorp/go-multierror"
+	"github.com/safedeploy/safedeploy/internal/errlist"
 
 	"github.com/safedeploy/safedeploy/verify"
 )
@@ -81,7 +81,7 @@ func (s Script) Observe(ctx context.Context, q verify.Query) (verify.Observation
 		return verify.Observation{}, fmt.Errorf("verifytest: version %q is not in the script: %w", q.Version, verify.ErrNoData)
 	}
 	if errs := validate(q.Version, segs); len(errs) > 0 {
-		return verify.Observation{}, fmt.Errorf("verifytest: invalid script: %w", multierror.Append(nil, errs...))
+		return verify.Observation{}, fmt.Errorf("verifytest: invalid script: %w", errlist.Join(errs...))
 	}
 	var obs verify.Observation
 	covered := false
@@ -132,7 +132,7 @@ func (s Script) Validate() error {
 	for _, v := range slices.Sorted(maps.Keys(s)) {
 		errs = append(errs, validate(v, s[v])...)
 	}
-	return multierror.Append(nil, errs...).ErrorOrNil()
+	return errlist.Join(errs...)
 }
 
 // validate lists what is wrong with one version's segments.
