@@ -27,8 +27,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-	"github.com/hashicorp/go-multierror"
 
+	"github.com/safedeploy/safedeploy/internal/errlist"
 	"github.com/safedeploy/safedeploy/verify"
 	"github.com/safedeploy/safedeploy/verify/logs"
 )
@@ -132,9 +132,9 @@ var defaultClient = &http.Client{Timeout: DefaultTimeout}
 // Validate returns one error naming every invalid field and its value, or
 // nil.
 func (s *Source) Validate() error {
-	var errs *multierror.Error
+	var errs []error
 	bad := func(field string, value any, problem string) {
-		errs = multierror.Append(errs, fmt.Errorf("loki.Source.%s = %q: %s", field, fmt.Sprint(value), problem))
+		errs = append(errs, fmt.Errorf("loki.Source.%s = %q: %s", field, fmt.Sprint(value), problem))
 	}
 	if u, err := url.Parse(s.URL); s.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("URL", s.URL, "must be Loki's http or https base URL")
@@ -151,7 +151,7 @@ func (s *Source) Validate() error {
 	if s.MaxLines < 0 {
 		bad("MaxLines", s.MaxLines, "must be at least 0")
 	}
-	return errs.ErrorOrNil()
+	return errlist.Join(errs...)
 }
 
 func validLabel(l string) bool {

@@ -9,8 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/hashicorp/go-multierror"
-
+	"github.com/safedeploy/safedeploy/internal/errlist"
 	"github.com/safedeploy/safedeploy/verify"
 	"github.com/safedeploy/safedeploy/verify/logs"
 )
@@ -75,7 +74,7 @@ func (s Script) Patterns(ctx context.Context, q verify.Query) (logs.Observation,
 		return logs.Observation{}, fmt.Errorf("logstest: version %q is not in the script: %w", q.Version, verify.ErrNoData)
 	}
 	if errs := validate(q.Version, segs); len(errs) > 0 {
-		return logs.Observation{}, fmt.Errorf("logstest: invalid script: %w", multierror.Append(nil, errs...))
+		return logs.Observation{}, fmt.Errorf("logstest: invalid script: %w", errlist.Join(errs...))
 	}
 	var obs logs.Observation
 	covered := false
@@ -132,7 +131,7 @@ func (s Script) Validate() error {
 	for _, v := range slices.Sorted(maps.Keys(s)) {
 		errs = append(errs, validate(v, s[v])...)
 	}
-	return multierror.Append(nil, errs...).ErrorOrNil()
+	return errlist.Join(errs...)
 }
 
 func validate(version string, segs []Segment) []error {
