@@ -207,7 +207,7 @@ func (s *Source) Patterns(ctx context.Context, q verify.Query) (logs.Observation
 		return logs.Observation{}, fmt.Errorf("loki: patterns of %q: %w", q.Version, err)
 	}
 	if !q.End.After(q.Start) {
-		return logs.Observation{}, fmt.Errorf("loki: patterns of %q over [%s, %s): empty or inverted window", q.Version, q.Start.Format(time.RFC3339Nano), q.End.Format(time.RFC3339Nano))
+		return logs.Observation{}, fmt.Errorf("loki: patterns of %s: empty or inverted window", q)
 	}
 	logql := s.Query(q.Version)
 	var (

@@ -153,7 +153,7 @@ func checks() []check {
 }
 
 func describe(version string, start, end time.Time) string {
-	return fmt.Sprintf("Patterns(%q, [%s, %s))", version, start.Format(time.RFC3339Nano), end.Format(time.RFC3339Nano))
+	return fmt.Sprintf("Patterns(%s)", verify.Query{Version: version, Start: start, End: end})
 }
 
 // maskedKey is a line's message with its tokens masked: lines with the
