@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-	"github.com/hashicorp/go-multierror"
 
 	"github.com/safedeploy/safedeploy/flags"
 	"github.com/safedeploy/safedeploy/internal/errlist"
@@ -270,11 +269,11 @@ func (r *run) flush(ctx context.Context) {
 func (r *run) preflight(ctx context.Context) ([]migrate.Migration, error) {
 	p := r.plan
 	r.phase(ctx, PhasePreflight, fmt.Sprintf("pre-flight for %s %s → %s in %s", p.Service, p.Previous, p.Version, p.Environment))
-	var errs *multierror.Error
+	var errs []error
 	check := func(name string, err error) {
 		if err != nil {
 			err = fmt.Errorf("%s: %w", name, err)
-			errs = multierror.Append(errs, err)
+			errs = append(errs, err)
 			r.emit(ctx, Event{Kind: KindCheck, Phase: PhasePreflight, Message: name + " failed", Err: err})
 			return
 		}
@@ -301,7 +300,7 @@ func (r *run) preflight(ctx context.Context) ([]migrate.Migration, error) {
 	check("baseline", r.captureBaseline(ctx))
 
 	// Notify last, so the team hears only of deployments that will start.
-	if errs == nil && p.Change.Disruption != "" {
+	if len(errs) == 0 && p.Change.Disruption != "" {
 		check("team notified of disruption", call0(ctx, "Notifier", short, func(ctx context.Context) error {
 			return p.Notifier.Notify(ctx, Notice{
 				Service: p.Service, Version: p.Version, Environment: p.Environment,
@@ -309,9 +308,8 @@ func (r *run) preflight(ctx context.Context) ([]migrate.Migration, error) {
 			})
 		}))
 	}
-	if errs != nil {
-		errs.ErrorFormat = errlist.Format
-		return nil, fmt.Errorf("%w: %w", ErrPreflight, errs)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w: %w", ErrPreflight, errlist.Join(errs...))
 	}
 	return pending, nil
 }
@@ -477,16 +475,13 @@ func (r *run) checkMigrations(ctx context.Context, pending []migrate.Migration) 
 
 // findingsError turns error-severity findings into one error.
 func findingsError(fs []migrate.Finding) error {
-	var errs *multierror.Error
+	var errs []error
 	for _, f := range fs {
 		if f.Severity == migrate.Error {
-			errs = multierror.Append(errs, errors.New(f.String()))
+			errs = append(errs, errors.New(f.String()))
 		}
 	}
-	if errs != nil {
-		errs.ErrorFormat = errlist.Format
-	}
-	return errs.ErrorOrNil()
+	return errlist.Join(errs...)
 }
 
 // migrate applies the pending migrations in order, retrying lock timeouts
@@ -642,11 +637,7 @@ func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Repor
 		return r.finish(ctx, Aborted, d.Reason, fmt.Errorf("%w: %w", ErrAborted, cause))
 	}
 
-	timeout := r.plan.UndoTimeout
-	if timeout == 0 {
-		timeout = DefaultUndoTimeout
-	}
-	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cmp.Or(r.plan.UndoTimeout, DefaultUndoTimeout))
 	defer cancel()
 	var undoErrs []error
 	outcome := RolledBack

@@ -35,8 +35,12 @@ func (p *Plan) Runbook(date time.Time) runbook.Runbook {
 
 func (p *Plan) verifySteps() []string {
 	pol := p.Verify.WithDefaults()
-	out := []string{fmt.Sprintf("error rate at most %g× the old version's, measured against the old version serving at the same time where there is one, else the pre-deploy baseline (a rate below %g%% counts as %g%%)",
-		pol.MaxErrorRatio, 100*pol.MinErrorRate, 100*pol.MinErrorRate)}
+	floor := ""
+	if pol.MinErrorRate > 0 { // negative: no floor
+		floor = fmt.Sprintf(" (a rate below %g%% counts as %g%%)", 100*pol.MinErrorRate, 100*pol.MinErrorRate)
+	}
+	out := []string{fmt.Sprintf("error rate at most %g× the old version's, measured against the old version serving at the same time where there is one, else the pre-deploy baseline%s",
+		pol.MaxErrorRatio, floor)}
 	var lat []string
 	for _, l := range []struct {
 		name  string
@@ -50,7 +54,7 @@ func (p *Plan) verifySteps() []string {
 		out = append(out, fmt.Sprintf("latency: of requests slower than the baseline's quantiles, at most %s as the old version", strings.Join(lat, ", ")))
 	}
 	if pol.MaxBusinessDrop < 1 {
-		out = append(out, fmt.Sprintf("business events per request at least %g%% of the baseline's", 100*(1-pol.MaxBusinessDrop)))
+		out = append(out, fmt.Sprintf("business events per request at least %g%% of the baseline's", 100*(1-max(pol.MaxBusinessDrop, 0))))
 	}
 	if len(pol.Probes) > 0 {
 		names := make([]string, len(pol.Probes))
@@ -60,7 +64,7 @@ func (p *Plan) verifySteps() []string {
 		out = append(out, "critical paths probed at every interval, any failure rolls back at the end of its interval: "+strings.Join(names, ", "))
 	}
 	out = append(out, fmt.Sprintf("metrics read every %s; baseline: %s before the deployment; a limit counts as crossed only when the data show it at %g%% family-wise confidence; the final window passes only with %g requests on the new version, and every window only with good data; %d failed reads in a row roll back",
-		pol.Interval, pol.BaselineWindow, 100*(1-pol.Alpha), pol.MinRequests, pol.MaxConsecutiveErrors))
+		pol.Interval, pol.BaselineWindow, 100*(1-pol.Alpha), max(pol.MinRequests, 0), pol.MaxConsecutiveErrors))
 	for _, s := range p.describe().Steps {
 		out = append(out, "step: "+s)
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 // DefaultKeepWarm is how long BlueGreen keeps the old side running after a
-// successful switch when KeepWarm is zero.
+// successful switch when KeepWarm is zero (a negative KeepWarm means none).
 const DefaultKeepWarm = 30 * time.Second
 
 // BlueGreen brings up a full copy of the fleet on the new version beside the
@@ -27,7 +27,9 @@ type BlueGreen struct {
 	// means 15 minutes.
 	Window time.Duration
 	// KeepWarm is how long the old side stays up after the window passes,
-	// while the new side is still observed; zero means DefaultKeepWarm.
+	// while the new side is still observed; zero means DefaultKeepWarm. A
+	// negative value means none: the old side stops as soon as the window
+	// passes.
 	KeepWarm time.Duration
 	// ReadyTimeout bounds how long each instance of the new side may take
 	// to become ready, from its Start; zero means DefaultReadyTimeout.
@@ -72,8 +74,10 @@ func (b BlueGreen) Deploy(ctx context.Context, t Target, r Release, g Gate) (Und
 	}
 	// Keep watching while the old side is still warm: a failure now still
 	// switches back in one step.
-	if err := g.Check(ctx, Step{Name: "old side warm", Weight: 100, Window: cmp.Or(b.KeepWarm, DefaultKeepWarm)}); err != nil {
-		return l.undo, err
+	if warm := cmp.Or(b.KeepWarm, DefaultKeepWarm); warm > 0 {
+		if err := g.Check(ctx, Step{Name: "old side warm", Weight: 100, Window: warm}); err != nil {
+			return l.undo, err
+		}
 	}
 	return l.undo, l.stopOld(ctx, old)
 }
@@ -85,9 +89,12 @@ func (b BlueGreen) Describe(t Target) Description {
 	if b.PreviewWindow > 0 {
 		steps = append(steps, fmt.Sprintf("observe the new side without user traffic for %s", b.PreviewWindow))
 	}
-	steps = append(steps,
-		fmt.Sprintf("switch all traffic to the new side and observe it for %s", cmp.Or(b.Window, DefaultWindow)),
-		fmt.Sprintf("keep observing for %s with the old side warm, then stop it", cmp.Or(b.KeepWarm, DefaultKeepWarm)))
+	steps = append(steps, fmt.Sprintf("switch all traffic to the new side and observe it for %s", cmp.Or(b.Window, DefaultWindow)))
+	if warm := cmp.Or(b.KeepWarm, DefaultKeepWarm); warm > 0 {
+		steps = append(steps, fmt.Sprintf("keep observing for %s with the old side warm, then stop it", warm))
+	} else {
+		steps = append(steps, "stop the old side")
+	}
 	return Description{
 		Name:    "blue/green",
 		Steps:   steps,
@@ -103,6 +110,6 @@ func (b BlueGreen) Validate(t Target) error {
 		noSwitch = errors.New("Target.Switch = nil: blue/green needs a Switch or a Router to move traffic between sides")
 	}
 	return errlist.Join(needFleet(t), noSwitch, nonNegative("PreviewWindow", b.PreviewWindow),
-		nonNegative("Window", b.Window), nonNegative("KeepWarm", b.KeepWarm), nonNegative("ReadyTimeout", b.ReadyTimeout),
+		nonNegative("Window", b.Window), nonNegative("ReadyTimeout", b.ReadyTimeout),
 		nonNegativeCount("Concurrency", b.Concurrency))
 }

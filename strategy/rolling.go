@@ -14,7 +14,12 @@ import (
 
 // An Amount is a number of instances ("2") or a percentage of the fleet
 // ("25%"), as in a Kubernetes Deployment's maxSurge and maxUnavailable.
+// Empty means DefaultAmount; "0" is zero.
 type Amount string
+
+// DefaultAmount is Rolling's MaxSurge and MaxUnavailable when empty, as in
+// Kubernetes.
+const DefaultAmount Amount = "25%"
 
 // resolve turns a into a count for a fleet of n, rounding percentages up or down.
 func (a Amount) resolve(n int, roundUp bool) (int, error) {
@@ -44,10 +49,10 @@ func (a Amount) resolve(n int, roundUp bool) (int, error) {
 // the old instances. The zero value is 25% surge and 25% unavailable.
 type Rolling struct {
 	// MaxSurge is how many instances may run above the fleet's size; a
-	// percentage rounds up. Empty means "25%".
+	// percentage rounds up. Empty means DefaultAmount ("25%").
 	MaxSurge Amount
 	// MaxUnavailable is how many instances may be missing below the fleet's
-	// size; a percentage rounds down. Empty means "25%". If both resolve to
+	// size; a percentage rounds down. Empty means DefaultAmount ("25%"). If both resolve to
 	// zero, MaxUnavailable is taken as 1.
 	MaxUnavailable Amount
 	// BatchWindow is how long each batch is observed before the next one;
@@ -91,8 +96,8 @@ func batches(n, surge, unavailable int) []batch {
 }
 
 func (r Rolling) limits(n int) (surge, unavailable int, err error) {
-	surge, err1 := amountOrDefault(r.MaxSurge).resolve(n, true)
-	unavailable, err2 := amountOrDefault(r.MaxUnavailable).resolve(n, false)
+	surge, err1 := cmp.Or(r.MaxSurge, DefaultAmount).resolve(n, true)
+	unavailable, err2 := cmp.Or(r.MaxUnavailable, DefaultAmount).resolve(n, false)
 	if err1 != nil {
 		err1 = fmt.Errorf("MaxSurge = %w", err1)
 	}
@@ -100,13 +105,6 @@ func (r Rolling) limits(n int) (surge, unavailable int, err error) {
 		err2 = fmt.Errorf("MaxUnavailable = %w", err2)
 	}
 	return surge, unavailable, errlist.Join(err1, err2)
-}
-
-func amountOrDefault(a Amount) Amount {
-	if a == "" {
-		return "25%"
-	}
-	return a
 }
 
 // Deploy implements Strategy.
@@ -161,7 +159,7 @@ func (r Rolling) Describe(t Target) Description {
 		Name: "rolling",
 		Steps: []string{
 			fmt.Sprintf("replace instances in batches of at most %s surge and %s unavailable, %s",
-				amountOrDefault(r.MaxSurge), amountOrDefault(r.MaxUnavailable), batch),
+				cmp.Or(r.MaxSurge, DefaultAmount), cmp.Or(r.MaxUnavailable, DefaultAmount), batch),
 			fmt.Sprintf("observe the whole new fleet for %s", cmp.Or(r.Window, DefaultWindow)),
 		},
 		Back:     "start the previous version on every replaced instance (a redeploy), then stop the new ones",

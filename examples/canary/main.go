@@ -25,10 +25,10 @@ import (
 
 	"github.com/safedeploy/safedeploy/deploy"
 	"github.com/safedeploy/safedeploy/flags"
-	"github.com/safedeploy/safedeploy/internal/demo"
 	"github.com/safedeploy/safedeploy/internal/demo/demoapp"
 	"github.com/safedeploy/safedeploy/internal/demo/loopback"
 	"github.com/safedeploy/safedeploy/progress"
+	"github.com/safedeploy/safedeploy/report"
 	"github.com/safedeploy/safedeploy/strategy"
 	"github.com/safedeploy/safedeploy/verify"
 	"github.com/safedeploy/safedeploy/verify/promcount"
@@ -186,8 +186,13 @@ func run(ctx context.Context, args []string, w io.Writer) int {
 	}
 	sent, failed := load.Counts()
 	fmt.Fprintf(w, "load so far: %d requests, %d failed\n", sent, failed)
-	if *reportFile != "" && demo.WriteReport(w, *reportFile, &rep.Record) != nil {
-		return 1
+	if *reportFile != "" {
+		n, err := report.WriteFile(*reportFile, &rep.Record)
+		if err != nil {
+			fmt.Fprintf(w, "\nthe report was not written: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(w, "\nThe report of this run: %s (%d KiB)\n", *reportFile, (n+1023)/1024)
 	}
 
 	if *speed {

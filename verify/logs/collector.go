@@ -273,7 +273,7 @@ func (c *Collector) Patterns(ctx context.Context, q verify.Query) (Observation, 
 		return Observation{}, fmt.Errorf("logs: patterns of %q: %w", q.Version, err)
 	}
 	if !q.End.After(q.Start) {
-		return Observation{}, fmt.Errorf("logs: patterns of %q over [%s, %s): empty or inverted window", q.Version, q.Start.Format(time.RFC3339Nano), q.End.Format(time.RFC3339Nano))
+		return Observation{}, fmt.Errorf("logs: patterns of %s: empty or inverted window", q)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

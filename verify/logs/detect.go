@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/go-multierror"
+	"github.com/safedeploy/safedeploy/internal/errlist"
 )
 
 // Defaults applied by Policy for zero fields.
@@ -94,27 +94,19 @@ func (p Policy) WithDefaults() Policy {
 	if p.Level == nil {
 		p.Level = slog.LevelWarn
 	}
-	if p.MaxRatio == 0 {
-		p.MaxRatio = DefaultMaxRatio
-	}
-	if p.Alpha == 0 {
-		p.Alpha = DefaultAlpha
-	}
-	if p.MinCount == 0 {
-		p.MinCount = DefaultMinCount
-	}
-	if p.Templates == 0 {
-		p.Templates = DefaultTemplates
-	}
+	p.MaxRatio = cmp.Or(p.MaxRatio, DefaultMaxRatio)
+	p.Alpha = cmp.Or(p.Alpha, DefaultAlpha)
+	p.MinCount = cmp.Or(p.MinCount, DefaultMinCount)
+	p.Templates = cmp.Or(p.Templates, DefaultTemplates)
 	return p
 }
 
 // Validate returns one error naming every invalid field and its value, or
 // nil. Zero fields are valid: they take the defaults.
 func (p Policy) Validate() error {
-	var errs *multierror.Error
+	var errs []error
 	bad := func(field string, value any, problem string) {
-		errs = multierror.Append(errs, fmt.Errorf("logs.Policy.%s = %v: %s", field, value, problem))
+		errs = append(errs, fmt.Errorf("logs.Policy.%s = %v: %s", field, value, problem))
 	}
 	if p.MaxRatio != 0 && !(p.MaxRatio >= 1 && p.MaxRatio <= 1e6) {
 		bad("MaxRatio", p.MaxRatio, "must be at least 1 (and at most 1e6)")
@@ -131,7 +123,7 @@ func (p Policy) Validate() error {
 	if p.Action < Hold || p.Action > Report {
 		bad("Action", p.Action, "must be Hold, Rollback or Report")
 	}
-	return errs.ErrorOrNil()
+	return errlist.Join(errs...)
 }
 
 // A Sample is one version's logs over a window, with the exposure behind

@@ -24,8 +24,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-multierror"
-
+	"github.com/safedeploy/safedeploy/internal/errlist"
 	"github.com/safedeploy/safedeploy/internal/retry"
 	"github.com/safedeploy/safedeploy/verify"
 	"github.com/safedeploy/safedeploy/verify/logs"
@@ -130,9 +129,9 @@ var defaultClient = &http.Client{Timeout: DefaultTimeout}
 // Validate returns one error naming every invalid field and its value, or
 // nil.
 func (s *Source) Validate() error {
-	var errs *multierror.Error
+	var errs []error
 	bad := func(field string, value any, problem string) {
-		errs = multierror.Append(errs, fmt.Errorf("loki.Source.%s = %q: %s", field, fmt.Sprint(value), problem))
+		errs = append(errs, fmt.Errorf("loki.Source.%s = %q: %s", field, fmt.Sprint(value), problem))
 	}
 	if u, err := url.Parse(s.URL); s.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("URL", s.URL, "must be Loki's http or https base URL")
@@ -149,7 +148,7 @@ func (s *Source) Validate() error {
 	if s.MaxLines < 0 {
 		bad("MaxLines", s.MaxLines, "must be at least 0")
 	}
-	return errs.ErrorOrNil()
+	return errlist.Join(errs...)
 }
 
 func validLabel(l string) bool {
@@ -184,10 +183,7 @@ func (s *Source) setup() error {
 // Pipeline.
 func (s *Source) Query(version string) string {
 	sel := strings.TrimSpace(s.Selector)
-	label := s.VersionLabel
-	if label == "" {
-		label = DefaultVersionLabel
-	}
+	label := cmp.Or(s.VersionLabel, DefaultVersionLabel)
 	q := sel[:len(sel)-1] + ", " + label + "=" + strconv.Quote(version) + "}"
 	if p := strings.TrimSpace(s.Pipeline); p != "" {
 		q += " " + p
@@ -208,7 +204,7 @@ func (s *Source) Patterns(ctx context.Context, q verify.Query) (logs.Observation
 		return logs.Observation{}, fmt.Errorf("loki: patterns of %q: %w", q.Version, err)
 	}
 	if !q.End.After(q.Start) {
-		return logs.Observation{}, fmt.Errorf("loki: patterns of %q over [%s, %s): empty or inverted window", q.Version, q.Start.Format(time.RFC3339Nano), q.End.Format(time.RFC3339Nano))
+		return logs.Observation{}, fmt.Errorf("loki: patterns of %s: empty or inverted window", q)
 	}
 	logql := s.Query(q.Version)
 	var (

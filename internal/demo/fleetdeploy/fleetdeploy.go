@@ -45,9 +45,9 @@ import (
 
 	"github.com/safedeploy/safedeploy/deploy"
 	"github.com/safedeploy/safedeploy/flags"
-	"github.com/safedeploy/safedeploy/internal/demo"
 	"github.com/safedeploy/safedeploy/internal/demo/fleethttp"
 	"github.com/safedeploy/safedeploy/journal"
+	"github.com/safedeploy/safedeploy/report"
 	"github.com/safedeploy/safedeploy/strategy"
 	"github.com/safedeploy/safedeploy/verify"
 	"github.com/safedeploy/safedeploy/verify/promcount"
@@ -269,8 +269,13 @@ func Run(ctx context.Context, o Options, w io.Writer) int {
 	if s, err := fleet.State(context.WithoutCancel(ctx)); err == nil {
 		fmt.Fprintf(w, "fleet now: %v, traffic %v\n", s.Versions(), s.Traffic)
 	}
-	if o.Report != "" && rep.Record.Runbook.Service != "" && demo.WriteReport(w, o.Report, &rep.Record) != nil {
-		return ExitFailed
+	if o.Report != "" && rep.Record.Runbook.Service != "" {
+		n, err := report.WriteFile(o.Report, &rep.Record)
+		if err != nil {
+			fmt.Fprintf(w, "\nthe report was not written: %v\n", err)
+			return ExitFailed
+		}
+		fmt.Fprintf(w, "\nThe report of this run: %s (%d KiB)\n", o.Report, (n+1023)/1024)
 	}
 	if runErr != nil {
 		return ExitFailed
