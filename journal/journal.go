@@ -151,6 +151,7 @@ const (
 	TypeControl  = "control"  // an operator's control (Data: Control)
 	TypeEvent    = "event"    // any other event of the run
 	TypeFleet    = "fleet"    // the fleet before the first change (Data: Fleet)
+	TypeBaseline = "baseline" // the baseline the run judges against (Data: as its reader wrote it)
 )
 
 // A Change is a change to the target, in an intent or done entry.
