@@ -186,14 +186,14 @@ type run struct {
 	report   *Report
 	judge    verify.Judge
 
-	deliver sync.Mutex // serializes events, so observers see them in order
-	mu      sync.Mutex // guards the fields below and the report
-	current Phase      // the phase under way; guarded by mu
-	exposed bool       // the new version has served traffic; guarded by mu
-	changed int        // how many changes the run asked of the target; guarded by mu
-	changes []string   // the first maxNamedChanges of them, named; guarded by mu
-	muted   []bool     // observers detached after a panic or a timeout; guarded by deliver
-	skipped string     // why the version skipped staging, if it did
+	deliver sync.Mutex  // serializes events, so observers see them in order
+	mu      sync.Mutex  // guards the fields below and the report
+	current Phase       // the phase under way; guarded by mu
+	exposed bool        // the new version has served traffic; guarded by mu
+	changed int         // how many changes the run asked of the target; guarded by mu
+	changes []string    // the first maxNamedChanges of them, named; guarded by mu
+	muted   []bool      // observers detached after a panic or a timeout; guarded by deliver
+	skipped string      // why the version skipped staging, if it did
 	resume  *resumption // the interrupted run Run resumes, if it does (see resume.go); used on Run's goroutine only
 }
 
