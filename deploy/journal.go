@@ -91,7 +91,8 @@ type journaled struct {
 	fenced  error  // set once the lease is lost; sticky
 	seen    int64  // the last entry read for controls
 	cancel  context.CancelCauseFunc
-	undoing bool // the run is rolling back: a failed write no longer stops it
+	undoing bool        // the run is rolling back: a failed write no longer stops it
+	resume  *resumption // the interrupted run this run resumes, if it does (see resume.go)
 }
 
 // holderName names this process: "host/pid".

@@ -98,6 +98,16 @@ type takeoverData struct {
 	Why    string `json:"why,omitempty"`
 }
 
+// resuming returns the interrupted run this run resumes, or nil.
+func (r *run) resuming() *resumption {
+	if r.journal == nil {
+		return nil
+	}
+	r.journal.mu.Lock()
+	defer r.journal.mu.Unlock()
+	return r.journal.resume
+}
+
 // A resumption is an interrupted run Run resumes.
 type resumption struct {
 	crashed  journal.Run
@@ -240,7 +250,7 @@ func (r *run) previousServes(ctx context.Context, crashed journal.Run, in interr
 // recoverRun takes over a run that an earlier holder left unfinished: it
 // reads its journal, records the takeover and what this holder does with
 // it, and either sets the run up to be resumed (a nil report: Run goes on
-// with the interrupted run, see r.resume) or puts the target back on the
+// with the interrupted run, see run.resuming) or puts the target back on the
 // run's previous version, reconciling the journal with what the target
 // reports (or leaves the new one for a roll forward, as the decision table
 // says).
@@ -299,8 +309,10 @@ func (r *run) recoverRun(ctx context.Context, crashed journal.Run, hash string) 
 			jr.mu.Unlock()
 			res, why = nil, err.Error()
 		} else {
+			jr.mu.Lock()
+			jr.resume = res
+			jr.mu.Unlock()
 			r.mu.Lock()
-			r.resume = res
 			r.changed, r.changes = 1, []string{"the changes of interrupted run " + crashed.ID}
 			r.exposed = in.exposed
 			r.mu.Unlock()
@@ -366,12 +378,9 @@ func (r *run) rollBackInterrupted(ctx context.Context, crashed journal.Run, befo
 // the strategy found the target's state does not fit the step — and rolls
 // it back instead.
 func (r *run) abandon(ctx context.Context, cause error) (*Report, error) {
-	res := r.resume
-	r.mu.Lock()
-	r.resume = nil
-	r.mu.Unlock()
+	res := r.resuming()
 	r.journal.mu.Lock()
-	r.journal.undoing = true
+	r.journal.resume, r.journal.undoing = nil, true
 	r.journal.mu.Unlock()
 	r.emit(ctx, Event{Kind: KindAction, Phase: PhaseDecide, Message: "the interrupted run cannot be resumed: rolling it back", Err: cause})
 	r.mu.Lock()
@@ -382,7 +391,7 @@ func (r *run) abandon(ctx context.Context, cause error) (*Report, error) {
 
 // deployResumed resumes the interrupted run's strategy at its step.
 func (r *run) deployResumed(ctx context.Context) (strategy.Undo, error) {
-	p, res := r.plan, r.resume
+	p, res := r.plan, r.resuming()
 	r.phase(ctx, PhaseDeploy, fmt.Sprintf("resuming the deployment of %s by %s at %s", p.Version, p.describe().Name, res.where))
 	var undo strategy.Undo
 	var err error
@@ -398,7 +407,7 @@ func (r *run) deployResumed(ctx context.Context) (strategy.Undo, error) {
 // resumed and the previous version serves no traffic now, so that none
 // can be read fresh; ok is false otherwise.
 func (r *run) resumedBaseline() (b verify.Baseline, note string, ok bool) {
-	res := r.resume
+	res := r.resuming()
 	if res == nil || res.serves || res.baseline == nil {
 		return b, "", false
 	}

@@ -151,7 +151,7 @@ func Run(ctx context.Context, p *Plan) (*Report, error) {
 	}
 
 	pending, err := r.preflight(ctx)
-	if err != nil && r.resume != nil {
+	if err != nil && r.resuming() != nil {
 		return r.abandon(ctx, err)
 	}
 	if err != nil {
@@ -159,14 +159,14 @@ func Run(ctx context.Context, p *Plan) (*Report, error) {
 		return r.finish(ctx, Aborted, "pre-flight failed; nothing was changed", err)
 	}
 	if err := r.migrate(ctx, pending); err != nil {
-		if r.resume != nil {
+		if r.resuming() != nil {
 			return r.abandon(ctx, err)
 		}
 		d := r.decide(ctx, Failure{Phase: PhaseDatabase}, nil)
 		return r.finish(ctx, FixForwardRequired, d.Reason, err)
 	}
 	undo, err := r.deploy(ctx)
-	if err != nil && r.resume != nil && (undo == nil || errors.Is(err, strategy.ErrCannotResume)) {
+	if err != nil && r.resuming() != nil && (undo == nil || errors.Is(err, strategy.ErrCannotResume)) {
 		// The strategy did not take the interrupted run over: reconcile
 		// the target with the journal instead.
 		return r.abandon(ctx, err)
@@ -186,15 +186,14 @@ type run struct {
 	report   *Report
 	judge    verify.Judge
 
-	deliver sync.Mutex  // serializes events, so observers see them in order
-	mu      sync.Mutex  // guards the fields below and the report
-	current Phase       // the phase under way; guarded by mu
-	exposed bool        // the new version has served traffic; guarded by mu
-	changed int         // how many changes the run asked of the target; guarded by mu
-	changes []string    // the first maxNamedChanges of them, named; guarded by mu
-	muted   []bool      // observers detached after a panic or a timeout; guarded by deliver
-	skipped string      // why the version skipped staging, if it did
-	resume  *resumption // the interrupted run Run resumes, if it does (see resume.go); used on Run's goroutine only
+	deliver sync.Mutex // serializes events, so observers see them in order
+	mu      sync.Mutex // guards the fields below and the report
+	current Phase      // the phase under way; guarded by mu
+	exposed bool       // the new version has served traffic; guarded by mu
+	changed int        // how many changes the run asked of the target; guarded by mu
+	changes []string   // the first maxNamedChanges of them, named; guarded by mu
+	muted   []bool     // observers detached after a panic or a timeout; guarded by deliver
+	skipped string     // why the version skipped staging, if it did
 }
 
 // emit records an event and delivers it to the observers. The record is
@@ -244,7 +243,7 @@ func (r *run) phase(ctx context.Context, ph Phase, msg string) {
 
 // finish ends the run with an outcome.
 func (r *run) finish(ctx context.Context, o Outcome, reason string, err error) (*Report, error) {
-	if res := r.resume; res != nil {
+	if res := r.resuming(); res != nil {
 		reason += fmt.Sprintf(" (run %s resumed at %s after its holder %s stopped)", res.crashed.ID, res.where, res.crashed.Holder)
 	}
 	r.report.Outcome, r.report.Reason = o, reason
@@ -573,7 +572,7 @@ func (r *run) deploy(ctx context.Context) (strategy.Undo, error) {
 	p := r.plan
 	var undo strategy.Undo
 	var err error
-	if r.resume != nil {
+	if r.resuming() != nil {
 		undo, err = r.deployResumed(ctx)
 	} else {
 		undo, err = r.deployFresh(ctx)
