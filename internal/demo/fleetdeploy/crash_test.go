@@ -303,7 +303,7 @@ func backends() []backend {
 
 // pgURL turns pgtest's key=value connection string into the postgres://
 // URL the commands take.
-func pgURL(t *testing.T, kv string) string {
+func pgURL(t testing.TB, kv string) string {
 	t.Helper()
 	f := map[string]string{}
 	for _, p := range strings.Fields(kv) {
