@@ -54,9 +54,9 @@
 // 15 from internal/testserver/pgtest with fsync off, SQLite on a temporary
 // file; ms/step is a deployment's wall time over its 5 steps.) On that
 // machine a durable journal adds some 35 ms to each step, nearly all of it
-// the 2 to 3 ms each write waits for the database; a real step observed
-// for minutes, judged every 30 s, writes some 20 entries and spends well
-// under a second of its window on them. The figures move with the load
+// the 2 to 3 ms each write waits for the database; a default canary step
+// (5 minutes, judged every minute) writes some 10 to 20 entries, and
+// spends well under a second of its window on them. The figures move with the load
 // (SQLite measured 41 ms/step in a quieter run a minute earlier).
 package journal
 
