@@ -200,8 +200,9 @@ func TestResumedBadVersionRollsBackEverything(t *testing.T) {
 	})
 }
 
-// Rolling and blue/green resume at their steps too.
-func TestResumeRollingAndBlueGreen(t *testing.T) {
+// Rolling, blue/green, a canary without a router and direct resume at
+// their steps too.
+func TestResumeOtherStrategies(t *testing.T) {
 	cases := []struct {
 		name  string
 		strat strategy.Strategy
@@ -216,6 +217,11 @@ func TestResumeRollingAndBlueGreen(t *testing.T) {
 		{"bluegreen/switched", strategy.BlueGreen{}, nthStep(1), resumed{step: "switched", steps: 2, stored: true}},
 		{"bluegreen/old side warm", strategy.BlueGreen{}, nthStep(2), resumed{step: "old side warm", steps: 1, stored: true}},
 		{"bluegreen/preview", strategy.BlueGreen{PreviewWindow: time.Minute}, stepNamed("preview (no traffic)"), resumed{step: "preview (no traffic)", steps: 3}},
+		// Without a router, canary splits by instance count: 12.5, 25, 50, 100%.
+		{"canary without router/observing 25%", strategy.Canary{}, nthStep(2), resumed{step: "canary 25%", steps: 3}},
+		{"canary without router/replacing for 50%", strategy.Canary{}, nthIntent("stop", 3), resumed{step: "canary 50%", steps: 2}},
+		{"direct/stopping v1", strategy.Direct{}, nthIntent("stop", 3), resumed{step: "all instances", steps: 1}},
+		{"direct/observing", strategy.Direct{}, nthStep(1), resumed{step: "all instances", steps: 1, stored: true}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
