@@ -93,6 +93,7 @@ type journaled struct {
 	cancel  context.CancelCauseFunc
 	undoing bool        // the run is rolling back: a failed write no longer stops it
 	resume  *resumption // the interrupted run this run resumes, if it does (see resume.go)
+	paused  bool        // an operator's pause held the step it resumes at
 }
 
 // holderName names this process: "host/pid".

@@ -31,13 +31,29 @@ type interrupted struct {
 	changed  bool             // it asked for a change to the target
 	flagOff  bool             // the kill switch was turned off: done, not only intended
 	decided  bool             // it (or a recovery of it) decided to roll back
+	paused   bool             // an operator's pause held its last step
+	last     int64            // the last entry's Seq
 }
 
 // scan reads a crashed run's entries.
 func scan(entries []journal.Entry, crashed journal.Run, p *Plan) interrupted {
 	var in interrupted
 	for _, e := range entries {
+		in.last = max(in.last, e.Seq)
 		switch e.Type {
+		case journal.TypeStep:
+			if c, err := journal.ChangeOf(e); err == nil && c.Op == "step" {
+				in.paused = false // a pause holds one step
+			}
+		case journal.TypeControl:
+			if c, err := journal.ControlOf(e); err == nil {
+				switch c.Op {
+				case journal.Pause:
+					in.paused = true
+				case journal.Resume, journal.Promote:
+					in.paused = false
+				}
+			}
 		case journal.TypeFleet:
 			var f journal.Fleet
 			if json.Unmarshal(e.Data, &f) == nil {
@@ -98,6 +114,19 @@ type takeoverData struct {
 	Why    string `json:"why,omitempty"`
 }
 
+// heldPause reports, once, whether an operator's pause held the step the
+// run resumes at: the resumed step starts paused.
+func (r *run) heldPause() bool {
+	if r.journal == nil {
+		return false
+	}
+	r.journal.mu.Lock()
+	defer r.journal.mu.Unlock()
+	p := r.journal.paused
+	r.journal.paused = false
+	return p
+}
+
 // resuming returns the interrupted run this run resumes, or nil.
 func (r *run) resuming() *resumption {
 	if r.journal == nil {
@@ -113,9 +142,10 @@ type resumption struct {
 	crashed  journal.Run
 	before   *journal.Fleet
 	at       strategy.Position
-	where    string           // the step, in words
-	serves   bool             // the previous version serves traffic now
-	baseline *verify.Baseline // the interrupted run's, for when it does not
+	where    string              // the step, in words
+	serves   bool                // the previous version serves traffic now
+	found    []strategy.Instance // the instances the target reported at the takeover
+	baseline *verify.Baseline    // the interrupted run's, for when it does not
 }
 
 // position finds where the interrupted run stood among steps: the step it
@@ -181,7 +211,7 @@ func (r *run) planResume(ctx context.Context, crashed journal.Run, hash string, 
 	if err != nil {
 		return nil, err.Error()
 	}
-	serves, err := r.previousServes(ctx, crashed, in)
+	found, serves, err := r.previousServes(ctx, crashed, in)
 	if err != nil {
 		return nil, "the target's state could not be read: " + err.Error()
 	}
@@ -193,7 +223,7 @@ func (r *run) planResume(ctx context.Context, crashed journal.Run, hash string, 
 		where = fmt.Sprintf("step %q (%d of %d)", steps[at].Name, at+1, len(steps))
 	}
 	return &resumption{
-		crashed: crashed, before: in.before, where: where, serves: serves, baseline: in.baseline,
+		crashed: crashed, before: in.before, where: where, serves: serves, baseline: in.baseline, found: found,
 		at: strategy.Position{Step: at, Before: slices.Clone(in.before.Instances)},
 	}, ""
 }
@@ -202,14 +232,14 @@ func (r *run) planResume(ctx context.Context, crashed journal.Run, hash string, 
 // as the target reports it where it can (the fleet's instances, a
 // RouterState's weight, a SwitchState's side), else as the journal says it
 // was last asked: then a change asked for counts as made.
-func (r *run) previousServes(ctx context.Context, crashed journal.Run, in interrupted) (bool, error) {
+func (r *run) previousServes(ctx context.Context, crashed journal.Run, in interrupted) (insts []strategy.Instance, serves bool, err error) {
 	t := r.plan.Target
-	insts, err := call(ctx, "Fleet.Instances", r.timeouts.Call, t.Fleet.Instances)
+	insts, err = call(ctx, "Fleet.Instances", r.timeouts.Call, t.Fleet.Instances)
 	if err != nil {
-		return false, fmt.Errorf("list instances: %w", err)
+		return nil, false, fmt.Errorf("list instances: %w", err)
 	}
 	if !slices.ContainsFunc(insts, func(in strategy.Instance) bool { return in.Version == crashed.From }) {
-		return false, nil
+		return insts, false, nil
 	}
 	if t.Router != nil {
 		weight := 0.0
@@ -230,7 +260,7 @@ func (r *run) previousServes(ctx context.Context, crashed journal.Run, in interr
 			}
 		}
 		if weight >= 100 {
-			return false, nil
+			return insts, false, nil
 		}
 	}
 	if t.Switch != nil {
@@ -241,10 +271,53 @@ func (r *run) previousServes(ctx context.Context, crashed journal.Run, in interr
 			}
 		}
 		if side == crashed.To {
-			return false, nil
+			return insts, false, nil
 		}
 	}
-	return true, nil
+	return insts, true, nil
+}
+
+// recordFound reconciles the journal with the target before a resume: an
+// instance of the new version running whose start the journal does not
+// record as done (the process died between the two), and an instance of
+// the fleet before the deployment no longer running whose stop it does not
+// record as done, are written as done, so that the journal describes the
+// fleet the resumed run takes over.
+func (r *run) recordFound(ctx context.Context, entries []journal.Entry, res *resumption) {
+	started, stopped := map[string]bool{}, map[string]bool{}
+	for _, e := range entries {
+		if e.Type != journal.TypeDone {
+			continue
+		}
+		switch c, err := journal.ChangeOf(e); {
+		case err != nil:
+		case c.Op == "start":
+			started[c.Instance] = true
+		case c.Op == "stop":
+			stopped[c.Instance] = true
+		}
+	}
+	running := map[string]bool{}
+	var es []journal.Entry
+	for _, in := range res.found {
+		running[in.ID] = true
+		if in.Version == res.crashed.To && !started[in.ID] {
+			if e, err := journal.NewEntry(journal.TypeDone, "instance "+in.ID+" of "+in.Version+" found running: its start was not recorded", journal.Change{Op: "start", Instance: in.ID, Version: in.Version}); err == nil {
+				es = append(es, e)
+			}
+		}
+	}
+	for _, id := range res.before.Instances {
+		if !running[id] && !stopped[id] {
+			if e, err := journal.NewEntry(journal.TypeDone, "instance "+id+" of "+res.crashed.From+" found stopped: its stop was not recorded", journal.Change{Op: "stop", Instance: id}); err == nil {
+				es = append(es, e)
+			}
+		}
+	}
+	if len(es) > 0 {
+		_ = r.write(ctx, es...) // a failed write stops the run at its next action
+		r.emit(ctx, Event{Kind: KindAction, Phase: PhaseDecide, Message: fmt.Sprintf("journal reconciled with the target: %d change(s) the interrupted run made but did not record", len(es))})
+	}
 }
 
 // recoverRun takes over a run that an earlier holder left unfinished: it
@@ -281,6 +354,9 @@ func (r *run) recoverRun(ctx context.Context, crashed journal.Run, hash string) 
 	case res != nil:
 		td.Resume, td.At, td.Step = true, res.at.Step, res.where
 		what = "; resuming it at " + res.where + ", as the plan asks (Plan.Recover = resume) and the target's state allows"
+		if in.paused {
+			what += "; an operator's pause still holds the step"
+		}
 	case why != "":
 		what = "; it cannot be resumed (" + why + "): rolling it back"
 	}
@@ -302,6 +378,7 @@ func (r *run) recoverRun(ctx context.Context, crashed journal.Run, hash string) 
 		jr.mu.Lock()
 		jr.undoing = false
 		jr.mu.Unlock()
+		r.recordFound(ctx, entries, res)
 		if err := r.allowed(); err != nil {
 			// The takeover is not recorded: never go on unrecorded.
 			jr.mu.Lock()
@@ -309,8 +386,11 @@ func (r *run) recoverRun(ctx context.Context, crashed journal.Run, hash string) 
 			jr.mu.Unlock()
 			res, why = nil, err.Error()
 		} else {
+			// The controls the interrupted run read are not obeyed twice (a
+			// promote must not cut the resumed step's observation short),
+			// but a pause it was holding still holds.
 			jr.mu.Lock()
-			jr.resume = res
+			jr.resume, jr.seen, jr.paused = res, in.last, in.paused
 			jr.mu.Unlock()
 			r.mu.Lock()
 			r.changed, r.changes = 1, []string{"the changes of interrupted run " + crashed.ID}

@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -308,4 +309,80 @@ func TestResumeImpossibleRollsBack(t *testing.T) {
 			})
 		})
 	}
+}
+
+// post posts an operator's control to the newest run of j, failing t
+// (from any goroutine) when it cannot.
+func post(t *testing.T, j *journal.Memory, op string) {
+	t.Helper()
+	runs, _ := j.Runs(t.Context(), "shop/staging", 1)
+	if _, err := j.Post(t.Context(), runs[0].ID, journal.Control{Op: op, Who: "ops", Why: "test"}); err != nil {
+		t.Error(err)
+	}
+}
+
+// A promote the interrupted run obeyed is not obeyed again: the resumed
+// step is observed for its whole window.
+func TestResumeDoesNotReplayAPromote(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		j := newFreezing(nthStep(3))
+		p, _ := newPlan(newFleet(healthy))
+		withFlag(t, p)
+		p.Journal, p.Holder, p.Recover = j, "crashed", deploy.RecoverResume
+		p.Observers = append(p.Observers, deploy.ObserverFunc(func(_ context.Context, e deploy.Event) {
+			if e.Kind == deploy.KindStep && e.Step == "canary 5%" && e.Phase == deploy.PhaseDeploy {
+				go post(t, j.Memory, journal.Promote)
+			}
+		}))
+		rep, err, rec := crashAndRecover(t, j, p, deploy.RecoverResume)
+		assertResumed(t, j.Memory, rep, err, rec, resumed{step: "canary 25%", steps: 3})
+	})
+}
+
+// A pause that held the interrupted step still holds it once resumed,
+// until an operator resumes it.
+func TestResumeKeepsAPause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		j := newFreezing(func(e journal.Entry) bool {
+			return e.Type == journal.TypeStep && strings.Contains(e.Message, "asked to pause")
+		})
+		p, _ := newPlan(newFleet(healthy))
+		withFlag(t, p)
+		p.Journal, p.Holder, p.Recover = j, "crashed", deploy.RecoverResume
+		p.Observers = append(p.Observers, deploy.ObserverFunc(func(_ context.Context, e deploy.Event) {
+			if e.Kind == deploy.KindStep && e.Step == "canary 5%" && e.Phase == deploy.PhaseDeploy {
+				go post(t, j.Memory, journal.Pause)
+			}
+		}))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			deploy.Run(t.Context(), p)
+		}()
+		<-j.frozen
+		time.Sleep(2 * deploy.DefaultLeaseTTL)
+		next, rec := journaledPlan(t, j.Memory, "next")
+		next.Target, next.Metrics, next.Flags, next.Recover = p.Target, p.Metrics, p.Flags, deploy.RecoverResume
+		type result struct {
+			rep *deploy.Report
+			err error
+		}
+		res := make(chan result, 1)
+		go func() {
+			rep, err := deploy.Run(t.Context(), next)
+			res <- result{rep, err}
+		}()
+		time.Sleep(time.Hour) // many times the step's window
+		if rec.index(deploy.KindStep, "25%") >= 0 {
+			t.Fatal("the resumed run went past the step an operator had paused")
+		}
+		post(t, j.Memory, journal.Resume)
+		r := <-res
+		close(j.thaw)
+		<-done
+		if r.err != nil || r.rep.Outcome != deploy.Completed {
+			t.Fatalf("resume = %v, %v (%s)", r.rep.Outcome, r.err, r.rep.Reason)
+		}
+		assertVersions(t, fleetOf(p), map[string]int{"v2": 8})
+	})
 }
