@@ -258,6 +258,12 @@ func matrix() []crashCase {
 		crashCase{name: "good/recoverer killed moving traffic back", kills: []*killPoint{after("step", "", 2), after("intent", "route", 1)}, want: deploy.Completed},
 		crashCase{name: "bad/recoverer killed turning the kill switch off", bad: true, kills: []*killPoint{after("decision", "", 1), after("intent", "flag", 1)}, want: deploy.RolledBack},
 		crashCase{name: "bad/two recoverers killed", bad: true, kills: []*killPoint{after("step", "", 1), after("takeover", "", 1), before("done", "stop", 1)}, want: deploy.RolledBack},
+		// Resumers killed: observing the step they resumed at, completing
+		// its changes, and judging it.
+		crashCase{name: "good/resumer killed observing its step", kills: []*killPoint{after("step", "", 2), after("step", "", 1)}, want: deploy.Completed},
+		crashCase{name: "good/resumer killed starting an instance", kills: []*killPoint{after("step", "", 1), before("done", "start", 1)}, want: deploy.Completed},
+		crashCase{name: "good/resumer killed in the last step", kills: []*killPoint{after("step", "", 1), after("step", "", 3)}, want: deploy.Completed},
+		crashCase{name: "bad/resumer killed at its verdict", bad: true, kills: []*killPoint{after("step", "", 1), after("verdict", "", 1)}, want: deploy.RolledBack},
 	)
 	for i := range 4 {
 		cs = append(cs, crashCase{name: fmt.Sprintf("good/random point %d in step %d", i+1, 1+i%3), randomStep: 1 + i%3, want: deploy.Completed})
