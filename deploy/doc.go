@@ -80,9 +80,30 @@
 // journal. A holder that loses its lease stops without touching the target
 // again (Superseded, ErrFenced). A run left unfinished by a crashed process
 // is taken over by the next Run once its lease expires: the journal is
-// reconciled with what the target reports and the target put back on the
-// previous version (Plan.Recover). A rerun of a completed plan changes
-// nothing.
+// reconciled with what the target reports, and the takeover recorded. A
+// rerun of a completed plan changes nothing.
+//
+// Plan.Recover chooses what the takeover does. RecoverResume resumes the
+// run at the step it was in: the strategy (a strategy.Resumer: Canary,
+// Rolling, BlueGreen and Direct are) checks that the target's instances fit
+// that step and completes its changes, the step's window is observed again
+// from its start — what the crashed process saw is not counted, so no
+// observation is skipped — against a fresh baseline of the previous
+// version where it still serves traffic (else the interrupted run's own
+// baseline, kept in the journal), and the remaining steps follow, in the
+// same journal run. Where that is impossible (another plan's run, one that
+// had decided to roll back, a strategy that cannot resume, a target whose
+// state fits no step, a failing pre-flight) the run is rolled back, and
+// the takeover entry, the record and the report's reason say why.
+//
+// RecoverRollBack, the default, puts the target back on the previous
+// version at once. It is the default because the crash left the new
+// version serving traffic that no one observed for as long as the lease
+// took to lapse, and a resume keeps it serving while the new holder
+// re-reads a baseline and observes the step all over again: the version
+// known to be good is the safe answer when no one chose otherwise. A team
+// that trusts its canary steps, or whose steps are long and costly to
+// repeat from the start, sets RecoverResume.
 //
 // Callers branch on the returned error with errors.Is (ErrRolledBack,
 // ErrRollForward, ErrPreflight, ErrAborted, ErrTimeout…) and errors.As (*verify.Verdict for the

@@ -47,7 +47,7 @@ func (r *run) check(ctx context.Context, s strategy.Step) error {
 		}
 	}
 	var failures, inARow, gaps int
-	var paused, promoted bool
+	paused, promoted := r.heldPause(), false
 	timer := time.NewTimer(interval)
 	defer timer.Stop()
 	for from := start; from.Before(deadline); {

@@ -150,15 +150,26 @@ func Run(ctx context.Context, p *Plan) (*Report, error) {
 	}
 
 	pending, err := r.preflight(ctx)
+	if err != nil && r.resuming() != nil {
+		return r.abandon(ctx, err)
+	}
 	if err != nil {
 		r.decide(ctx, Failure{Phase: PhasePreflight}, nil)
 		return r.finish(ctx, Aborted, "pre-flight failed; nothing was changed", err)
 	}
 	if err := r.migrate(ctx, pending); err != nil {
+		if r.resuming() != nil {
+			return r.abandon(ctx, err)
+		}
 		d := r.decide(ctx, Failure{Phase: PhaseDatabase}, nil)
 		return r.finish(ctx, FixForwardRequired, d.Reason, err)
 	}
 	undo, err := r.deploy(ctx)
+	if err != nil && r.resuming() != nil && (undo == nil || errors.Is(err, strategy.ErrCannotResume)) {
+		// The strategy did not take the interrupted run over: reconcile
+		// the target with the journal instead.
+		return r.abandon(ctx, err)
+	}
 	if err != nil {
 		return r.fail(ctx, undo, err)
 	}
@@ -231,6 +242,9 @@ func (r *run) phase(ctx context.Context, ph Phase, msg string) {
 
 // finish ends the run with an outcome.
 func (r *run) finish(ctx context.Context, o Outcome, reason string, err error) (*Report, error) {
+	if res := r.resuming(); res != nil {
+		reason += fmt.Sprintf(" (run %s resumed at %s after its holder %s stopped)", res.crashed.ID, res.where, res.crashed.Holder)
+	}
 	r.report.Outcome, r.report.Reason = o, reason
 	rec := &r.report.Record
 	rec.Outcome, rec.Reason = string(o), reason
@@ -368,6 +382,9 @@ func (r *run) checkRollbackPath(ctx context.Context) error {
 
 // captureBaseline reads the previous version's behaviour before anything changes.
 func (r *run) captureBaseline(ctx context.Context) error {
+	if b, note, ok := r.resumedBaseline(); ok {
+		return r.useBaseline(ctx, b, note)
+	}
 	end := time.Now()
 	q := verify.Query{Version: r.plan.Previous, Start: end.Add(-r.policy.BaselineWindow), End: end}
 	obs, err := call(ctx, "metric source", r.timeouts.Read, func(ctx context.Context) (verify.Observation, error) { return r.plan.Metrics.Observe(ctx, q) })
@@ -382,7 +399,13 @@ func (r *run) captureBaseline(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s over the last %s: %w (verification compares against the baseline, never against zero)", q.Version, r.policy.BaselineWindow, err)
 	}
-	b := verify.Baseline{Version: q.Version, Start: q.Start, End: q.End, Observation: obs}
+	return r.useBaseline(ctx, verify.Baseline{Version: q.Version, Start: q.Start, End: q.End, Observation: obs}, "")
+}
+
+// useBaseline makes b the baseline the judge compares with, and records
+// it; note, if set, says where it comes from.
+func (r *run) useBaseline(ctx context.Context, b verify.Baseline, note string) error {
+	obs := b.Observation
 	r.report.Baseline = b
 	if err := guard("Policy.Judge", func() { r.judge = r.policy.Judge(r.policy, b) }); err != nil {
 		return err
@@ -400,8 +423,9 @@ func (r *run) captureBaseline(ctx context.Context) error {
 	p95, _ := obs.Latency.Quantile(0.95)
 	base := &verify.Verdict{Outcome: verify.Pass, Reason: "pre-deploy baseline", Measurements: baselineNumbers(b)}
 	r.emit(ctx, Event{Kind: KindBaseline, Phase: PhasePreflight, Verdict: base, Message: fmt.Sprintf(
-		"baseline %s over %s: %.0f requests, error rate %.3g%%, P95 %s",
-		b.Version, r.policy.BaselineWindow, obs.Requests, 100*obs.ErrorRate(), seconds(p95))})
+		"%sbaseline %s over %s: %.0f requests, error rate %.3g%%, P95 %s",
+		note, b.Version, b.End.Sub(b.Start), obs.Requests, 100*obs.ErrorRate(), seconds(p95))})
+	r.writeBaseline(ctx, b)
 	return nil
 }
 
@@ -541,17 +565,12 @@ func (r *run) migrate(ctx context.Context, pending []migrate.Migration) error {
 // deploy runs the strategy against the observed target.
 func (r *run) deploy(ctx context.Context) (strategy.Undo, error) {
 	p := r.plan
-	d := p.describe()
-	r.phase(ctx, PhaseDeploy, fmt.Sprintf("deploying %s by %s", p.Version, d.Name))
-	if err := r.recordFleet(ctx); err != nil {
-		return nil, err
-	}
 	var undo strategy.Undo
 	var err error
-	if perr := guard("Strategy.Deploy", func() {
-		undo, err = p.Strategy.Deploy(ctx, r.target(), strategy.Release{From: p.Previous, To: p.Version}, strategy.GateFunc(r.check))
-	}); perr != nil {
-		return nil, perr
+	if r.resuming() != nil {
+		undo, err = r.deployResumed(ctx)
+	} else {
+		undo, err = r.deployFresh(ctx)
 	}
 	if err != nil {
 		return undo, err
@@ -566,6 +585,24 @@ func (r *run) deploy(ctx context.Context) (strategy.Undo, error) {
 		}
 	}
 	return undo, nil
+}
+
+// deployFresh records the fleet and runs the strategy from its start.
+func (r *run) deployFresh(ctx context.Context) (strategy.Undo, error) {
+	p := r.plan
+	d := p.describe()
+	r.phase(ctx, PhaseDeploy, fmt.Sprintf("deploying %s by %s", p.Version, d.Name))
+	if err := r.recordFleet(ctx); err != nil {
+		return nil, err
+	}
+	var undo strategy.Undo
+	var err error
+	if perr := guard("Strategy.Deploy", func() {
+		undo, err = p.Strategy.Deploy(ctx, r.target(), strategy.Release{From: p.Previous, To: p.Version}, strategy.GateFunc(r.check))
+	}); perr != nil {
+		return nil, perr
+	}
+	return undo, err
 }
 
 // complete cleans up the plan's flags and records the promotion.
