@@ -106,7 +106,11 @@ type childConfig struct {
 const (
 	stepWindow = 300 * time.Millisecond
 	interval   = 100 * time.Millisecond
-	leaseTTL   = time.Second
+	// leaseTTL is short, so that takeovers come quickly, but not so short
+	// that a renewal slowed by a loaded machine (the race detector, other
+	// packages' tests) loses the lease: at 1s, renewals bounded by a third
+	// of it did, now and then.
+	leaseTTL = 2 * time.Second
 )
 
 // child runs one deployment as the crash matrix configures it, and returns
