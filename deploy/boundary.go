@@ -47,8 +47,8 @@ func (e *PanicError) Unwrap() error {
 // what it returns then is ignored. Zero fields take the defaults;
 // negative ones are invalid.
 type Timeouts struct {
-	// Read bounds each metric read, including the baseline's, and each
-	// critical-path probe. Default 30s.
+	// Read bounds each metric and log read, including the baseline's, and
+	// each critical-path probe. Default 30s.
 	Read time.Duration
 	// Call bounds every other short call: each pre-flight check (Tests,
 	// Checks, the linter, pending migrations, the kill-switch lookup, the

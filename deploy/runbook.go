@@ -118,6 +118,9 @@ func entry(e Event) runbook.Entry {
 		for _, m := range e.Verdict.Measurements {
 			en.Numbers = append(en.Numbers, number(m))
 		}
+		for _, f := range e.Verdict.Patterns {
+			en.Patterns = append(en.Patterns, runbook.Pattern(f))
+		}
 	}
 	return en
 }

@@ -115,6 +115,13 @@ type Policy struct {
 	Escalate func(ctx context.Context, v *Verdict) error
 	// Judge makes the judge for one deployment; nil means NewSequentialJudge.
 	Judge func(p Policy, b Baseline) Judge
+
+	// Patterns is the log-pattern rule: when a new error pattern in the
+	// new version's logs is one, and what it does to the deployment (by
+	// default it holds the step: see PatternPolicy and PatternHold). It
+	// applies when the plan has a log source. WithDefaults leaves it as it
+	// is: the test fills in its own defaults (PatternPolicy.WithDefaults).
+	Patterns PatternPolicy
 }
 
 // LatencyLimits are, for the baseline's P50, P95 and P99, the largest
@@ -216,5 +223,6 @@ func (p Policy) Validate() error {
 			bad(fmt.Sprintf("Probes[%d].Check", i), "nil", "must be a function")
 		}
 	}
+	errs = append(errs, errlist.Prefix("Patterns.", p.Patterns.Validate()))
 	return errlist.Join(errs...)
 }
