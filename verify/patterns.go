@@ -241,7 +241,8 @@ type PatternFinding struct {
 	// NewCount and OldCount are the lines of it from the new version and
 	// from its comparison (the concurrent old version, and the baseline
 	// where there was no control), over NewExposure and OldExposure
-	// (requests, or lines where requests are not known).
+	// (requests, or lines where requests are not known): the counts that
+	// sufficed, as of Found.
 	NewCount    float64 `json:"new_count"`
 	OldCount    float64 `json:"old_count"`
 	NewExposure float64 `json:"new_exposure"`
@@ -302,7 +303,7 @@ func truncate(s string, n int) string {
 //
 //   - PatternRollback: any finding fails v (a Continue, Pass or
 //     Inconclusive verdict becomes Fail, its reason naming the patterns).
-//   - PatternHold: a finding found at or after since turns a Pass into
+//   - PatternHold: a finding found after since turns a Pass into
 //     Inconclusive. A finding from an earlier window held that window,
 //     and was escalated and accepted or the deployment would not have gone
 //     on: it is listed, not held again. Continue stays Continue, so the
@@ -338,7 +339,7 @@ func (p PatternPolicy) Apply(v Verdict, found []PatternFinding, since time.Time)
 	case PatternHold:
 		var fresh []PatternFinding
 		for _, f := range found {
-			if !f.Found.Before(since) {
+			if f.Found.After(since) {
 				fresh = append(fresh, f)
 			}
 		}
