@@ -167,6 +167,11 @@ func TestLogPatternNoFalseAlarm(t *testing.T) {
 		if rec.index(deploy.KindBaseline, "log baseline v1") < 0 {
 			t.Error("no log baseline event")
 		}
+		if !slices.ContainsFunc(rep.Record.Runbook.Verify, func(s string) bool {
+			return strings.HasPrefix(s, "logs: a template of WARN-or-worse lines the new version logs at more than 2× the old version's rate per request") && strings.HasSuffix(s, "holds its step: the step cannot pass and ends inconclusive")
+		}) {
+			t.Errorf("the runbook's How to verify does not describe the log-pattern rule: %q", rep.Record.Runbook.Verify)
+		}
 	})
 }
 
