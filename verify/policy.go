@@ -45,7 +45,9 @@ const (
 //     (σ = 0.5) that is the median up about 14%, P95 up about 20% or P99 up
 //     about 25%;
 //   - business events per request down by more than 20%;
-//   - any critical-path probe failing, at the next interval.
+//   - any critical-path probe failing, at the next interval;
+//   - with a log source (deploy.Plan.Logs), a new error pattern in the new
+//     version's logs holds the step: it cannot pass (Patterns).
 //
 // The default judge (NewSequentialJudge) rolls back only when the data show,
 // at family-wise confidence 1 − Alpha across all these metrics, that a limit
