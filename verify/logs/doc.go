@@ -120,6 +120,17 @@
 // (verify.Verdict.Patterns), printed under the verdict line and kept in the
 // runbook record. examples/canary -logbug shows it on a real fleet.
 //
+// Measured as a whole deployment: on the loopback fleet of
+// examples/canary (2 cores shared, load 7–20), 15 good deployments with
+// every instance's log in a Collector completed with no pattern found (10
+// with the test's settings, 5 with the defaults), and 8 -logbug
+// deployments (v2 logs a new error on 5% of requests) were each held in
+// their first step and rolled back. deploy's
+// TestLogPatternFalseAlarmsAndDetection simulates 100 canary deployments
+// whose 30 error templates follow traffic as Poisson counts: none found a
+// pattern when v2 logs them as v1 does, none when at twice v1's rate (the
+// limit), and all found a new template on 0.5% of requests.
+//
 // Mining runs at about 2 million lines per second per core on
 // service-like messages once their templates are known, allocation-free,
 // and 0.6 million with JSON parsing (AMD EPYC, 2 cores shared, load 1–2;
