@@ -19,6 +19,7 @@ import (
 	"github.com/safedeploy/safedeploy/runbook"
 	"github.com/safedeploy/safedeploy/strategy"
 	"github.com/safedeploy/safedeploy/verify"
+	"github.com/safedeploy/safedeploy/verify/logs"
 )
 
 // Sentinel errors a caller can branch on with errors.Is. A failed Run's
@@ -184,6 +185,7 @@ type run struct {
 	journal  *journaled // nil without Plan.Journal
 	report   *Report
 	judge    verify.Judge
+	patterns *logs.Detector // nil without Plan.Logs
 
 	deliver sync.Mutex // serializes events, so observers see them in order
 	mu      sync.Mutex // guards the fields below and the report
@@ -312,6 +314,9 @@ func (r *run) preflight(ctx context.Context) ([]migrate.Migration, error) {
 		check(name, call0(ctx, fmt.Sprintf("check %q", name), short, func(ctx context.Context) error { return c.Check(ctx, p) }))
 	}
 	check("baseline", r.captureBaseline(ctx))
+	if p.Logs != nil {
+		check("log baseline", r.captureLogBaseline(ctx))
+	}
 
 	// Notify last, so the team hears only of deployments that will start.
 	if len(errs) == 0 && p.Change.Disruption != "" {

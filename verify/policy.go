@@ -50,7 +50,9 @@ const (
 //     (σ = 0.5) that is the median up about 14%, P95 up about 20% or P99 up
 //     about 25%;
 //   - business events per request down by more than 20%;
-//   - any critical-path probe failing, at the next interval.
+//   - any critical-path probe failing, at the next interval;
+//   - with a log source (deploy.Plan.Logs), a new error pattern in the new
+//     version's logs holds the step: it cannot pass (Patterns).
 //
 // The default judge (NewSequentialJudge) rolls back only when the data show,
 // at family-wise confidence 1 − Alpha across all these metrics, that a limit
@@ -127,6 +129,13 @@ type Policy struct {
 	Escalate func(ctx context.Context, v *Verdict) error
 	// Judge makes the judge for one deployment; nil means NewSequentialJudge.
 	Judge func(p Policy, b Baseline) Judge
+
+	// Patterns is the log-pattern rule: when a new error pattern in the
+	// new version's logs is one, and what it does to the deployment (by
+	// default it holds the step: see PatternPolicy and PatternHold). It
+	// applies when the plan has a log source. WithDefaults leaves it as it
+	// is: the test fills in its own defaults (PatternPolicy.WithDefaults).
+	Patterns PatternPolicy
 }
 
 // LatencyLimits are, for the baseline's P50, P95 and P99, the largest
@@ -220,5 +229,6 @@ func (p Policy) Validate() error {
 			bad(fmt.Sprintf("Probes[%d].Check", i), "nil", "must be a function")
 		}
 	}
+	errs = append(errs, errlist.Prefix("Patterns.", p.Patterns.Validate()))
 	return errlist.Join(errs...)
 }

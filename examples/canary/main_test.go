@@ -34,14 +34,28 @@ func TestCanary(t *testing.T) {
 		code  int
 		wants []string
 	}{
-		{"good", nil, 0, []string{"completed after", "canary 100%", "kill switch off", "faster than a redeploy", "# Runbook: shop v1 → v2"}},
+		{"good", nil, 0, []string{"completed after", "canary 100%", "kill switch off", "faster than a redeploy", "# Runbook: shop v1 → v2", "log baseline v1"}},
 		{"bad", []string{"-bad"}, 1, []string{"rolled back after", "error-rate", "above the limit", "FAILED", "v2's first request to traffic restored to v1", "redeploy v1 (3 instances)"}},
+		// v2 logs a new error on 5% of its requests and fails no more of
+		// them than v1: the log-pattern rule holds the step it is found
+		// in (the first, unless the machine is too busy to send v2 the
+		// dozen lines it takes), whose verdict names the template and its
+		// counts.
+		{"logbug", []string{"-logbug", "-speed=false"}, 1, []string{"rolled back after",
+			`the verdict that decided it: held for a person to look: new error pattern "checkout degraded: connection pool exhausted for shard <*>" (`,
+			" lines from the new version, 0 from the old)", `pattern     [canary `}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var out bytes.Buffer
 			code := run(t.Context(), append(c.args, flags...), &out)
 			if reason, ok := starved(out.String()); ok && code == 1 {
 				t.Skipf("the machine was too busy for the judge to see enough data, so it rolled back as inconclusive (%s); nothing else was tested:\n%s", reason, out.String())
+			}
+			if c.name != "bad" && errorRateFailed.MatchString(out.String()) {
+				t.Errorf("the error-rate rule failed: v2's error rate is v1's:\n%s", out.String())
+			}
+			if c.name == "good" && strings.Contains(out.String(), `new error pattern "`) {
+				t.Errorf("a false alarm: the log-pattern rule found a pattern in a good v2:\n%s", out.String())
 			}
 			if code != c.code {
 				t.Errorf("exit code %d, want %d:\n%s", code, c.code, out.String())
@@ -54,6 +68,9 @@ func TestCanary(t *testing.T) {
 		})
 	}
 }
+
+// errorRateFailed matches a printed error-rate measurement that failed.
+var errorRateFailed = regexp.MustCompile(`error-rate [^\n]*: FAILED`)
 
 // inconclusive matches the printed verdict of a window that ended
 // inconclusive, capturing its reason.

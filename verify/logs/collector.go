@@ -321,3 +321,11 @@ func (c *Collector) Patterns(ctx context.Context, q verify.Query) (Observation, 
 func (c *Collector) pruned(vl *versionLog, start time.Time) bool {
 	return len(vl.times) > 0 && time.Unix(0, vl.times[len(vl.times)-1]).Sub(start) > c.retention()
 }
+
+// truncate shortens s to n bytes, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
