@@ -77,15 +77,17 @@ var errorRateFailed = regexp.MustCompile(`error-rate [^\n]*: FAILED`)
 var inconclusive = regexp.MustCompile(`\] inconclusive: (.*)`)
 
 // starved reports whether out holds an inconclusive verdict whose every
-// reason is thin data — missed scrapes, too few requests — the marks of a
-// machine too busy to serve and scrape the demo's traffic in time.
+// reason is thin data — missed scrapes, too few requests, a baseline too
+// small to judge the last step against — the marks of a machine too busy
+// to serve and scrape the demo's traffic in time.
 func starved(out string) (reason string, ok bool) {
 	m := inconclusive.FindStringSubmatch(out)
 	if m == nil {
 		return "", false
 	}
 	for _, r := range strings.Split(m[1], "; ") {
-		if !strings.Contains(r, "data covered only") && !strings.Contains(r, "requests needed since the deployment began") && !strings.Contains(r, "served no requests") {
+		if !strings.Contains(r, "data covered only") && !strings.Contains(r, "requests needed since the deployment began") && !strings.Contains(r, "served no requests") &&
+			!strings.Contains(r, "cannot be judged against the baseline alone") {
 			return "", false
 		}
 	}
