@@ -1,0 +1,93 @@
+package proctest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// A Process is a server started by StartProcess: in a process group of its
+// own, its standard output and error appended to a log file.
+type Process struct {
+	// Name is the binary's base name, for messages.
+	Name string
+	// LogPath is the file its output goes to.
+	LogPath string
+
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // cmd.Wait's result, set before done closes
+}
+
+// StartProcess starts bin with args in dir, its output appended to
+// logPath (created if need be), in a process group of its own so that Stop
+// reaches whatever it starts. It fails if the log cannot be opened or the
+// binary cannot be started.
+func StartProcess(bin string, args []string, dir, logPath string) (*Process, error) {
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close() // the child has its own descriptor
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	p := &Process{Name: filepath.Base(bin), LogPath: logPath, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Exited returns an error saying how the process ended, with the end of
+// its log, once Done is closed; before, it returns nil.
+func (p *Process) Exited() error {
+	select {
+	case <-p.done:
+	default:
+		return nil
+	}
+	state := "exited"
+	if p.err != nil {
+		state = p.err.Error()
+	}
+	return fmt.Errorf("%s %s; the end of its log (%s):\n%s", p.Name, state, p.LogPath, Tail(p.LogPath, 20))
+}
+
+// Stop sends SIGTERM to the process's group and waits for the process to
+// exit; if it has not after grace, it sends SIGKILL to the group, waits,
+// and returns an error saying so. Stopping a process that has exited does
+// nothing and returns nil.
+func (p *Process) Stop(grace time.Duration) error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	pgid := -p.cmd.Process.Pid
+	if err := syscall.Kill(pgid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("stopping %s: %w", p.Name, err)
+	}
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case <-p.done:
+		return nil
+	case <-timer.C:
+	}
+	syscall.Kill(pgid, syscall.SIGKILL)
+	<-p.done
+	return fmt.Errorf("%s did not exit within %s of SIGTERM; killed it", p.Name, grace)
+}
