@@ -234,25 +234,24 @@ func Start(tb testing.TB, opts ...Option) *Cluster {
 	tb.Helper()
 	dir, etcd := binaries(tb)
 	c, err := start(dir, etcd, tb.TempDir(), opts)
-	if c != nil {
-		tb.Cleanup(func() {
-			if tb.Failed() {
-				tb.Logf("kubetest: %s", c.logs())
-			}
-			if err := c.Stop(); err != nil {
-				tb.Errorf("kubetest: %v", err)
-			}
-		})
-	}
 	if err != nil {
 		tb.Fatalf("kubetest: %v", err)
 	}
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			tb.Logf("kubetest: %s", c.logs())
+		}
+		if err := c.Stop(); err != nil {
+			tb.Errorf("kubetest: %v", err)
+		}
+	})
 	tb.Logf("kubetest: control plane at %s ready in %s", c.URL, c.StartTime.Round(time.Millisecond))
 	return c
 }
 
-// start starts a cluster with its files in root. The returned cluster, if
-// not nil, must be stopped, even with an error.
+// start starts a cluster with its files in root. On failure it stops
+// what it started and returns an error holding the end of each
+// component's log.
 func start(binDir, etcdBin, root string, opts []Option) (*Cluster, error) {
 	o := options{nodes: 1, gatewayAPI: true}
 	for _, opt := range opts {
@@ -274,13 +273,14 @@ func start(binDir, etcdBin, root string, opts []Option) (*Cluster, error) {
 			c.StartTime = time.Since(begin)
 			return c, nil
 		}
-		if !errors.Is(err, errPortTaken) {
-			return c, err
-		}
-		lastErr = err
+		err = fmt.Errorf("%w\n%s", err, c.logs())
 		if serr := c.Stop(); serr != nil {
 			return nil, errors.Join(err, serr)
 		}
+		if !errors.Is(err, errPortTaken) {
+			return nil, err
+		}
+		lastErr = err
 	}
 	return nil, lastErr
 }
@@ -377,6 +377,9 @@ func (c *Cluster) launch(ctx context.Context, binDir, etcdBin, dir string, o opt
 		"--service-account-key-file=" + keys.saPublicFile,
 		"--service-account-signing-key-file=" + keys.saPrivateFile,
 		"--service-cluster-ip-range=" + serviceRange,
+		// The kubernetes Service's endpoint would be the advertised
+		// address, which may not be loopback; nothing here needs it.
+		"--endpoint-reconciler-type=none",
 		"--profiling=false",
 	}
 	if err := c.startAPIServer(ctx); err != nil {

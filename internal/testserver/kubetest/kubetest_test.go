@@ -440,10 +440,6 @@ func BenchmarkStart(b *testing.B) {
 	for b.Loop() {
 		c, err := start(dir, etcd, b.TempDir(), nil)
 		if err != nil {
-			if c != nil {
-				b.Log(c.logs())
-				c.Stop()
-			}
 			b.Fatal(err)
 		}
 		total += c.StartTime
