@@ -64,6 +64,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -381,6 +382,7 @@ func (c *Cluster) launch(ctx context.Context, binDir, etcdBin, dir string, o opt
 		// address, which may not be loopback; nothing here needs it.
 		"--endpoint-reconciler-type=none",
 		"--profiling=false",
+		featureGates,
 	}
 	if err := c.startAPIServer(ctx); err != nil {
 		return err
@@ -400,6 +402,7 @@ func (c *Cluster) launch(ctx context.Context, binDir, etcdBin, dir string, o opt
 		"--service-account-private-key-file="+keys.saPrivateFile,
 		"--root-ca-file="+keys.caFile,
 		"--profiling=false",
+		clientFeatureGates,
 	); err != nil {
 		return err
 	}
@@ -414,6 +417,7 @@ func (c *Cluster) launch(ctx context.Context, binDir, etcdBin, dir string, o opt
 		"--cert-dir="+filepath.Join(dir, "scheduler-certs"),
 		"--leader-elect=false",
 		"--profiling=false",
+		clientFeatureGates,
 	); err != nil {
 		return err
 	}
@@ -468,7 +472,7 @@ func (c *Cluster) launch(ctx context.Context, binDir, etcdBin, dir string, o opt
 
 // run starts a process of the cluster.
 func (c *Cluster) run(bin, dir, log string, args ...string) error {
-	p, err := proctest.StartProcess(bin, args, dir, filepath.Join(dir, log))
+	p, err := proctest.StartProcess(command(bin, dir, args), filepath.Join(dir, log))
 	if err != nil {
 		return err
 	}
@@ -478,9 +482,34 @@ func (c *Cluster) run(bin, dir, log string, args ...string) error {
 	return nil
 }
 
+// command returns the command running bin with args in dir, with this
+// process's environment but for KUBECONFIG.
+func command(bin, dir string, args []string) *exec.Cmd {
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "KUBECONFIG=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	return cmd
+}
+
+// featureGates turns streaming lists off. etcd 3.4 cannot report watch
+// progress, which the API server needs to serve them: with them on, it
+// turns every watch from resource version 0 (kwok's pod watches) into a
+// streaming list and refuses it, and the watcher sees events only when
+// it lists again, seconds later. Off, such a watch is served the classic
+// way; clients that ask for a streaming list fall back to list and watch.
+const featureGates = "--feature-gates=WatchList=false,WatchListClient=false"
+
+// clientFeatureGates turns streaming lists off in the controller manager
+// and the scheduler, sparing them a refusal and a fallback per informer.
+const clientFeatureGates = "--feature-gates=WatchListClient=false"
+
 // startAPIServer starts kube-apiserver and waits for /readyz.
 func (c *Cluster) startAPIServer(ctx context.Context) error {
-	p, err := proctest.StartProcess(c.apiBin, c.apiArgs, c.dir, filepath.Join(c.dir, "kube-apiserver.log"))
+	p, err := proctest.StartProcess(command(c.apiBin, c.dir, c.apiArgs), filepath.Join(c.dir, "kube-apiserver.log"))
 	if err != nil {
 		return err
 	}
@@ -629,8 +658,10 @@ func (c *Cluster) Client() kubernetes.Interface {
 
 // StopAPIServer stops kube-apiserver, leaving etcd and the other
 // components running (and failing to reach it), for tests of an API
-// server that goes away; StartAPIServer brings it back. It fails tb if the
-// server does not exit within 15 s of SIGTERM (it is then killed).
+// server that goes away; StartAPIServer brings it back. The server gets
+// SIGTERM and, a second later, another, on which it exits at once,
+// dropping its connections. It fails tb if the server has not exited 15 s
+// later (it is then killed).
 func (c *Cluster) StopAPIServer(tb testing.TB) {
 	tb.Helper()
 	c.mu.Lock()
@@ -644,9 +675,26 @@ func (c *Cluster) StopAPIServer(tb testing.TB) {
 		return
 	default:
 	}
-	if err := p.Stop(stopGrace); err != nil {
+	if err := stopAPIServer(p); err != nil {
 		tb.Fatalf("kubetest: %v", err)
 	}
+}
+
+// stopAPIServer stops kube-apiserver. On SIGTERM it stops listening at
+// once but then waits, a minute or more, for its clients' connections to
+// end; a second signal makes it exit at once, and is sent after a second.
+func stopAPIServer(p *proctest.Process) error {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	timer := time.NewTimer(time.Second)
+	defer timer.Stop()
+	select {
+	case <-p.Done():
+		return nil
+	case <-timer.C:
+	}
+	return p.Stop(stopGrace)
 }
 
 // StartAPIServer starts kube-apiserver again after StopAPIServer, on the
@@ -756,7 +804,13 @@ func (c *Cluster) Stop() error {
 	c.mu.Unlock()
 	var errs []error
 	for i := len(procs) - 1; i >= 0; i-- {
-		if err := procs[i].Stop(stopGrace); err != nil {
+		var err error
+		if procs[i] == c.apiserver {
+			err = stopAPIServer(procs[i])
+		} else {
+			err = procs[i].Stop(stopGrace)
+		}
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -15,7 +15,10 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gateway "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
@@ -290,6 +293,62 @@ func TestReadinessInjection(t *testing.T) {
 	for _, name := range []string{"never", "crash", "image"} {
 		if p := get(name); ready(p) {
 			t.Errorf("pod %s became Ready: %s", name, describe(p))
+		}
+	}
+}
+
+// TestWatch: a watch from resource version 0 with bookmarks, as kwok
+// makes, delivers events instead of failing (as it does when the API
+// server turns it into a streaming list that etcd 3.4 cannot serve), and an
+// informer with client-go's defaults syncs and sees a new pod.
+func TestWatch(t *testing.T) {
+	c := Shared(t)
+	ns := c.Namespace(t)
+	ctx := t.Context()
+	pods := c.Client().CoreV1().Pods(ns)
+	w, err := pods.Watch(ctx, metav1.ListOptions{ResourceVersion: "0", AllowWatchBookmarks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
+	factory := informers.NewSharedInformerFactoryWithOptions(c.Client(), 0, informers.WithNamespace(ns))
+	seen := make(chan string, 10)
+	inf := factory.Core().V1().Pods().Informer()
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
+		seen <- obj.(*corev1.Pod).Name
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	defer factory.Shutdown()
+	defer close(stop)
+	factory.Start(stop)
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		t.Fatal("the informer did not sync")
+	}
+
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "watched"}, Spec: podSpec("example.invalid/app:1")}
+	if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(time.Minute)
+	for gotWatch, gotInformer := false, false; !gotWatch || !gotInformer; {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				t.Fatal("the watch ended")
+			}
+			if ev.Type == watch.Error {
+				t.Fatalf("the watch failed: %v", apierrors.FromObject(ev.Object))
+			}
+			if pod, ok := ev.Object.(*corev1.Pod); ok && pod.Name == "watched" {
+				gotWatch = true
+			}
+		case name := <-seen:
+			gotInformer = gotInformer || name == "watched"
+		case <-timeout:
+			t.Fatalf("after a minute, the watch saw the pod: %v, the informer: %v", gotWatch, gotInformer)
 		}
 	}
 }

@@ -23,24 +23,22 @@ type Process struct {
 	err  error // cmd.Wait's result, set before done closes
 }
 
-// StartProcess starts bin with args in dir, its output appended to
-// logPath (created if need be), in a process group of its own so that Stop
-// reaches whatever it starts. It fails if the log cannot be opened or the
-// binary cannot be started.
-func StartProcess(bin string, args []string, dir, logPath string) (*Process, error) {
+// StartProcess starts cmd (its Path, Args, Dir and Env as the caller set
+// them) with its output appended to logPath (created if need be), in a
+// process group of its own so that Stop reaches whatever it starts. It
+// fails if the log cannot be opened or the binary cannot be started.
+func StartProcess(cmd *exec.Cmd, logPath string) (*Process, error) {
 	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	defer log.Close() // the child has its own descriptor
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
+		return nil, fmt.Errorf("starting %s: %w", cmd.Path, err)
 	}
-	p := &Process{Name: filepath.Base(bin), LogPath: logPath, cmd: cmd, done: make(chan struct{})}
+	p := &Process{Name: filepath.Base(cmd.Path), LogPath: logPath, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -64,6 +62,19 @@ func (p *Process) Exited() error {
 		state = p.err.Error()
 	}
 	return fmt.Errorf("%s %s; the end of its log (%s):\n%s", p.Name, state, p.LogPath, Tail(p.LogPath, 20))
+}
+
+// Signal sends sig to the process's group, unless the process has exited.
+func (p *Process) Signal(sig syscall.Signal) error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	if err := syscall.Kill(-p.cmd.Process.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("signalling %s: %w", p.Name, err)
+	}
+	return nil
 }
 
 // Stop sends SIGTERM to the process's group and waits for the process to
