@@ -24,14 +24,21 @@
 // authenticates with a static token file and service-account tokens, and
 // authorizes with RBAC. kube-controller-manager runs the deployment,
 // replicaset, serviceaccount, serviceaccount-token, endpointslice,
-// garbagecollector, nodelifecycle and namespace controllers; there is no
-// kube-proxy and no Service routing. kwok manages the Nodes annotated
-// kwok.x-k8s.io/node=fake that Start creates (option Nodes), and plays the
-// kubelet for the pods bound to them: a pod becomes Running and Ready, with
-// a fake IP, as soon as it is scheduled, and is removed once deleted. The
-// Gateway API's standard-channel CRDs (HTTPRoute, Gateway, GatewayClass…)
-// are installed from the sigs.k8s.io/gateway-api module this module
-// requires, unless WithoutGatewayAPI is given.
+// garbagecollector, nodelifecycle and namespace controllers. kwok manages
+// the Nodes annotated kwok.x-k8s.io/node=fake that Start creates (option
+// Nodes), and plays the kubelet for the pods bound to them: a pod becomes
+// Running and Ready, with an IP from 10.244.0.0/16, as soon as it is
+// scheduled, and is removed once deleted. No container runs: nothing
+// listens on a pod's IP, and there is no kube-proxy, so Services route
+// nothing (their EndpointSlices are kept, though). The Gateway API's
+// standard-channel CRDs (HTTPRoute, Gateway, GatewayClass…) are installed
+// from the sigs.k8s.io/gateway-api module this module requires, unless
+// WithoutGatewayAPI is given; no Gateway controller runs.
+//
+// Debian's etcd 3.4 cannot report watch progress, so streaming lists
+// (the WatchList feature) are off in the API server: a client asking for
+// one gets the classic list and watch, as client-go's informers fall back
+// to by themselves.
 //
 // # Sharing
 //
@@ -46,8 +53,9 @@
 //		…
 //	}
 //
-// A test that restarts or stops the API server, or needs other options,
-// starts a cluster of its own with Start.
+// A test that restarts or stops the API server (which the tests sharing
+// the cluster would notice if they ran in parallel), or needs other
+// options, starts a cluster of its own with Start.
 package kubetest
 
 import (

@@ -181,6 +181,11 @@ func TestDeploymentReady(t *testing.T) {
 		return got.Status.ReadyReplicas == 3, fmt.Sprintf("%+v", got.Status)
 	})
 
+	// build-kube.sh stamps the release into the binaries.
+	if v, err := c.Client().Discovery().ServerVersion(); err != nil || v.GitVersion != Version {
+		t.Errorf("the API server reports version %v (%v), want %s", v, err, Version)
+	}
+
 	// Through the kubeconfig file, as a tool would.
 	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
 	if err != nil {
