@@ -496,6 +496,94 @@ func TestRestart(t *testing.T) {
 	})
 }
 
+// TestOptions: Nodes makes that many Ready nodes, pods spread over them,
+// and WithoutGatewayAPI leaves HTTPRoutes unknown to the API server.
+func TestOptions(t *testing.T) {
+	c := Start(t, Nodes(2), WithoutGatewayAPI())
+	ctx := t.Context()
+	if len(c.NodeNames) != 2 {
+		t.Fatalf("nodes %v, want 2", c.NodeNames)
+	}
+	nodes, err := c.Client().CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes.Items) != 2 {
+		t.Errorf("%d nodes in the API, want 2", len(nodes.Items))
+	}
+	gw, err := gateway.NewForConfig(c.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gw.GatewayV1().HTTPRoutes("default").List(ctx, metav1.ListOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("listing HTTPRoutes without the CRDs: %v; want NotFound", err)
+	}
+	ns := c.Namespace(t)
+	for i := range 4 {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%d", i)}, Spec: podSpec("example.invalid/app:1")}
+		// Keep the pods apart, so that both nodes must take some.
+		p.Labels = map[string]string{"app": "spread"}
+		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
+			MaxSkew: 1, TopologyKey: "kubernetes.io/hostname", WhenUnsatisfiable: corev1.DoNotSchedule,
+			LabelSelector: &metav1.LabelSelector{MatchLabels: p.Labels},
+		}}
+		if _, err := c.Client().CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 2*time.Minute, "4 Ready pods on both nodes", func() (bool, string) {
+		pods, err := c.Client().CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		on := map[string]int{}
+		readyPods := 0
+		for _, p := range pods.Items {
+			on[p.Spec.NodeName]++
+			if ready(&p) {
+				readyPods++
+			}
+		}
+		return readyPods == 4 && on[c.NodeNames[0]] == 2 && on[c.NodeNames[1]] == 2, fmt.Sprintf("%d ready, per node %v", readyPods, on)
+	})
+}
+
+// BenchmarkReplicas measures how long a Deployment of n replicas takes,
+// on the shared cluster, from its creation until all n pods are Ready.
+func BenchmarkReplicas(b *testing.B) {
+	for _, n := range []int32{10, 100} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			c := Shared(b)
+			ctx := b.Context()
+			for b.Loop() {
+				ns := c.Namespace(b)
+				labels := map[string]string{"app": "web"}
+				d := &appsv1.Deployment{
+					ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
+					Spec: appsv1.DeploymentSpec{
+						Replicas: new(n),
+						Selector: &metav1.LabelSelector{MatchLabels: labels},
+						Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: podSpec("example.invalid/web:1")},
+					},
+				}
+				if _, err := c.Client().AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				for {
+					got, err := c.Client().AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if got.Status.ReadyReplicas == n {
+						break
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkStart measures starting a control plane (with the Gateway API
 // CRDs) and stopping it.
 func BenchmarkStart(b *testing.B) {
