@@ -25,8 +25,12 @@ type Process struct {
 
 // StartProcess starts cmd (its Path, Args, Dir and Env as the caller set
 // them) with its output appended to logPath (created if need be), in a
-// process group of its own so that Stop reaches whatever it starts. It
-// fails if the log cannot be opened or the binary cannot be started.
+// process group of its own so that Stop reaches whatever it starts. The
+// process is killed if the thread that started it ends — as it does when
+// the test binary exits without cleaning up (a test timeout's panic) — so
+// that no server outlives its test; call it from a goroutine not locked to
+// its thread. It fails if the log cannot be opened or the binary cannot be
+// started.
 func StartProcess(cmd *exec.Cmd, logPath string) (*Process, error) {
 	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -34,7 +38,7 @@ func StartProcess(cmd *exec.Cmd, logPath string) (*Process, error) {
 	}
 	defer log.Close() // the child has its own descriptor
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", cmd.Path, err)
 	}
