@@ -215,9 +215,9 @@ type Cluster struct {
 	Kubeconfig string
 	// NodeNames are the Nodes kwok manages.
 	NodeNames []string
-	// StartTime is how long starting took, from etcd's start to the
+	// StartDuration is how long starting took, from etcd's start to the
 	// last check passing.
-	StartTime time.Duration
+	StartDuration time.Duration
 
 	dir    string // the cluster's files
 	shmDir string // etcd's data, removed at Stop, if not under dir
@@ -254,7 +254,7 @@ func Start(tb testing.TB, opts ...Option) *Cluster {
 			tb.Errorf("kubetest: %v", err)
 		}
 	})
-	tb.Logf("kubetest: control plane at %s ready in %s", c.URL, c.StartTime.Round(time.Millisecond))
+	tb.Logf("kubetest: control plane at %s ready in %s", c.URL, c.StartDuration.Round(time.Millisecond))
 	return c
 }
 
@@ -279,7 +279,7 @@ func start(binDir, etcdBin, root string, opts []Option) (*Cluster, error) {
 		c := &Cluster{dir: dir}
 		err := c.launch(ctx, binDir, etcdBin, dir, o)
 		if err == nil {
-			c.StartTime = time.Since(begin)
+			c.StartDuration = time.Since(begin)
 			return c, nil
 		}
 		err = fmt.Errorf("%w\n%s", err, c.logs())

@@ -594,7 +594,7 @@ func BenchmarkStart(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		total += c.StartTime
+		total += c.StartDuration
 		if err := c.Stop(); err != nil {
 			b.Fatal(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 )
 
 // shared is the package's cluster under Run.
@@ -59,7 +60,7 @@ func Shared(tb testing.TB) *Cluster {
 			shared.c, shared.err = start(dir, etcd, shared.dir, shared.opts)
 		}
 		if shared.err == nil {
-			tb.Logf("kubetest: shared control plane at %s ready in %s", shared.c.URL, shared.c.StartTime)
+			tb.Logf("kubetest: shared control plane at %s ready in %s", shared.c.URL, shared.c.StartDuration.Round(time.Millisecond))
 		}
 	})
 	if shared.err != nil {
