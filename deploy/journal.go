@@ -39,7 +39,10 @@ var ErrFenced = errors.New("deploy: lease lost to another holder")
 var ErrOperatorAbort = errors.New("deploy: aborted by an operator")
 
 // DefaultLeaseTTL is the lease's time-to-live when Plan.LeaseTTL is zero.
-// The holder renews it every third of it. Fifteen seconds lets a holder
+// The holder renews it every third of it, waits for a slow renewal until
+// the lease is within a sixth of expiring, and stops — fenced, without
+// touching the target again — if none has landed by then. Fifteen seconds
+// lets a holder
 // ride out a long GC pause or a database fail-over of a few seconds, and
 // still lets another process take over a crashed deployment within a
 // quarter of a minute — while traffic may sit on a canary no one watches.
@@ -199,7 +202,10 @@ func (r *run) openJournal(ctx context.Context) (context.Context, *Report, error)
 
 // renew renews the lease every third of its time-to-live until ctx ends.
 // When the lease is lost — fenced by a newer holder, or not renewed before
-// it expires — it ends the run's context with ErrFenced.
+// it comes within a sixth of its time-to-live of expiring — it ends the
+// run's context with ErrFenced. A slow renewal is waited for up to that
+// margin, not cut short: on a loaded machine or a slow database a renewal
+// may take longer than a tick and still land in time.
 func (r *run) renew(ctx context.Context) {
 	jr := r.journal
 	t := time.NewTicker(jr.ttl / 3)
@@ -213,7 +219,16 @@ func (r *run) renew(ctx context.Context) {
 		jr.mu.Lock()
 		l := jr.lease
 		jr.mu.Unlock()
-		nl, err := call(ctx, "Journal.Renew", jr.ttl/3, func(ctx context.Context) (journal.Lease, error) { return jr.j.Renew(ctx, l, jr.ttl) })
+		safe := l.Expires.Add(-jr.ttl / 6) // act no later than this without a renewal
+		var (
+			nl  journal.Lease
+			err error
+		)
+		if wait := time.Until(safe); wait > 0 {
+			nl, err = call(ctx, "Journal.Renew", wait, func(ctx context.Context) (journal.Lease, error) { return jr.j.Renew(ctx, l, jr.ttl) })
+		} else {
+			err = fmt.Errorf("the lease was not renewed in time: it expires at %s", l.Expires.Format(time.RFC3339Nano))
+		}
 		switch {
 		case err == nil:
 			jr.mu.Lock()
@@ -221,7 +236,7 @@ func (r *run) renew(ctx context.Context) {
 			jr.mu.Unlock()
 		case ctx.Err() != nil:
 			return
-		case errors.Is(err, journal.ErrFenced) || !time.Now().Before(l.Expires.Add(-jr.ttl/6)):
+		case errors.Is(err, journal.ErrFenced) || !time.Now().Before(safe):
 			// Fenced, or about to lapse with no renewal in sight: stop
 			// before another holder may act.
 			jr.fence(fmt.Errorf("%w: %w", ErrFenced, err))
