@@ -277,36 +277,54 @@ func (r *run) previousServes(ctx context.Context, crashed journal.Run, in interr
 	return insts, true, nil
 }
 
-// recordFound reconciles the journal with the target before a resume: an
-// instance of the new version running whose start the journal does not
-// record as done (the process died between the two), and an instance of
-// the fleet before the deployment no longer running whose stop it does not
-// record as done, are written as done, so that the journal describes the
-// fleet the resumed run takes over.
+// recordFound reconciles the journal with the target before a resume. An
+// instance of the new version that the interrupted run started but did not
+// see become ready — its start failed, or the process died while it
+// started or before it wrote that the start succeeded — may never become
+// ready, and nothing tells: it is stopped (a change the journal records as
+// any other), and the resumed strategy starts what its step lacks. Only as
+// many unknown instances are taken for the run's as it had starts
+// unaccounted for; more are someone else's, left for the strategy to
+// refuse. An instance of the fleet before the deployment no longer running
+// whose stop the journal does not record as done is written as done. The
+// journal then describes the fleet the resumed run takes over.
 func (r *run) recordFound(ctx context.Context, entries []journal.Entry, res *resumption) {
-	started, stopped := map[string]bool{}, map[string]bool{}
+	started, failed, stopped := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	pending := 0 // starts of the new version asked for, never answered
 	for _, e := range entries {
-		if e.Type != journal.TypeDone {
+		c, err := journal.ChangeOf(e)
+		if err != nil {
 			continue
 		}
-		switch c, err := journal.ChangeOf(e); {
-		case err != nil:
-		case c.Op == "start":
+		switch {
+		case c.Op == "start" && c.Version == res.crashed.To && e.Type == journal.TypeIntent:
+			pending++
+		case c.Op == "start" && e.Type == journal.TypeDone:
 			started[c.Instance] = true
-		case c.Op == "stop":
+			pending--
+		case c.Op == "start" && e.Type == journal.TypeFailed:
+			failed[c.Instance] = true
+			pending--
+		case c.Op == "stop" && e.Type == journal.TypeDone:
 			stopped[c.Instance] = true
 		}
 	}
 	running := map[string]bool{}
-	var es []journal.Entry
+	var unready, unknown []string
 	for _, in := range res.found {
 		running[in.ID] = true
-		if in.Version == res.crashed.To && !started[in.ID] {
-			if e, err := journal.NewEntry(journal.TypeDone, "instance "+in.ID+" of "+in.Version+" found running: its start was not recorded", journal.Change{Op: "start", Instance: in.ID, Version: in.Version}); err == nil {
-				es = append(es, e)
-			}
+		switch {
+		case in.Version != res.crashed.To || started[in.ID]:
+		case failed[in.ID]:
+			unready = append(unready, in.ID)
+		default:
+			unknown = append(unknown, in.ID)
 		}
 	}
+	if len(unknown) <= pending {
+		unready = append(unready, unknown...)
+	}
+	var es []journal.Entry
 	for _, id := range res.before.Instances {
 		if !running[id] && !stopped[id] {
 			if e, err := journal.NewEntry(journal.TypeDone, "instance "+id+" of "+res.crashed.From+" found stopped: its stop was not recorded", journal.Change{Op: "stop", Instance: id}); err == nil {
@@ -316,7 +334,14 @@ func (r *run) recordFound(ctx context.Context, entries []journal.Entry, res *res
 	}
 	if len(es) > 0 {
 		_ = r.write(ctx, es...) // a failed write stops the run at its next action
-		r.emit(ctx, Event{Kind: KindAction, Phase: PhaseDecide, Message: fmt.Sprintf("journal reconciled with the target: %d change(s) the interrupted run made but did not record", len(es))})
+		r.emit(ctx, Event{Kind: KindAction, Phase: PhaseDecide, Message: fmt.Sprintf("journal reconciled with the target: %d stop(s) the interrupted run made but did not record", len(es))})
+	}
+	fleet := r.target().Fleet
+	for _, id := range unready {
+		r.emit(ctx, Event{Kind: KindAction, Phase: PhaseDecide, Message: fmt.Sprintf("instance %s of %s found running, but the interrupted run did not see it become ready: it is stopped, and started again as its step needs", id, res.crashed.To)})
+		// A failure leaves the instance for the resumed strategy, which
+		// refuses a target that fits no step, and for the rollback after.
+		_ = fleet.Stop(ctx, id)
 	}
 }
 

@@ -386,3 +386,50 @@ func TestResumeKeepsAPause(t *testing.T) {
 		assertVersions(t, fleetOf(p), map[string]int{"v2": 8})
 	})
 }
+
+// A crash while an instance of the new version was starting leaves it
+// listed, perhaps never to be ready: the resumed run does not adopt it, but
+// stops it and starts a fresh one, and the journal says so.
+func TestResumeStopsAnInstanceItDidNotSeeReady(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v2 := healthy
+		v2.StartDelay = time.Second
+		j := newFreezing(isIntent("start"))
+		p, _ := newPlan(newFleet(v2))
+		withFlag(t, p)
+		p.Journal, p.Holder, p.Recover = j, "crashed", deploy.RecoverResume
+		fleet := fleetOf(p)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			deploy.Run(t.Context(), p)
+		}()
+		<-j.frozen
+		// The start the crashed process asked for, cut short by its death.
+		ctx, cancel := context.WithTimeout(t.Context(), time.Millisecond)
+		half, err := fleet.Start(ctx, "v2")
+		cancel()
+		if err == nil || half == "" {
+			t.Fatalf("a start cut short = %q, %v; want an instance listed but not ready", half, err)
+		}
+		time.Sleep(2 * deploy.DefaultLeaseTTL)
+		next, rec := journaledPlan(t, j.Memory, "next")
+		next.Target, next.Metrics, next.Flags, next.Recover, next.Strategy = p.Target, p.Metrics, p.Flags, deploy.RecoverResume, p.Strategy
+		rep, err := deploy.Run(t.Context(), next)
+		close(j.thaw)
+		<-done
+		if err != nil || rep.Outcome != deploy.Completed {
+			t.Fatalf("recovery = %v, %v (%s)", rep.Outcome, err, rep.Reason)
+		}
+		insts, _ := fleet.Instances(t.Context())
+		for _, in := range insts {
+			if in.ID == half {
+				t.Errorf("instance %s, never seen ready, was adopted", half)
+			}
+		}
+		assertVersions(t, fleet, map[string]int{"v2": 8})
+		if rec.index(deploy.KindAction, "did not see it become ready") < 0 {
+			t.Error("the recovery does not say it stopped the half-started instance")
+		}
+	})
+}

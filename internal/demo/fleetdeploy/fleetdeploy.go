@@ -90,9 +90,10 @@ type Options struct {
 	Steps []float64
 	// StepWindow is each step's observation window (default 3 s), Interval
 	// how often metrics are read (default 500 ms), BaselineWindow how much
-	// history forms the baseline (default 12 s: some 4,000 requests at the
-	// fleet's load, enough for the judge to compare the final step, where no
-	// old version serves alongside, with the baseline alone).
+	// history forms the baseline (default 12 s: some 10,000 requests at
+	// examples/fleet's load of 1,000 a second, enough for the judge to
+	// compare the final step, where no old version serves alongside, with
+	// the baseline alone; at v1's 0.5% errors it needs about 6,000).
 	StepWindow, Interval, BaselineWindow time.Duration
 	// LeaseTTL is the lease's time-to-live; zero means DefaultLeaseTTL.
 	LeaseTTL time.Duration
