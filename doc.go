@@ -25,7 +25,9 @@
 //     verify.MetricSource interval by interval and judges the new version
 //     against the baseline: error rate, latency P50/P95/P99, a business
 //     metric and critical-path probes, over 5 minutes per canary step and
-//     15 minutes otherwise (a day for significant features).
+//     15 minutes otherwise (a day for significant features); and, with a
+//     verify.LogSource (deploy.Plan.Logs), the logs, for error patterns the
+//     old version did not log (package verify/logs).
 //  5. Complete or roll back (deploy.Decide): complete when every window
 //     held, all instances run the new version and the plan's flags are
 //     cleaned up; otherwise turn the kill switch off, then roll back — or

@@ -45,10 +45,11 @@ func (e *PanicError) Unwrap() error {
 // ErrTimeout, and Run goes on as for any failure of that call; the call
 // itself is left to finish on its own (Go cannot stop a goroutine), and
 // what it returns then is ignored. Zero fields take the defaults;
-// negative ones are invalid.
+// negative ones are invalid (a bound of zero would fail every call, so
+// there is no zero to ask for).
 type Timeouts struct {
-	// Read bounds each metric read, including the baseline's, and each
-	// critical-path probe. Default 30s.
+	// Read bounds each metric and log read, including the baseline's, and
+	// each critical-path probe. Default 30s.
 	Read time.Duration
 	// Call bounds every other short call: each pre-flight check (Tests,
 	// Checks, the linter, pending migrations, the kill-switch lookup, the

@@ -4,7 +4,8 @@
 // A Plan says what is deployed (service, version, previous version,
 // environment, the Change with its engineer, what, why and expected
 // behaviour) and how: pre-flight Checks, migrations, a strategy.Strategy
-// and its strategy.Target, a verify.MetricSource with a verify.Policy, a
+// and its strategy.Target, a verify.MetricSource with a verify.Policy (and,
+// optionally, a verify.LogSource for the log-pattern rule), a
 // flags.Store with the kill switch and the flags to clean up, a Notifier and
 // the Promotions history. Validate reports every invalid field at once; Run
 // validates first and changes nothing for an invalid plan.
@@ -16,7 +17,8 @@
 //     Plan.Version, pending migrations checked against Plan.Schema, a fast
 //     rollback path (a kill switch present in the store, or a strategy that
 //     keeps the previous version serving, or Plan.AcceptRedeploy), the
-//     user's Checks, and the pre-deploy baseline. All failures come back in
+//     user's Checks, and the pre-deploy baseline (with Plan.Logs, the old
+//     version's logs over the same window too). All failures come back in
 //     one error wrapping ErrPreflight. The team is notified of declared
 //     disruption last, once everything else has passed.
 //  2. Database: each pending migration is applied in order; lock timeouts
@@ -32,7 +34,18 @@
 //     critical-path probes and feeding the judge. A failing verdict, a probe
 //     failure, or Policy.MaxConsecutiveErrors failed reads in a row stop the
 //     deployment; a window that ends inconclusive rolls back unless
-//     Policy.Escalate says to go on.
+//     Policy.Escalate says to go on. With Plan.Logs, each interval also reads
+//     both versions' logs into a logs.Detector, weighed by the requests the
+//     metric source counted (the old version alongside where it serves,
+//     else its logs over the baseline window); each new error pattern is a
+//     KindPattern event and is listed in the verdicts, and
+//     Policy.Patterns.Action decides what it does: by default it holds the
+//     step (the window cannot pass: it ends inconclusive, escalated or
+//     rolled back), verify.PatternRollback fails the interval,
+//     verify.PatternReport only lists it. A pattern held and escalated to a
+//     person who says to go on does not hold the later steps. A log source
+//     that fails MaxConsecutiveErrors reads in a row keeps the window from
+//     passing under Hold, and fails it under Rollback.
 //  5. Decide: on success, the plan's Cleanup flags are deleted and the
 //     promotion recorded. On failure, Decide's table chooses: turn the kill
 //     switch off first, then roll back (the strategy's undo, on a context of
@@ -49,7 +62,7 @@
 //
 // # User code is a fault domain
 //
-// Every call into code the plan supplies — metric sources, checks, probes,
+// Every call into code the plan supplies — metric and log sources, checks, probes,
 // the fleet, router and switch, the flag store, the migration runner, the
 // judge, the escalate hook, observers — is recovered from panic where Run
 // calls it (a *PanicError carrying the stack) and, where it can block,
@@ -80,9 +93,30 @@
 // journal. A holder that loses its lease stops without touching the target
 // again (Superseded, ErrFenced). A run left unfinished by a crashed process
 // is taken over by the next Run once its lease expires: the journal is
-// reconciled with what the target reports and the target put back on the
-// previous version (Plan.Recover). A rerun of a completed plan changes
-// nothing.
+// reconciled with what the target reports, and the takeover recorded. A
+// rerun of a completed plan changes nothing.
+//
+// Plan.Recover chooses what the takeover does. RecoverResume resumes the
+// run at the step it was in: the strategy (a strategy.Resumer: Canary,
+// Rolling, BlueGreen and Direct are) checks that the target's instances fit
+// that step and completes its changes, the step's window is observed again
+// from its start — what the crashed process saw is not counted, so no
+// observation is skipped — against a fresh baseline of the previous
+// version where it still serves traffic (else the interrupted run's own
+// baseline, kept in the journal), and the remaining steps follow, in the
+// same journal run. Where that is impossible (another plan's run, one that
+// had decided to roll back, a strategy that cannot resume, a target whose
+// state fits no step, a failing pre-flight) the run is rolled back, and
+// the takeover entry, the record and the report's reason say why.
+//
+// RecoverRollBack, the default, puts the target back on the previous
+// version at once. It is the default because the crash left the new
+// version serving traffic that no one observed for as long as the lease
+// took to lapse, and a resume keeps it serving while the new holder
+// re-reads a baseline and observes the step all over again: the version
+// known to be good is the safe answer when no one chose otherwise. A team
+// that trusts its canary steps, or whose steps are long and costly to
+// repeat from the start, sets RecoverResume.
 //
 // Callers branch on the returned error with errors.Is (ErrRolledBack,
 // ErrRollForward, ErrPreflight, ErrAborted, ErrTimeout…) and errors.As (*verify.Verdict for the

@@ -45,6 +45,9 @@ const (
 	KindStep Kind = "step"
 	// KindMeasurement: one interval was observed and judged.
 	KindMeasurement Kind = "measurement"
+	// KindPattern: the log-pattern rule found a new error pattern in the
+	// new version's logs; the Verdict lists it (verify.PatternFinding).
+	KindPattern Kind = "pattern"
 	// KindVerdict: an observation window ended with a verdict.
 	KindVerdict Kind = "verdict"
 	// KindDecision: the decision table chose how to respond to a failure.
@@ -123,6 +126,11 @@ func SlogObserver(l *slog.Logger) Observer {
 		}
 		if v := e.Verdict; v != nil {
 			attrs = append(attrs, slog.String("outcome", v.Outcome.String()))
+			for _, f := range v.Patterns {
+				attrs = append(attrs, slog.Group("pattern",
+					slog.String("template", f.Template), slog.Float64("new", f.NewCount), slog.Float64("old", f.OldCount),
+					slog.Time("first_seen", f.FirstSeen), slog.String("example", f.Example)))
+			}
 			for _, m := range v.Measurements {
 				attrs = append(attrs, slog.Group(m.Metric,
 					slog.Float64("value", m.Value), slog.Float64("comparison", m.Baseline), slog.String("against", m.Against),
@@ -168,6 +176,9 @@ func Printer(w io.Writer) Observer {
 		if e.Verdict != nil && e.Kind == KindVerdict {
 			for _, m := range e.Verdict.Measurements {
 				fmt.Fprintf(&b, "%*s%s\n", indent, "", m)
+			}
+			for _, f := range e.Verdict.Patterns {
+				fmt.Fprintf(&b, "%*s%s\n", indent, "", f)
 			}
 		}
 		io.WriteString(w, b.String())

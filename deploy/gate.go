@@ -47,7 +47,8 @@ func (r *run) check(ctx context.Context, s strategy.Step) error {
 		}
 	}
 	var failures, inARow, gaps int
-	var paused, promoted bool
+	lw := logWindow{start: start}
+	paused, promoted := r.heldPause(), false
 	timer := time.NewTimer(interval)
 	defer timer.Stop()
 	for from := start; from.Before(deadline); {
@@ -102,6 +103,11 @@ func (r *run) check(ctx context.Context, s strategy.Step) error {
 			if err := guard("judge Observe", func() { v = r.judge.Observe(iv) }); err != nil {
 				return err
 			}
+			if r.patterns != nil {
+				if v, err = r.observeLogs(ctx, s, iv, &lw, v); err != nil {
+					return err
+				}
+			}
 			r.emit(ctx, Event{Kind: KindMeasurement, Phase: PhaseVerify, Step: s.Name, Message: fmt.Sprintf("%s: %s%s", v.Outcome, v.Reason, note), Verdict: &v})
 			if v.Outcome == verify.Fail {
 				return r.verdict(ctx, s, &v)
@@ -115,6 +121,9 @@ func (r *run) check(ctx context.Context, s strategy.Step) error {
 	var v verify.Verdict
 	if err := guard("judge Conclude", func() { v = r.judge.Conclude() }); err != nil {
 		return err
+	}
+	if r.patterns != nil {
+		v = r.concludeLogs(&lw, v)
 	}
 	if v.Outcome != verify.Pass && gaps+failures > 0 {
 		v.Reason += fmt.Sprintf(" (%d interval(s) without data and %d failed read(s) in this window)", gaps, failures)

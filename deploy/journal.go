@@ -39,7 +39,10 @@ var ErrFenced = errors.New("deploy: lease lost to another holder")
 var ErrOperatorAbort = errors.New("deploy: aborted by an operator")
 
 // DefaultLeaseTTL is the lease's time-to-live when Plan.LeaseTTL is zero.
-// The holder renews it every third of it. Fifteen seconds lets a holder
+// The holder renews it every third of it, waits for a slow renewal until
+// the lease is within a sixth of expiring, and stops — fenced, without
+// touching the target again — if none has landed by then. Fifteen seconds
+// lets a holder
 // ride out a long GC pause or a database fail-over of a few seconds, and
 // still lets another process take over a crashed deployment within a
 // quarter of a minute — while traffic may sit on a canary no one watches.
@@ -59,15 +62,22 @@ const (
 	// whose observation was interrupted has unobserved time on the new
 	// version: the safe answer is the version known to be good.
 	RecoverRollBack Recovery = "roll_back"
-	// RecoverResume resumes the interrupted deployment: the target is put
-	// back on the previous version as for RecoverRollBack, then the plan
-	// runs again from its start, with a fresh baseline from the previous
-	// version and every window observed from its start. The kill switch is
-	// left as the interrupted run had it, since the plan runs again with
-	// it. A run that had already decided to roll back (a failing verdict,
-	// an operator's abort) is not resumed: its rollback is finished, kill
-	// switch included, as for RecoverRollBack. It is for plans whose steps
-	// are cheap to repeat.
+	// RecoverResume resumes the interrupted deployment at the step it was
+	// in, when its strategy is a strategy.Resumer (Canary, Rolling,
+	// BlueGreen and Direct are) and the target's state fits that step: the
+	// step's changes are completed, its window observed again from its
+	// start (what the crashed process observed is not counted) against a
+	// fresh baseline of the previous version where that still serves
+	// traffic, else against the interrupted run's own baseline from the
+	// journal, and the remaining steps follow. The run goes on under its ID
+	// in the journal, after a takeover entry saying where it resumed; the
+	// kill switch stays as it was. Where resuming is impossible — a run of
+	// another plan, a run that had decided to roll back (a version judged
+	// bad is not deployed again), a strategy that cannot resume, a target
+	// whose state fits no step, a pre-flight that fails — the run is rolled
+	// back as with RecoverRollBack, and the takeover entry, the record and
+	// the report's reason say why. A run interrupted before it changed
+	// anything is run again from its start.
 	RecoverResume Recovery = "resume"
 )
 
@@ -84,7 +94,9 @@ type journaled struct {
 	fenced  error  // set once the lease is lost; sticky
 	seen    int64  // the last entry read for controls
 	cancel  context.CancelCauseFunc
-	undoing bool // the run is rolling back: a failed write no longer stops it
+	undoing bool        // the run is rolling back: a failed write no longer stops it
+	resume  *resumption // the interrupted run this run resumes, if it does (see resume.go)
+	paused  bool        // an operator's pause held the step it resumes at
 }
 
 // holderName names this process: "host/pid".
@@ -147,14 +159,16 @@ func (r *run) openJournal(ctx context.Context) (context.Context, *Report, error)
 		last := runs[0]
 		switch {
 		case last.Finished.IsZero():
-			resume := last.PlanHash == hash && p.Recover == RecoverResume
-			rep, resumable, err := r.recoverRun(rctx, last, resume)
-			if rep.Outcome == RollbackFailed || rep.Outcome == RollForwardRequired || r.journal.isFenced() != nil ||
-				last.PlanHash == hash && !(resume && resumable) {
+			rep, again, err := r.recoverRun(rctx, last, hash)
+			if rep == nil {
+				return rctx, nil, nil // resuming the interrupted run: Run goes on with it
+			}
+			if !again || rep.Outcome == RollbackFailed || rep.Outcome == RollForwardRequired || r.journal.isFenced() != nil {
 				return rctx, rep, err
 			}
-			// The target is back on the previous version: a different
-			// plan, or a resume, goes on with a run of its own.
+			// The target is back on the previous version (or was never
+			// changed): a different plan, or a resume of a run that
+			// changed nothing, goes on with a run of its own.
 			jr.mu.Lock()
 			jr.id, jr.undoing, jr.seen = "", false, 0
 			jr.mu.Unlock()
@@ -188,7 +202,10 @@ func (r *run) openJournal(ctx context.Context) (context.Context, *Report, error)
 
 // renew renews the lease every third of its time-to-live until ctx ends.
 // When the lease is lost — fenced by a newer holder, or not renewed before
-// it expires — it ends the run's context with ErrFenced.
+// it comes within a sixth of its time-to-live of expiring — it ends the
+// run's context with ErrFenced. A slow renewal is waited for up to that
+// margin, not cut short: on a loaded machine or a slow database a renewal
+// may take longer than a tick and still land in time.
 func (r *run) renew(ctx context.Context) {
 	jr := r.journal
 	t := time.NewTicker(jr.ttl / 3)
@@ -202,7 +219,16 @@ func (r *run) renew(ctx context.Context) {
 		jr.mu.Lock()
 		l := jr.lease
 		jr.mu.Unlock()
-		nl, err := call(ctx, "Journal.Renew", jr.ttl/3, func(ctx context.Context) (journal.Lease, error) { return jr.j.Renew(ctx, l, jr.ttl) })
+		safe := l.Expires.Add(-jr.ttl / 6) // act no later than this without a renewal
+		var (
+			nl  journal.Lease
+			err error
+		)
+		if wait := time.Until(safe); wait > 0 {
+			nl, err = call(ctx, "Journal.Renew", wait, func(ctx context.Context) (journal.Lease, error) { return jr.j.Renew(ctx, l, jr.ttl) })
+		} else {
+			err = fmt.Errorf("the lease was not renewed in time: it expires at %s", l.Expires.Format(time.RFC3339Nano))
+		}
 		switch {
 		case err == nil:
 			jr.mu.Lock()
@@ -210,7 +236,7 @@ func (r *run) renew(ctx context.Context) {
 			jr.mu.Unlock()
 		case ctx.Err() != nil:
 			return
-		case errors.Is(err, journal.ErrFenced) || !time.Now().Before(l.Expires.Add(-jr.ttl/6)):
+		case errors.Is(err, journal.ErrFenced) || !time.Now().Before(safe):
 			// Fenced, or about to lapse with no renewal in sight: stop
 			// before another holder may act.
 			jr.fence(fmt.Errorf("%w: %w", ErrFenced, err))
@@ -437,119 +463,6 @@ func (r *run) controls(ctx context.Context) []journal.Control {
 	jr.seen = max(jr.seen, after)
 	jr.mu.Unlock()
 	return out
-}
-
-// recoverRun finishes a run that an earlier holder left unfinished: it
-// records the takeover, reconciles the journal with the target, and puts
-// the target back on the run's previous version (or leaves the new one for
-// a roll forward, as the decision table says).
-//
-// With resume, the plan will run again from its start: the kill switch is
-// then left as the run began with it, unless the run had already decided
-// to roll back. resumable reports that it had not: a version judged bad is
-// not deployed again.
-func (r *run) recoverRun(ctx context.Context, crashed journal.Run, resume bool) (rep *Report, resumable bool, err error) {
-	jr := r.journal
-	p := r.plan
-	jr.mu.Lock()
-	jr.id = crashed.ID
-	jr.undoing = true
-	jr.mu.Unlock()
-	r.report.Record.Runbook.Previous, r.report.Record.Runbook.Version = crashed.From, crashed.To
-	r.emit(ctx, Event{Kind: KindPhase, Phase: PhaseDecide, Message: fmt.Sprintf("taking over run %s of %s %s → %s, left unfinished by %s (lease token %d); this holder has token %d",
-		crashed.ID, crashed.Service, crashed.From, crashed.To, crashed.Holder, crashed.Token, jr.lease.Token)})
-	if e, err := journal.NewEntry(journal.TypeTakeover, fmt.Sprintf("taken over by %s with token %d", jr.holder, jr.lease.Token), nil); err == nil {
-		_ = r.write(ctx, e)
-	}
-	entries, err := call(ctx, "Journal.Entries", r.timeouts.Call, func(ctx context.Context) ([]journal.Entry, error) { return jr.j.Entries(ctx, crashed.ID, 0) })
-	if err != nil {
-		rep, err := r.finish(ctx, RollbackFailed, "the interrupted run's journal could not be read", fmt.Errorf("%w: read run %s: %w", ErrRollbackFailed, crashed.ID, err))
-		return rep, false, err
-	}
-	var (
-		before  *journal.Fleet
-		exposed bool
-		changed bool
-		flagOff bool // the kill switch was turned off: done, not only intended
-		decided bool // the run had decided to roll back, before any takeover
-		taken   bool // a takeover entry was read: what follows is a recovery's
-	)
-	for _, e := range entries {
-		switch e.Type {
-		case journal.TypeTakeover:
-			taken = true
-		case journal.TypeFleet:
-			var f journal.Fleet
-			if json.Unmarshal(e.Data, &f) == nil {
-				before = &f
-			}
-		case journal.TypeIntent:
-			changed = true
-			c, err := journal.ChangeOf(e)
-			if err != nil {
-				continue
-			}
-			// An intent may have been carried out before the crash: count
-			// its exposure as if it had.
-			switch {
-			case c.Op == "route" && c.Version == crashed.To && c.Weight > 0,
-				c.Op == "switch" && c.Version == crashed.To,
-				c.Op == "start" && c.Version == crashed.To && p.Target.Router == nil && p.Target.Switch == nil:
-				exposed = true
-			}
-		case journal.TypeDone:
-			if c, err := journal.ChangeOf(e); err == nil && c.Op == "flag" && !c.Enabled {
-				flagOff = true
-			}
-		case journal.TypeDecision:
-			decided = decided || !taken
-		}
-	}
-	resumable = !decided
-	if !changed {
-		r.emit(ctx, Event{Kind: KindDecision, Phase: PhaseDecide, Message: "the interrupted run changed nothing on the target: nothing to undo"})
-		rep, err := r.finish(ctx, Aborted, fmt.Sprintf("run %s was interrupted before it changed anything; nothing to undo", crashed.ID), fmt.Errorf("%w: run %s interrupted", ErrAborted, crashed.ID))
-		return rep, resumable, err
-	}
-	d := r.decide(ctx, Failure{
-		Phase:          PhaseDeploy,
-		Interrupted:    true,
-		FlagControlled: p.KillSwitch != "" && !flagOff && !(resume && resumable),
-		DataMutated:    p.Change.MutatesData && exposed,
-	}, fmt.Errorf("run %s was interrupted: its holder %s stopped renewing its lease", crashed.ID, crashed.Holder))
-
-	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cmp.Or(p.UndoTimeout, DefaultUndoTimeout))
-	defer cancel()
-	began := time.Now()
-	var errs []error
-	outcome := RolledBack
-	for _, a := range d.Actions {
-		switch a {
-		case FlagOff:
-			err := r.flagOff(uctx)
-			if err != nil {
-				errs = append(errs, err)
-			}
-		case RollBack:
-			if err := r.reconcile(uctx, crashed, before); err != nil {
-				errs = append(errs, err)
-			}
-		case RollForward:
-			outcome = RollForwardRequired
-		}
-	}
-	r.mu.Lock()
-	r.report.Record.RollbackSeconds = time.Since(began).Seconds()
-	r.mu.Unlock()
-	switch {
-	case len(errs) > 0:
-		rep, err = r.finish(ctx, RollbackFailed, d.Reason+"; but the rollback did not finish", fmt.Errorf("%w: %w", ErrRollbackFailed, errlist.Join(errs...)))
-	case outcome == RollForwardRequired:
-		rep, err = r.finish(ctx, RollForwardRequired, d.Reason, fmt.Errorf("%w: run %s was interrupted after %s served traffic", ErrRollForward, crashed.ID, crashed.To))
-	default:
-		rep, err = r.finish(ctx, RolledBack, d.Reason, fmt.Errorf("%w: run %s was interrupted and rolled back", ErrRolledBack, crashed.ID))
-	}
-	return rep, resumable, err
 }
 
 // flagOff turns the kill switch off, through the journal.

@@ -211,6 +211,74 @@ func (f *flaky) Renew(ctx context.Context, l journal.Lease, ttl time.Duration) (
 	return f.Memory.Renew(ctx, l, ttl)
 }
 
+// slowRenew is a Journal whose renewals take delay, or hang until their
+// context ends.
+type slowRenew struct {
+	*journal.Memory
+	delay atomic.Int64 // nanoseconds; negative hangs
+	count atomic.Int32
+}
+
+func (s *slowRenew) Renew(ctx context.Context, l journal.Lease, ttl time.Duration) (journal.Lease, error) {
+	s.count.Add(1)
+	d := time.Duration(s.delay.Load())
+	if d < 0 {
+		<-ctx.Done()
+		return journal.Lease{}, ctx.Err()
+	}
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+		return journal.Lease{}, ctx.Err()
+	}
+	return s.Memory.Renew(ctx, l, ttl)
+}
+
+// A renewal slower than the renewal period but in time keeps the lease: a
+// loaded machine or a slow database is no reason to stop a deployment. A
+// renewal that hangs fences the run before the lease could lapse, without
+// touching the target.
+func TestSlowRenewalsKeepTheLease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		j := &slowRenew{Memory: &journal.Memory{}}
+		j.delay.Store(int64(12 * time.Second)) // a tick is 10s; the lease is safe for 25s
+		p, _ := journaledPlan(t, j, "slow")
+		p.LeaseTTL = 30 * time.Second
+		rep, err := deploy.Run(t.Context(), p)
+		if err != nil || rep.Outcome != deploy.Completed {
+			t.Fatalf("with 12s renewals of a 30s lease: %v (%s), %v; want completed", rep.Outcome, rep.Reason, err)
+		}
+		if j.count.Load() == 0 {
+			t.Fatal("the lease was never renewed")
+		}
+
+		j2 := &slowRenew{Memory: &journal.Memory{}}
+		p2, rec := journaledPlan(t, j2, "hung")
+		p2.LeaseTTL = 30 * time.Second
+		done := make(chan *deploy.Report)
+		start := time.Now()
+		go func() {
+			rep, _ := deploy.Run(t.Context(), p2)
+			done <- rep
+		}()
+		time.Sleep(7 * time.Minute)
+		j2.delay.Store(-1)
+		acted := rec.count(deploy.KindAction)
+		rep2 := <-done
+		if rep2.Outcome != deploy.Superseded {
+			t.Fatalf("with a hanging renewal: %v (%s); want superseded", rep2.Outcome, rep2.Reason)
+		}
+		// The last renewal before the hang was at most a tick before it; the
+		// run stops a sixth of the ttl before that lease expires.
+		if took := time.Since(start) - 7*time.Minute; took > 30*time.Second-5*time.Second {
+			t.Errorf("fenced %s after renewals began to hang, want within the ttl less a sixth", took)
+		}
+		if rec.count(deploy.KindAction) != acted {
+			t.Error("the run acted on the target after its renewals began to hang")
+		}
+	})
+}
+
 // A journal that cannot be written stops the deployment at its next action,
 // and it rolls back.
 func TestUnwritableJournalRollsBack(t *testing.T) {

@@ -25,6 +25,9 @@ type fault struct {
 	cancelAfter time.Duration
 	// only limits the fault to strategies with these names; nil is all.
 	only []string
+	// stops marks a fault the run must not complete through: a new error
+	// pattern, a log source that hangs, panics or fails.
+	stops bool
 }
 
 // v2Reads wraps the fleet's metrics, passing v2's reads through fn.
@@ -36,6 +39,22 @@ func v2Reads(p *deploy.Plan, f *strategytest.Fleet, fn func(ctx context.Context,
 		}
 		return fn(ctx, o, err)
 	})
+}
+
+// withLogs gives the plan a log source following the fleet's traffic (see
+// fleetLogs), v2 logging a new error pattern when bug is set, and passes
+// v2's reads through fn when it is not nil.
+func withLogs(bug bool, fn func(ctx context.Context, o verify.LogObservation, err error) (verify.LogObservation, error)) func(p *deploy.Plan, f *strategytest.Fleet) {
+	return func(p *deploy.Plan, f *strategytest.Fleet) {
+		v2 := map[string]float64{upstream: 0.01}
+		if bug {
+			v2[poolBug] = 0.05
+		}
+		p.Logs = fleetLogs(f, map[string]map[string]float64{"v1": {upstream: 0.01}, "v2": v2})
+		if fn != nil {
+			v2Logs(p, fn)
+		}
+	}
 }
 
 // inject arms faults on the fleet.
@@ -114,6 +133,25 @@ func faults() []fault {
 				return o, err
 			})
 		}},
+		{name: "log pattern", setup: withLogs(true, nil), stops: true},
+		{name: "log error", setup: withLogs(false, func(context.Context, verify.LogObservation, error) (verify.LogObservation, error) {
+			return verify.LogObservation{}, errBoom
+		}), stops: true},
+		{name: "log hang", setup: withLogs(false, func(ctx context.Context, o verify.LogObservation, _ error) (verify.LogObservation, error) {
+			return o, hang(ctx)
+		}), stops: true},
+		{name: "log panic", setup: withLogs(false, func(context.Context, verify.LogObservation, error) (verify.LogObservation, error) {
+			panic("log source")
+		}), stops: true},
+		{name: "log NaN", setup: withLogs(true, func(_ context.Context, o verify.LogObservation, err error) (verify.LogObservation, error) {
+			o.Lines = math.NaN()
+			return o, err
+		}), stops: true},
+		{name: "log baseline hangs", setup: func(p *deploy.Plan, f *strategytest.Fleet) {
+			p.Logs = verify.LogSourceFunc(func(ctx context.Context, q verify.Query) (verify.LogObservation, error) {
+				return verify.LogObservation{}, hang(ctx)
+			})
+		}, stops: true},
 		{name: "refused: fleet mid-deployment", setup: func(p *deploy.Plan, f *strategytest.Fleet) {
 			if _, err := f.Start(context.Background(), "v2"); err != nil {
 				panic(err)
@@ -170,6 +208,9 @@ func TestFaultMatrix(t *testing.T) {
 					state := fleet.State()
 					switch rep.Outcome {
 					case deploy.Completed:
+						if ft.stops {
+							t.Error("completed through a fault that must stop it")
+						}
 						if err != nil {
 							t.Errorf("completed with error %v", err)
 						}

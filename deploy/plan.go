@@ -103,6 +103,15 @@ type Plan struct {
 	// Metrics reports how each version behaves; Verify says how to judge it.
 	Metrics verify.MetricSource
 	Verify  verify.Policy
+	// Logs, if set, reports the templates of each version's log lines
+	// (logs.Collector, the embedded default; loki.Source): the log-pattern
+	// rule, Verify.Patterns, then compares the new version's warnings and
+	// errors, per request, with the old version's at every interval —
+	// the old version serving alongside where it does, else its logs over
+	// the baseline window — and a new error pattern holds the step by
+	// default (verify.PatternHold). Pre-flight reads the baseline's logs
+	// and fails if it cannot.
+	Logs verify.LogSource
 
 	// Flags holds the feature flags the plan names.
 	Flags flags.Store

@@ -131,6 +131,18 @@ func TestRunbookFromPlan(t *testing.T) {
 			t.Errorf("how to verify lacks %q:\n%s", want, verifyText)
 		}
 	}
+	if !strings.Contains(verifyText, "(a rate below 0.1% counts as 0.1%)") || !strings.Contains(verifyText, "at least 80% of the baseline's") {
+		t.Errorf("how to verify lacks the default floor or business limit:\n%s", verifyText)
+	}
+	// Negative values ask for a real zero: no floor, no fall, no minimum.
+	zero := *p
+	zero.Verify.MinErrorRate, zero.Verify.MaxBusinessDrop, zero.Verify.MinRequests = -1, -1, -1
+	zeroText := strings.Join(zero.Runbook(date).Verify, "\n")
+	for _, want := range []string{"else the pre-deploy baseline\n", "at least 100% of the baseline's", "only with 0 requests on the new version"} {
+		if !strings.Contains(zeroText, want) {
+			t.Errorf("how to verify, with MinErrorRate, MaxBusinessDrop and MinRequests negative, lacks %q:\n%s", want, zeroText)
+		}
+	}
 	if len(rb.Rollback) < 2 || !strings.Contains(rb.Rollback[0], `kill switch "new-checkout"`) || !strings.Contains(rb.Rollback[1], "roll forward") {
 		t.Errorf("rollback plan = %q, want the kill switch first, then roll forward (data mutated)", rb.Rollback)
 	}

@@ -110,7 +110,7 @@ func crashAndRecover(t *testing.T, j *freezing, first *deploy.Plan, recovery dep
 	}
 	time.Sleep(2 * deploy.DefaultLeaseTTL)
 	next, rec := journaledPlan(t, j.Memory, "next")
-	next.Target, next.Metrics, next.Flags, next.Recover = first.Target, first.Metrics, first.Flags, recovery
+	next.Target, next.Metrics, next.Flags, next.Recover, next.Strategy = first.Target, first.Metrics, first.Flags, recovery, first.Strategy
 	rep, err := deploy.Run(t.Context(), next)
 	close(j.thaw)
 	<-done
@@ -220,9 +220,10 @@ func TestStepAndPhaseEntriesCarryData(t *testing.T) {
 	})
 }
 
-// A resumed run that is cancelled before it changes anything has nothing
-// to undo: the recovery's changes are not its own.
-func TestResumedRunCancelledBeforeAnyChangeIsAborted(t *testing.T) {
+// A resumed run cancelled before it changes anything still owns what the
+// interrupted run changed: it rolls that back, rather than leaving v2 on
+// a share of traffic that no one observes.
+func TestResumedRunCancelledRollsBackTheInterruptedChanges(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		j := newFreezing(nthStep(2))
 		p, _ := newPlan(newFleet(healthy))
@@ -248,13 +249,16 @@ func TestResumedRunCancelledBeforeAnyChangeIsAborted(t *testing.T) {
 		rep, err := deploy.Run(ctx, next)
 		close(j.thaw)
 		<-done
-		if !errors.Is(err, deploy.ErrAborted) || rep.Outcome != deploy.Aborted {
-			t.Fatalf("resumed run cancelled before any change = %v, %v (%s); want aborted", rep.Outcome, err, rep.Reason)
+		if !errors.Is(err, deploy.ErrRolledBack) || rep.Outcome != deploy.RolledBack {
+			t.Fatalf("resumed run cancelled before any change = %v, %v (%s); want rolled back", rep.Outcome, err, rep.Reason)
 		}
-		if f, _ := store.Get(t.Context(), "new-checkout"); !f.Enabled {
-			t.Error("the kill switch was turned off for a run that changed nothing")
+		if f, _ := store.Get(t.Context(), "new-checkout"); f.Enabled {
+			t.Error("the kill switch is on after a rollback")
 		}
 		assertVersions(t, fleetOf(p), map[string]int{"v1": 8})
+		if _, w, _ := fleetOf(p).Weight(); w != 0 {
+			t.Errorf("router at %g%%", w)
+		}
 	})
 }
 

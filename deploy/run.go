@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-	"github.com/hashicorp/go-multierror"
 
 	"github.com/safedeploy/safedeploy/flags"
 	"github.com/safedeploy/safedeploy/internal/errlist"
@@ -20,6 +19,7 @@ import (
 	"github.com/safedeploy/safedeploy/runbook"
 	"github.com/safedeploy/safedeploy/strategy"
 	"github.com/safedeploy/safedeploy/verify"
+	"github.com/safedeploy/safedeploy/verify/logs"
 )
 
 // Sentinel errors a caller can branch on with errors.Is. A failed Run's
@@ -151,15 +151,26 @@ func Run(ctx context.Context, p *Plan) (*Report, error) {
 	}
 
 	pending, err := r.preflight(ctx)
+	if err != nil && r.resuming() != nil {
+		return r.abandon(ctx, err)
+	}
 	if err != nil {
 		r.decide(ctx, Failure{Phase: PhasePreflight}, nil)
 		return r.finish(ctx, Aborted, "pre-flight failed; nothing was changed", err)
 	}
 	if err := r.migrate(ctx, pending); err != nil {
+		if r.resuming() != nil {
+			return r.abandon(ctx, err)
+		}
 		d := r.decide(ctx, Failure{Phase: PhaseDatabase}, nil)
 		return r.finish(ctx, FixForwardRequired, d.Reason, err)
 	}
 	undo, err := r.deploy(ctx)
+	if err != nil && r.resuming() != nil && (undo == nil || errors.Is(err, strategy.ErrCannotResume)) {
+		// The strategy did not take the interrupted run over: reconcile
+		// the target with the journal instead.
+		return r.abandon(ctx, err)
+	}
 	if err != nil {
 		return r.fail(ctx, undo, err)
 	}
@@ -174,6 +185,7 @@ type run struct {
 	journal  *journaled // nil without Plan.Journal
 	report   *Report
 	judge    verify.Judge
+	patterns *logs.Detector // nil without Plan.Logs
 
 	deliver sync.Mutex // serializes events, so observers see them in order
 	mu      sync.Mutex // guards the fields below and the report
@@ -232,6 +244,9 @@ func (r *run) phase(ctx context.Context, ph Phase, msg string) {
 
 // finish ends the run with an outcome.
 func (r *run) finish(ctx context.Context, o Outcome, reason string, err error) (*Report, error) {
+	if res := r.resuming(); res != nil {
+		reason += fmt.Sprintf(" (run %s resumed at %s after its holder %s stopped)", res.crashed.ID, res.where, res.crashed.Holder)
+	}
 	r.report.Outcome, r.report.Reason = o, reason
 	rec := &r.report.Record
 	rec.Outcome, rec.Reason = string(o), reason
@@ -270,11 +285,11 @@ func (r *run) flush(ctx context.Context) {
 func (r *run) preflight(ctx context.Context) ([]migrate.Migration, error) {
 	p := r.plan
 	r.phase(ctx, PhasePreflight, fmt.Sprintf("pre-flight for %s %s → %s in %s", p.Service, p.Previous, p.Version, p.Environment))
-	var errs *multierror.Error
+	var errs []error
 	check := func(name string, err error) {
 		if err != nil {
 			err = fmt.Errorf("%s: %w", name, err)
-			errs = multierror.Append(errs, err)
+			errs = append(errs, err)
 			r.emit(ctx, Event{Kind: KindCheck, Phase: PhasePreflight, Message: name + " failed", Err: err})
 			return
 		}
@@ -299,9 +314,12 @@ func (r *run) preflight(ctx context.Context) ([]migrate.Migration, error) {
 		check(name, call0(ctx, fmt.Sprintf("check %q", name), short, func(ctx context.Context) error { return c.Check(ctx, p) }))
 	}
 	check("baseline", r.captureBaseline(ctx))
+	if p.Logs != nil {
+		check("log baseline", r.captureLogBaseline(ctx))
+	}
 
 	// Notify last, so the team hears only of deployments that will start.
-	if errs == nil && p.Change.Disruption != "" {
+	if len(errs) == 0 && p.Change.Disruption != "" {
 		check("team notified of disruption", call0(ctx, "Notifier", short, func(ctx context.Context) error {
 			return p.Notifier.Notify(ctx, Notice{
 				Service: p.Service, Version: p.Version, Environment: p.Environment,
@@ -309,9 +327,8 @@ func (r *run) preflight(ctx context.Context) ([]migrate.Migration, error) {
 			})
 		}))
 	}
-	if errs != nil {
-		errs.ErrorFormat = errlist.Format
-		return nil, fmt.Errorf("%w: %w", ErrPreflight, errs)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w: %w", ErrPreflight, errlist.Join(errs...))
 	}
 	return pending, nil
 }
@@ -370,6 +387,9 @@ func (r *run) checkRollbackPath(ctx context.Context) error {
 
 // captureBaseline reads the previous version's behaviour before anything changes.
 func (r *run) captureBaseline(ctx context.Context) error {
+	if b, note, ok := r.resumedBaseline(); ok {
+		return r.useBaseline(ctx, b, note)
+	}
 	end := time.Now()
 	q := verify.Query{Version: r.plan.Previous, Start: end.Add(-r.policy.BaselineWindow), End: end}
 	obs, err := call(ctx, "metric source", r.timeouts.Read, func(ctx context.Context) (verify.Observation, error) { return r.plan.Metrics.Observe(ctx, q) })
@@ -384,7 +404,13 @@ func (r *run) captureBaseline(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s over the last %s: %w (verification compares against the baseline, never against zero)", q.Version, r.policy.BaselineWindow, err)
 	}
-	b := verify.Baseline{Version: q.Version, Start: q.Start, End: q.End, Observation: obs}
+	return r.useBaseline(ctx, verify.Baseline{Version: q.Version, Start: q.Start, End: q.End, Observation: obs}, "")
+}
+
+// useBaseline makes b the baseline the judge compares with, and records
+// it; note, if set, says where it comes from.
+func (r *run) useBaseline(ctx context.Context, b verify.Baseline, note string) error {
+	obs := b.Observation
 	r.report.Baseline = b
 	if err := guard("Policy.Judge", func() { r.judge = r.policy.Judge(r.policy, b) }); err != nil {
 		return err
@@ -402,8 +428,9 @@ func (r *run) captureBaseline(ctx context.Context) error {
 	p95, _ := obs.Latency.Quantile(0.95)
 	base := &verify.Verdict{Outcome: verify.Pass, Reason: "pre-deploy baseline", Measurements: baselineNumbers(b)}
 	r.emit(ctx, Event{Kind: KindBaseline, Phase: PhasePreflight, Verdict: base, Message: fmt.Sprintf(
-		"baseline %s over %s: %.0f requests, error rate %.3g%%, P95 %s",
-		b.Version, r.policy.BaselineWindow, obs.Requests, 100*obs.ErrorRate(), seconds(p95))})
+		"%sbaseline %s over %s: %.0f requests, error rate %.3g%%, P95 %s",
+		note, b.Version, b.End.Sub(b.Start), obs.Requests, 100*obs.ErrorRate(), seconds(p95))})
+	r.writeBaseline(ctx, b)
 	return nil
 }
 
@@ -477,16 +504,13 @@ func (r *run) checkMigrations(ctx context.Context, pending []migrate.Migration) 
 
 // findingsError turns error-severity findings into one error.
 func findingsError(fs []migrate.Finding) error {
-	var errs *multierror.Error
+	var errs []error
 	for _, f := range fs {
 		if f.Severity == migrate.Error {
-			errs = multierror.Append(errs, errors.New(f.String()))
+			errs = append(errs, errors.New(f.String()))
 		}
 	}
-	if errs != nil {
-		errs.ErrorFormat = errlist.Format
-	}
-	return errs.ErrorOrNil()
+	return errlist.Join(errs...)
 }
 
 // migrate applies the pending migrations in order, retrying lock timeouts
@@ -546,17 +570,12 @@ func (r *run) migrate(ctx context.Context, pending []migrate.Migration) error {
 // deploy runs the strategy against the observed target.
 func (r *run) deploy(ctx context.Context) (strategy.Undo, error) {
 	p := r.plan
-	d := p.describe()
-	r.phase(ctx, PhaseDeploy, fmt.Sprintf("deploying %s by %s", p.Version, d.Name))
-	if err := r.recordFleet(ctx); err != nil {
-		return nil, err
-	}
 	var undo strategy.Undo
 	var err error
-	if perr := guard("Strategy.Deploy", func() {
-		undo, err = p.Strategy.Deploy(ctx, r.target(), strategy.Release{From: p.Previous, To: p.Version}, strategy.GateFunc(r.check))
-	}); perr != nil {
-		return nil, perr
+	if r.resuming() != nil {
+		undo, err = r.deployResumed(ctx)
+	} else {
+		undo, err = r.deployFresh(ctx)
 	}
 	if err != nil {
 		return undo, err
@@ -571,6 +590,24 @@ func (r *run) deploy(ctx context.Context) (strategy.Undo, error) {
 		}
 	}
 	return undo, nil
+}
+
+// deployFresh records the fleet and runs the strategy from its start.
+func (r *run) deployFresh(ctx context.Context) (strategy.Undo, error) {
+	p := r.plan
+	d := p.describe()
+	r.phase(ctx, PhaseDeploy, fmt.Sprintf("deploying %s by %s", p.Version, d.Name))
+	if err := r.recordFleet(ctx); err != nil {
+		return nil, err
+	}
+	var undo strategy.Undo
+	var err error
+	if perr := guard("Strategy.Deploy", func() {
+		undo, err = p.Strategy.Deploy(ctx, r.target(), strategy.Release{From: p.Previous, To: p.Version}, strategy.GateFunc(r.check))
+	}); perr != nil {
+		return nil, perr
+	}
+	return undo, err
 }
 
 // complete cleans up the plan's flags and records the promotion.
@@ -642,11 +679,7 @@ func (r *run) fail(ctx context.Context, undo strategy.Undo, cause error) (*Repor
 		return r.finish(ctx, Aborted, d.Reason, fmt.Errorf("%w: %w", ErrAborted, cause))
 	}
 
-	timeout := r.plan.UndoTimeout
-	if timeout == 0 {
-		timeout = DefaultUndoTimeout
-	}
-	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cmp.Or(r.plan.UndoTimeout, DefaultUndoTimeout))
 	defer cancel()
 	var undoErrs []error
 	outcome := RolledBack

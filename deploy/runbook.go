@@ -35,8 +35,12 @@ func (p *Plan) Runbook(date time.Time) runbook.Runbook {
 
 func (p *Plan) verifySteps() []string {
 	pol := p.Verify.WithDefaults()
-	out := []string{fmt.Sprintf("error rate at most %g× the old version's, measured against the old version serving at the same time where there is one, else the pre-deploy baseline (a rate below %g%% counts as %g%%)",
-		pol.MaxErrorRatio, 100*pol.MinErrorRate, 100*pol.MinErrorRate)}
+	floor := ""
+	if pol.MinErrorRate > 0 { // negative: no floor
+		floor = fmt.Sprintf(" (a rate below %g%% counts as %g%%)", 100*pol.MinErrorRate, 100*pol.MinErrorRate)
+	}
+	out := []string{fmt.Sprintf("error rate at most %g× the old version's, measured against the old version serving at the same time where there is one, else the pre-deploy baseline%s",
+		pol.MaxErrorRatio, floor)}
 	var lat []string
 	for _, l := range []struct {
 		name  string
@@ -50,7 +54,7 @@ func (p *Plan) verifySteps() []string {
 		out = append(out, fmt.Sprintf("latency: of requests slower than the baseline's quantiles, at most %s as the old version", strings.Join(lat, ", ")))
 	}
 	if pol.MaxBusinessDrop < 1 {
-		out = append(out, fmt.Sprintf("business events per request at least %g%% of the baseline's", 100*(1-pol.MaxBusinessDrop)))
+		out = append(out, fmt.Sprintf("business events per request at least %g%% of the baseline's", 100*(1-max(pol.MaxBusinessDrop, 0))))
 	}
 	if len(pol.Probes) > 0 {
 		names := make([]string, len(pol.Probes))
@@ -59,8 +63,13 @@ func (p *Plan) verifySteps() []string {
 		}
 		out = append(out, "critical paths probed at every interval, any failure rolls back at the end of its interval: "+strings.Join(names, ", "))
 	}
+	if p.Logs != nil {
+		pp := pol.Patterns.WithDefaults()
+		out = append(out, fmt.Sprintf("logs: a template of %s-or-worse lines the new version logs at more than %g× the old version's rate per request (%g%% family-wise confidence, at least %g lines) is a new error pattern, and %s",
+			pp.Level.Level(), pp.MaxRatio, 100*(1-pp.Alpha), pp.MinCount, runbookAction(pp.Action)))
+	}
 	out = append(out, fmt.Sprintf("metrics read every %s; baseline: %s before the deployment; a limit counts as crossed only when the data show it at %g%% family-wise confidence; the final window passes only with %g requests on the new version, and every window only with good data; %d failed reads in a row roll back",
-		pol.Interval, pol.BaselineWindow, 100*(1-pol.Alpha), pol.MinRequests, pol.MaxConsecutiveErrors))
+		pol.Interval, pol.BaselineWindow, 100*(1-pol.Alpha), max(pol.MinRequests, 0), pol.MaxConsecutiveErrors))
 	for _, s := range p.describe().Steps {
 		out = append(out, "step: "+s)
 	}
@@ -76,6 +85,17 @@ func (p *Plan) verifySteps() []string {
 		out = append(out, "a window that ends inconclusive rolls back")
 	}
 	return out
+}
+
+// runbookAction says what a new error pattern does, for the runbook.
+func runbookAction(a verify.PatternAction) string {
+	switch a {
+	case verify.PatternRollback:
+		return "rolls back"
+	case verify.PatternReport:
+		return "is reported only"
+	}
+	return "holds its step: the step cannot pass and ends inconclusive"
 }
 
 func (p *Plan) rollbackSteps() []string {
@@ -117,6 +137,9 @@ func entry(e Event) runbook.Entry {
 	if e.Verdict != nil {
 		for _, m := range e.Verdict.Measurements {
 			en.Numbers = append(en.Numbers, number(m))
+		}
+		for _, f := range e.Verdict.Patterns {
+			en.Patterns = append(en.Patterns, runbook.Pattern(f))
 		}
 	}
 	return en

@@ -27,6 +27,37 @@
 // a journal in one SQLite file (the embedded default); journal/postgres in
 // a PostgreSQL database. Package journal/journaltest tests any
 // implementation against the contract.
+//
+// # Cost
+//
+// A deployment writes, besides its lease (acquired and released; renewed
+// every third of its time-to-live), its begin and its finish: one entry per
+// phase and pre-flight check, the baseline (as an event and as data a
+// resume can judge against), the fleet before the first change, an intent
+// and a result for every change to the target, and for every step one step
+// entry, one verdict and one measurement per Policy.Interval of its window.
+// Each entry is its own write: an intent must be durable before its change
+// is made. BenchmarkJournalCost in internal/demo/fleetdeploy runs the same
+// canary (8 instances; steps 1, 5, 25, 50 and 100%, each observed for
+// 20 ms and judged every 5 ms, so that the journal's time is not lost in
+// minutes of waiting) with no journal and with each kind, side by side:
+//
+//	go test -run '^$' -bench BenchmarkJournalCost -benchmem -benchtime 10x ./internal/demo/fleetdeploy/
+//
+//	journal    ms/step  writes/deploy  entries/deploy  allocs/op
+//	none         22.4              –               –       1838
+//	Memory       24.7             88              84       5126
+//	SQLite       60.8             88              84      16317
+//	PostgreSQL   58.4             88              84      17518
+//
+// (2 shared AMD EPYC cores, load average 11 from other builds, PostgreSQL
+// 15 from internal/testserver/pgtest with fsync off, SQLite on a temporary
+// file; ms/step is a deployment's wall time over its 5 steps.) On that
+// machine a durable journal adds some 35 ms to each step, nearly all of it
+// the 2 to 3 ms each write waits for the database; a default canary step
+// (5 minutes, judged every minute) writes some 10 to 20 entries, and
+// spends well under a second of its window on them. The figures move with the load
+// (SQLite measured 41 ms/step in a quieter run a minute earlier).
 package journal
 
 import (
@@ -151,6 +182,7 @@ const (
 	TypeControl  = "control"  // an operator's control (Data: Control)
 	TypeEvent    = "event"    // any other event of the run
 	TypeFleet    = "fleet"    // the fleet before the first change (Data: Fleet)
+	TypeBaseline = "baseline" // the baseline the run judges against (Data: as its reader wrote it)
 )
 
 // A Change is a change to the target, in an intent or done entry.

@@ -29,7 +29,9 @@ const (
 	MaxRetryAfter = time.Minute
 )
 
-// Config tunes a Notifier. The zero value is a good default.
+// Config tunes a Notifier. The zero value is a good default: zero fields
+// take the defaults above. Of them only RetryFor has a meaningful zero (no
+// retries), asked for with a negative value.
 type Config struct {
 	// Client sends the requests; nil means a client of its own. Its own
 	// Timeout, if any, applies on top of Timeout.
@@ -42,7 +44,8 @@ type Config struct {
 	QueueSize int
 	// RetryFor is how long one message is retried, with exponential
 	// backoff, after a 5xx or 429 answer or a failed connection; zero means
-	// DefaultRetryFor. Other 4xx answers are not retried.
+	// DefaultRetryFor, and a negative value means no retries: each message
+	// is sent once. Other 4xx answers are not retried.
 	RetryFor time.Duration
 	// Source is the CloudEvents source of webhook messages (for example
 	// "safedeploy/shop/production"); empty means "safedeploy". Slack
@@ -141,7 +144,7 @@ type Notifier struct {
 // NewWebhook returns a Notifier that posts each notable event to rawURL as
 // a CloudEvents 1.0 event in structured JSON mode (see Payload). It fails
 // when rawURL is not an absolute http or https URL, or c has a negative
-// field.
+// Timeout or QueueSize.
 func NewWebhook(rawURL string, c Config) (*Notifier, error) {
 	return newNotifier("NewWebhook", rawURL, c, webhookMessage, "application/cloudevents+json")
 }
@@ -165,8 +168,6 @@ func newNotifier(fn, rawURL string, c Config, format func(int, string, deploy.Ev
 		return nil, fmt.Errorf("notify.%s: Config.Timeout = %s: must not be negative", fn, c.Timeout)
 	case c.QueueSize < 0:
 		return nil, fmt.Errorf("notify.%s: Config.QueueSize = %d: must not be negative", fn, c.QueueSize)
-	case c.RetryFor < 0:
-		return nil, fmt.Errorf("notify.%s: Config.RetryFor = %s: must not be negative", fn, c.RetryFor)
 	}
 	c.Timeout = cmp.Or(c.Timeout, DefaultTimeout)
 	c.QueueSize = cmp.Or(c.QueueSize, DefaultQueueSize)
@@ -294,6 +295,9 @@ func (n *Notifier) deliver(ctx context.Context, m message) (retries int, err err
 		var perm *permanentError
 		if errors.As(err, &perm) || ctx.Err() != nil {
 			return retries, err
+		}
+		if n.cfg.RetryFor < 0 {
+			return retries, fmt.Errorf("not retried (RetryFor < 0): %w", err)
 		}
 		wait := b.NextBackOff()
 		if wait == backoff.Stop {

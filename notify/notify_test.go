@@ -192,7 +192,6 @@ func TestNewRejectsBadInput(t *testing.T) {
 		{"/hook", notify.Config{}, "absolute http or https"},
 		{"http://127.0.0.1/", notify.Config{Timeout: -1}, "Config.Timeout"},
 		{"http://127.0.0.1/", notify.Config{QueueSize: -1}, "Config.QueueSize"},
-		{"http://127.0.0.1/", notify.Config{RetryFor: -1}, "Config.RetryFor"},
 	} {
 		if _, err := notify.NewWebhook(tc.url, tc.c); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("NewWebhook(%q, %+v) = %v, want an error naming %q", tc.url, tc.c, err, tc.want)
@@ -218,6 +217,27 @@ func TestRetries(t *testing.T) {
 	}
 	if s := n.Stats(); s.Sent != 1 || s.Retries != 2 || rc.hits.Load() != 3 {
 		t.Errorf("Stats %+v after %d requests; want 1 sent after 2 retries, 3 requests", s, rc.hits.Load())
+	}
+}
+
+// A negative RetryFor asks for no retries: a 5xx answer fails the message
+// at once.
+func TestNoRetries(t *testing.T) {
+	rc := newReceiver(t, func(n int64, w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	n, err := notify.NewWebhook(rc.URL, notify.Config{RetryFor: -1})
+	if err != nil {
+		t.Fatalf("NewWebhook with RetryFor -1: %v, want a Notifier that does not retry", err)
+	}
+	observeAll(n, run[:1])
+	err = n.Flush(context.Background())
+	var de *notify.DeliveryError
+	if !errors.As(err, &de) || de.Failed != 1 || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("Flush = %v, want one failed message naming the 503", err)
+	}
+	if s := n.Stats(); rc.hits.Load() != 1 || s.Retries != 0 {
+		t.Errorf("%d requests, %d retries; want 1 request and no retry", rc.hits.Load(), s.Retries)
 	}
 }
 

@@ -2,7 +2,8 @@
 // terminal: the events as lines, as deploy.Printer writes them, and below
 // them one line that updates in place with the current step, its share of
 // traffic, the time left in its window, and the judge's current ratios
-// with their confidence intervals against their limits:
+// with their confidence intervals against their limits, and how many new
+// error patterns the step's logs showed, if any:
 //
 //	▶ canary 25% · 25% on v2 · 3m12s left · err 1.02× [0.71–1.48] ≤2 · p95 0.97× [0.80–1.18] ≤2
 //
@@ -126,6 +127,8 @@ type status struct {
 	started time.Time
 	window  time.Duration
 	ratios  []string
+	// patterns counts the new error patterns found in the step's logs.
+	patterns int
 }
 
 // stepRE reads the executor's step message: "25% on v2; observing for 5m0s".
@@ -139,6 +142,8 @@ func (s *status) update(e deploy.Event) {
 			s.weight = m[1] + "% on " + m[2]
 			s.window, _ = time.ParseDuration(m[3])
 		}
+	case deploy.KindPattern:
+		s.patterns++
 	case deploy.KindMeasurement:
 		if e.Verdict == nil {
 			return
@@ -172,6 +177,9 @@ func (s status) line(now time.Time, cols int) string {
 		parts = append(parts, left.Round(time.Second).String()+" left")
 	}
 	parts = append(parts, s.ratios...)
+	if s.patterns > 0 {
+		parts = append(parts, fmt.Sprintf("\x1b[31m%d new log pattern(s) ✗\x1b[0m", s.patterns))
+	}
 	return cut(strings.Join(parts, " · "), cols-1)
 }
 

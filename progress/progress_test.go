@@ -130,3 +130,20 @@ func TestLive(t *testing.T) {
 		}
 	})
 }
+
+// A new error pattern shows on the status line, counted, until the next
+// step.
+func TestStatusLinePatterns(t *testing.T) {
+	var s status
+	for _, e := range events(t0)[:3] {
+		s.update(e)
+	}
+	s.update(deploy.Event{Time: t0.Add(90 * time.Second), Kind: deploy.KindPattern, Phase: deploy.PhaseVerify, Step: "canary 25%", Message: `new error pattern "x <*>"`})
+	if got := s.line(t0.Add(2*time.Minute), 300); !strings.HasSuffix(got, " · \x1b[31m1 new log pattern(s) ✗\x1b[0m") {
+		t.Errorf("line %q does not end with the pattern count", got)
+	}
+	s.update(deploy.Event{Time: t0.Add(5 * time.Minute), Kind: deploy.KindStep, Phase: deploy.PhaseDeploy, Step: "canary 50%", Message: "50% on v2; observing for 5m0s"})
+	if got := s.line(t0.Add(5*time.Minute), 300); strings.Contains(got, "pattern") {
+		t.Errorf("the next step's line %q still counts the pattern", got)
+	}
+}

@@ -23,6 +23,8 @@
 //   - the migrations applied;
 //   - every event, collapsed, each measurement's numbers one line each.
 //
+// [WriteFile] writes the page to a file, replacing it whole or not at all.
+//
 // The charts are drawn with gonum.org/v1/plot as inline SVG.
 //
 // The record's numbers are cumulative since the deployment began, as the

@@ -3,6 +3,7 @@ package report_test
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -42,4 +43,29 @@ func ExampleWrite() {
 	// Output:
 	// Rolled back: shop v1 → v2 (staging)
 	// 3 charts
+}
+
+func ExampleWriteFile() {
+	start := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	rec := &runbook.Record{
+		Runbook: runbook.Runbook{Service: "shop", Version: "v2", Previous: "v1", Environment: "staging", Strategy: "canary"},
+		Started: start, Finished: start.Add(20 * time.Minute),
+		Outcome: "completed",
+	}
+	dir, err := os.MkdirTemp("", "report")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "run.html")
+	n, err := report.WriteFile(path, rec)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	page, _ := os.ReadFile(path)
+	fmt.Println(n == len(page), strings.Contains(string(page), "<title>Completed: shop v1 → v2 (staging)</title>"))
+	// Output:
+	// true true
 }

@@ -135,6 +135,9 @@ type eventRow struct {
 	// Brief has a measurement's numbers, a line each: a day-long window
 	// has thousands, and the charts show them already.
 	Brief []string
+	// Patterns are the new error patterns in the logs the event reports
+	// or its verdict lists, a line each.
+	Patterns []string
 }
 
 func newView(m *model) (*view, error) {
@@ -337,6 +340,12 @@ func eventOf(m *model, e runbook.Entry) eventRow {
 		r.Tone = "bad"
 	case e.Kind == kindMeasurement:
 		r.Tone = "quiet"
+	case e.Kind == "pattern":
+		r.Tone = "warn"
+	}
+	for _, p := range e.Patterns {
+		r.Patterns = append(r.Patterns, fmt.Sprintf("new %s pattern %q: %.0f lines from the new version, %.0f from the old; first seen %s; e.g. %q",
+			p.Level, p.Template, p.NewCount, p.OldCount, stamp(p.FirstSeen), p.Example))
 	}
 	if e.Kind == kindMeasurement {
 		for _, n := range e.Numbers {

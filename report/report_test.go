@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"html"
+	"log/slog"
 	"regexp"
 	"strings"
 	"testing"
@@ -165,4 +166,23 @@ func BenchmarkWriteDay(b *testing.B) {
 		size = buf.Len()
 	}
 	b.ReportMetric(float64(size), "page-bytes")
+}
+
+// A new error pattern in the logs shows on the page with its template,
+// counts and example line.
+func TestWritePatterns(t *testing.T) {
+	rec := runRecord(t, true)
+	at := rec.Started.Add(90 * time.Second)
+	rec.Entries = append(rec.Entries, runbook.Entry{Time: at, Phase: "verify", Kind: "pattern", Step: "canary 5%",
+		Message: "new error pattern found; holding: this step cannot pass",
+		Patterns: []runbook.Pattern{{ID: "7", Template: "checkout degraded: connection pool exhausted for shard <*>", Level: slog.LevelError,
+			Example: `{"msg":"checkout degraded","err":"connection pool exhausted for shard 3"}`, NewCount: 12, FirstSeen: at.Add(-30 * time.Second), Found: at}}})
+	read := text(render(t, rec))
+	want := `new ERROR pattern "checkout degraded: connection pool exhausted for shard <*>": 12 lines from the new version, 0 from the old; first seen `
+	if !strings.Contains(read, want) || !strings.Contains(read, `connection pool exhausted for shard 3\"}"`) {
+		t.Errorf("page lacks the pattern %q with its example", want)
+	}
+	if !strings.Contains(read, `class="ev tone-warn"`) {
+		t.Error("the pattern's event is not marked")
+	}
 }

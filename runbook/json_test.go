@@ -2,6 +2,7 @@ package runbook_test
 
 import (
 	"encoding/json"
+	"log/slog"
 	"math"
 	"strings"
 	"testing"
@@ -92,5 +93,37 @@ func TestParseRecordRefusesNewerSchema(t *testing.T) {
 	}
 	if _, err := runbook.ParseRecord([]byte(`[1, 2]`)); err == nil {
 		t.Error("ParseRecord of an array = nil error")
+	}
+}
+
+// A record with a new error pattern round-trips through JSON with the
+// pattern's stable field names, and its Markdown lists the pattern.
+func TestRecordPatterns(t *testing.T) {
+	rec := &runbook.Record{Started: at(0), Entries: []runbook.Entry{{
+		Time: at(time.Minute), Phase: "verify", Kind: "pattern", Step: "canary 5%", Message: "new error pattern",
+		Patterns: []runbook.Pattern{{ID: "7", Template: "checkout degraded: connection pool exhausted for shard <*>", Level: slog.LevelError,
+			Example: `{"msg":"checkout degraded","err":"connection pool exhausted for shard 3"}`, NewCount: 12, NewExposure: 300, OldExposure: 5700,
+			FirstSeen: at(20 * time.Second), Found: at(time.Minute), Evidence: 2e4, EvidenceBar: 1e4}},
+	}}}
+	data, err := rec.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"patterns": [`, `"template": "checkout degraded: connection pool exhausted for shard \u003c*\u003e"`, `"level": "ERROR"`, `"new_count": 12`, `"old_count": 0`, `"first_seen": "2025-03-01T14:00:20Z"`} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("JSON lacks %s:\n%s", want, data)
+		}
+	}
+	got, err := runbook.ParseRecord(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Schema = runbook.SchemaVersion
+	if diff := cmp.Diff(rec, got); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	want := `- new ERROR pattern "checkout degraded: connection pool exhausted for shard <*>": 12 lines from the new version, 0 from the old; first seen 2025-03-01T14:00:20Z; e.g. "{\"msg\":\"checkout degraded\",\"err\":\"connection pool exhausted for shard 3\"}"`
+	if md := rec.Markdown(); !strings.Contains(md, want) {
+		t.Errorf("Markdown lacks\n%s\nin\n%s", want, md)
 	}
 }

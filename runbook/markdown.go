@@ -56,8 +56,8 @@ func (r Runbook) change() string {
 // (as Runbook.Markdown renders it, one heading level down) and a timeline
 // with one paragraph per entry, timed relative to Started to the
 // millisecond ("+2m30s"), or in RFC 3339 if Started is zero. An entry with
-// Numbers is followed by a table of them; an entry's error follows its
-// message. Text is escaped as for Runbook.Markdown, and pipes in table cells
+// Numbers is followed by a table of them, and one with Patterns by a list
+// of them; an entry's error follows its message. Text is escaped as for Runbook.Markdown, and pipes in table cells
 // are escaped. r must not be nil. Markdown never fails.
 func (r *Record) Markdown() string {
 	var b strings.Builder
@@ -83,8 +83,22 @@ func (r *Record) Markdown() string {
 			b.WriteString("\n")
 			writeNumbers(&b, e.Numbers)
 		}
+		if len(e.Patterns) > 0 {
+			b.WriteString("\n")
+			for _, p := range e.Patterns {
+				fmt.Fprintf(&b, "- %s\n", p.summary())
+			}
+		}
 	}
 	return b.String()
+}
+
+// summary renders the pattern as one line: `new ERROR pattern "checkout
+// degraded: <*>": 12 lines from the new version, 0 from the old; first
+// seen 2026-12-03T12:03:04Z; e.g. "…"`.
+func (p Pattern) summary() string {
+	return fmt.Sprintf("new %s pattern %s: %.0f lines from the new version, %.0f from the old; first seen %s; e.g. %s",
+		text(p.Level.String()), text(strconv.Quote(p.Template)), p.NewCount, p.OldCount, stamp(p.FirstSeen), text(strconv.Quote(p.Example)))
 }
 
 // summary renders the entry as one line, timed relative to start:

@@ -1,6 +1,9 @@
 package runbook
 
-import "time"
+import (
+	"log/slog"
+	"time"
+)
 
 // A Runbook is the page a team reads before and during a significant
 // deployment: the template's eight fields, filled in from the plan, and the
@@ -93,6 +96,10 @@ type Entry struct {
 	Message string `json:"message"`
 	// Numbers are the measurements behind a verdict or decision.
 	Numbers []Number `json:"numbers,omitempty"`
+	// Patterns are the new error patterns found in the new version's logs
+	// that the entry reports (a "pattern" entry) or that stood behind its
+	// verdict.
+	Patterns []Pattern `json:"patterns,omitempty"`
 	// Error is the error the event reports, if any.
 	Error string `json:"error,omitempty"`
 }
@@ -138,6 +145,37 @@ type Number struct {
 	// evidence.
 	Evidence    float64 `json:"evidence,omitempty"`
 	EvidenceBar float64 `json:"evidence_bar,omitempty"`
+}
+
+// A Pattern is a new error pattern found in the new version's logs: a
+// template of its warning or error lines that the old version did not log,
+// or at a much lower rate. Its fields are verify.PatternFinding's, in the
+// same order, so that the deploy package converts one into the other
+// directly.
+type Pattern struct {
+	// ID identifies the template within its log source; Template is its
+	// text, variables as "<*>".
+	ID       string `json:"id"`
+	Template string `json:"template"`
+	// Level is the highest level of its lines ("WARN", "ERROR", "ERROR+4"
+	// for fatal).
+	Level slog.Level `json:"level"`
+	// Example is one of the new version's lines of it, as written.
+	Example string `json:"example"`
+	// NewCount and OldCount are its lines from the new version and from
+	// the old one (alongside, or over the baseline window), over
+	// NewExposure and OldExposure requests.
+	NewCount    float64 `json:"new_count"`
+	OldCount    float64 `json:"old_count"`
+	NewExposure float64 `json:"new_exposure"`
+	OldExposure float64 `json:"old_exposure"`
+	// FirstSeen is when the new version first logged it; Found is when the
+	// evidence sufficed.
+	FirstSeen time.Time `json:"first_seen"`
+	Found     time.Time `json:"found"`
+	// Evidence is the e-value that it is new; it reached EvidenceBar.
+	Evidence    float64 `json:"evidence"`
+	EvidenceBar float64 `json:"evidence_bar"`
 }
 
 // Units of a Number.

@@ -110,30 +110,88 @@ func (c Canary) Deploy(ctx context.Context, t Target, r Release, g Gate) (Undo, 
 			return l.undo, err
 		}
 	}
-	window := cmp.Or(c.StepWindow, DefaultCanaryStepWindow)
-	plan := c.plan(len(old), t.Router != nil)
-	running := 0 // new instances running
-	for i, st := range plan {
+	return l.undo, c.from(ctx, l, g, c.plan(len(old), t.Router != nil), 0, old, 0)
+}
+
+// StepsFor implements Resumer.
+func (c Canary) StepsFor(t Target, n int) []Step {
+	plan := c.plan(n, t.Router != nil)
+	steps := make([]Step, len(plan))
+	for i := range plan {
+		steps[i] = c.step(plan, i)
+	}
+	return steps
+}
+
+// step returns the Step the Gate is asked about at plan[i].
+func (c Canary) step(plan []canaryStep, i int) Step {
+	st := plan[i]
+	return Step{Name: fmt.Sprintf("canary %.3g%%", st.weight), Weight: st.weight, Window: cmp.Or(c.StepWindow, DefaultCanaryStepWindow), Final: i == len(plan)-1}
+}
+
+// Resume implements Resumer. With a router, the previous version's
+// instances must all still run (they are stopped only after the last step)
+// and no more new instances than the step runs; without one, no more new
+// instances and no fewer old ones than the step's split.
+func (c Canary) Resume(ctx context.Context, t Target, r Release, at Position, g Gate) (Undo, error) {
+	if err := c.Validate(t); err != nil {
+		return nil, err
+	}
+	n := len(at.Before)
+	plan := c.plan(n, t.Router != nil)
+	l, old, running, err := adopt(ctx, t, r, c.Concurrency, at, len(plan))
+	if err != nil {
+		return nil, err
+	}
+	name := stepName(c.StepsFor(t, n), at.Step)
+	if at.Step < len(plan) {
+		st := plan[at.Step]
+		switch {
+		case running > st.canary:
+			return nil, cannot(name, "%d instance(s) of %s run, more than the step's %d", running, r.To, st.canary)
+		case t.Router != nil && len(old) != n:
+			return nil, cannot(name, "%d of the %d instance(s) of %s run; with a router none is stopped before the last step passes", len(old), n, r.From)
+		case len(old) < st.stable:
+			return nil, cannot(name, "%d instance(s) of %s run, fewer than the step's %d", len(old), r.From, st.stable)
+		}
+		if at.Step == 0 && t.Router != nil {
+			// As Deploy: nothing on the new version before its first step.
+			if err := l.route(ctx, 0); err != nil {
+				return l.undo, err
+			}
+		}
+	} else if running != n {
+		return nil, cannot(name, "%d instance(s) of %s run, not the %d of the last step", running, r.To, n)
+	}
+	return l.undo, c.from(ctx, l, g, plan, at.Step, old, running)
+}
+
+// from carries out the plan's steps from step first on, with old the
+// previous version's instances still running and running new instances
+// already started, then stops the old instances left.
+func (c Canary) from(ctx context.Context, l *ledger, g Gate, plan []canaryStep, first int, old []Instance, running int) error {
+	t := l.t
+	for i := first; i < len(plan); i++ {
+		st := plan[i]
 		if err := l.startNew(ctx, st.canary-running, c.ReadyTimeout); err != nil {
-			return l.undo, fmt.Errorf("canary %.3g%%: %w", st.weight, err)
+			return fmt.Errorf("canary %.3g%%: %w", st.weight, err)
 		}
 		running = st.canary
 		if t.Router != nil {
 			if err := l.route(ctx, st.weight); err != nil {
-				return l.undo, err
+				return err
 			}
 		} else {
 			if err := l.stopOld(ctx, old[:len(old)-st.stable]); err != nil {
-				return l.undo, err
+				return err
 			}
 			old = old[len(old)-st.stable:]
 		}
-		step := Step{Name: fmt.Sprintf("canary %.3g%%", st.weight), Weight: st.weight, Window: window, Final: i == len(plan)-1}
-		if err := g.Check(ctx, step); err != nil {
-			return l.undo, err
+		if err := g.Check(ctx, c.step(plan, i)); err != nil {
+			return err
 		}
 	}
-	return l.undo, l.stopOld(ctx, old)
+	return l.stopOld(ctx, old)
 }
 
 // Describe implements Describer. With a router the old version serves

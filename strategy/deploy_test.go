@@ -214,6 +214,36 @@ func TestBlueGreenDefaultKeepWarm(t *testing.T) {
 	})
 }
 
+// A negative KeepWarm keeps the old side no longer than the window: it
+// stops as soon as the window passes, with no "old side warm" step.
+func TestBlueGreenNoKeepWarm(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFleet(2)
+		g := newGate(f)
+		g.wait = true
+		done := make(chan error, 1)
+		b := strategy.BlueGreen{Window: time.Minute, KeepWarm: -1}
+		if err := b.Validate(strategy.Target{Fleet: f, Switch: f}); err != nil {
+			t.Errorf("Validate() = %v, want nil: a negative KeepWarm means none", err)
+		}
+		go func() {
+			_, err := b.Deploy(t.Context(), strategy.Target{Fleet: f, Switch: f}, rel, g)
+			done <- err
+		}()
+		time.Sleep(time.Minute)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		assertVersions(t, f, map[string]int{"v2": 2})
+		if steps, _ := g.seen(); len(steps) != 1 || steps[0].Name != "switched" {
+			t.Errorf("steps %+v, want only the switch", steps)
+		}
+		if d := b.Describe(strategy.Target{Fleet: f, Switch: f}); d.Steps[len(d.Steps)-1] != "stop the old side" {
+			t.Errorf("described steps %q, want the old side stopped at once", d.Steps)
+		}
+	})
+}
+
 func TestCanaryRouter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFleet(10)

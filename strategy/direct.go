@@ -44,13 +44,48 @@ func (d Direct) Deploy(ctx context.Context, t Target, r Release, g Gate) (Undo, 
 	if err != nil {
 		return nil, err
 	}
-	if err := l.startNew(ctx, len(old), d.ReadyTimeout); err != nil {
-		return l.undo, err
+	return l.undo, d.from(ctx, l, g, len(old), old, 0)
+}
+
+// StepsFor implements Resumer: one step, all instances.
+func (d Direct) StepsFor(Target, int) []Step {
+	return []Step{{Name: "all instances", Weight: 100, Window: cmp.Or(d.Window, DefaultWindow), Final: true}}
+}
+
+// Resume implements Resumer. No more new instances than ran before; and
+// while some are missing, every old one must still run (Direct starts them
+// all before it stops any).
+func (d Direct) Resume(ctx context.Context, t Target, r Release, at Position, g Gate) (Undo, error) {
+	if err := d.Validate(t); err != nil {
+		return nil, err
+	}
+	steps := d.StepsFor(t, len(at.Before))
+	l, old, running, err := adopt(ctx, t, r, d.Concurrency, at, len(steps))
+	if err != nil {
+		return nil, err
+	}
+	n, name := len(at.Before), stepName(steps, at.Step)
+	switch {
+	case running > n:
+		return nil, cannot(name, "%d instance(s) of %s run, more than the %d that ran before", running, r.To, n)
+	case running < n && len(old) != n:
+		return nil, cannot(name, "%d instance(s) of %s and %d of %s run; the old are stopped only once all the new run", running, r.To, len(old), r.From)
+	case at.Step == len(steps):
+		return l.undo, nil // observed: nothing left to do
+	}
+	return l.undo, d.from(ctx, l, g, n, old, running)
+}
+
+// from starts the new instances missing of n, stops the old ones and
+// observes the result.
+func (d Direct) from(ctx context.Context, l *ledger, g Gate, n int, old []Instance, running int) error {
+	if err := l.startNew(ctx, n-running, d.ReadyTimeout); err != nil {
+		return err
 	}
 	if err := l.stopOld(ctx, old); err != nil {
-		return l.undo, err
+		return err
 	}
-	return l.undo, g.Check(ctx, Step{Name: "all instances", Weight: 100, Window: cmp.Or(d.Window, DefaultWindow), Final: true})
+	return g.Check(ctx, d.StepsFor(l.t, n)[0])
 }
 
 // Describe implements Describer: Direct goes back by redeploying.

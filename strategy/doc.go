@@ -87,12 +87,27 @@
 // to go. An Undo can be run again, after fixing the
 // cause, to finish the job, and running it after it succeeded does nothing.
 //
+// # Resume
+//
+// A deployment whose process died is taken over by another (see the deploy
+// package's journal). The built-ins are [Resumer]s: StepsFor names the
+// steps Deploy asks its Gate about, so that the step the dead process was
+// in can be found by name, and Resume, given that step and the instances
+// that ran before the deployment ([Position]), checks that the target's
+// state fits the step, completes the step's changes, asks the Gate about it
+// again from its start, and goes on. Its Undo reverts the whole deployment,
+// the dead process's changes included. A target that fits no step (a third
+// version, more new instances than the step runs, old ones stopped where
+// the strategy never stops them) is refused with [ErrCannotResume] before
+// anything changes, and the caller rolls back instead.
+//
 // # Writing your own
 //
 // Any type with a Deploy method is a Strategy. Keep a record of every
 // instance started and stopped and every traffic change, and have the Undo
 // revert exactly those: traffic back, then old instances restarted, then new
 // ones stopped; see the custom strategy example. Implement [Describer] if
-// going back is faster than a redeploy, and [Validator] to have bad
-// configuration refused before a deployment starts.
+// going back is faster than a redeploy, [Validator] to have bad
+// configuration refused before a deployment starts, and [Resumer] to have
+// an interrupted deployment resumed rather than rolled back.
 package strategy

@@ -2,7 +2,9 @@ package strategy_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/safedeploy/safedeploy/strategy"
 	"github.com/safedeploy/safedeploy/strategy/strategytest"
@@ -41,4 +43,41 @@ func ExampleRolling() {
 	// batch 1/2: 50% map[v1:4 v2:4], observed for 0s
 	// batch 2/2: all instances: 100% map[v2:8], observed for 15m0s
 	// <nil> map[v2:8]
+}
+
+// A canary whose process died while it observed 50% is resumed there by
+// another: the Position says which step it was in and which instances ran
+// before it began. The 50% step is observed again from its start, then
+// 100% follows.
+func ExampleCanary_Resume() {
+	ctx := context.Background()
+	fleet := strategytest.NewFleet(strategytest.Config{Version: "v1", Instances: 4})
+	t := strategy.Target{Fleet: fleet}
+	rel := strategy.Release{From: "v1", To: "v2"}
+	before, _ := fleet.Instances(ctx)
+	var ids []string
+	for _, in := range before {
+		ids = append(ids, in.ID)
+	}
+	crash := errors.New("killed")
+	_, _ = strategy.Canary{}.Deploy(ctx, t, rel, strategy.GateFunc(func(ctx context.Context, s strategy.Step) error {
+		if s.Name == "canary 50%" {
+			return crash // the process dies here: no undo runs
+		}
+		return nil
+	}))
+	fmt.Println("left:", fleet.Versions())
+
+	c := strategy.Canary{}
+	at := slices.IndexFunc(c.StepsFor(t, len(ids)), func(s strategy.Step) bool { return s.Name == "canary 50%" })
+	_, err := c.Resume(ctx, t, rel, strategy.Position{Step: at, Before: ids}, strategy.GateFunc(func(ctx context.Context, s strategy.Step) error {
+		fmt.Printf("%-12s %v\n", s.Name, fleet.Versions())
+		return nil
+	}))
+	fmt.Println(err, fleet.Versions())
+	// Output:
+	// left: map[v1:2 v2:2]
+	// canary 50%   map[v1:2 v2:2]
+	// canary 100%  map[v2:4]
+	// <nil> map[v2:4]
 }

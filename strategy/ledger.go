@@ -44,12 +44,10 @@ type ledger struct {
 }
 
 // newLedger returns a ledger for moving t through r, calling the fleet at
-// most concurrency times at once (DefaultConcurrency if zero).
+// most concurrency times at once (DefaultConcurrency if zero). The
+// strategy has validated concurrency: it is not negative.
 func newLedger(t Target, r Release, concurrency int) *ledger {
-	if concurrency <= 0 {
-		concurrency = DefaultConcurrency
-	}
-	return &ledger{t: t, r: r, limit: concurrency}
+	return &ledger{t: t, r: r, limit: cmp.Or(concurrency, DefaultConcurrency)}
 }
 
 // oldInstances returns the fleet's instances, all of which must run r.From:
@@ -75,10 +73,8 @@ func (l *ledger) oldInstances(ctx context.Context) ([]Instance, error) {
 // the first failure it starts no more. A health failure wraps ErrUnhealthy;
 // the caller's own cancellation is returned as the context's cause.
 func (l *ledger) startNew(ctx context.Context, n int, timeout time.Duration) error {
-	if timeout <= 0 {
-		timeout = DefaultReadyTimeout
-	}
-	ids := make([]string, n) // each goroutine writes its own
+	timeout = cmp.Or(timeout, DefaultReadyTimeout) // validated: not negative
+	ids := make([]string, n)                       // each goroutine writes its own
 	err := l.each(ctx, n, func(ctx context.Context, i int) error {
 		sctx, cancel := context.WithTimeoutCause(ctx, timeout, errNotReady)
 		defer cancel()

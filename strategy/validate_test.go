@@ -50,7 +50,7 @@ func TestValidate(t *testing.T) {
 		{"rolling both zero", strategy.Rolling{MaxSurge: "0", MaxUnavailable: "0%"}, fleet,
 			[]string{`MaxSurge = "0", MaxUnavailable = "0%"`, "both zero"}},
 		{"blue-green", strategy.BlueGreen{PreviewWindow: -1, Window: -2, KeepWarm: -3, ReadyTimeout: -4, Concurrency: -5}, strategy.Target{},
-			[]string{"PreviewWindow = -1ns", "Window = -2ns", "KeepWarm = -3ns", "ReadyTimeout = -4ns", "Concurrency = -5", "Target.Fleet = nil", "Target.Switch = nil", "7 problem(s)"}},
+			[]string{"PreviewWindow = -1ns", "Window = -2ns", "ReadyTimeout = -4ns", "Concurrency = -5", "Target.Fleet = nil", "Target.Switch = nil", "6 problem(s)"}},
 		{"blue-green without switch or router", strategy.BlueGreen{}, fleet,
 			[]string{"Target.Switch = nil", "Router"}},
 		{"canary", strategy.Canary{Steps: []float64{0, 10, 10, 5, 101, -1, math.NaN(), 50}, StepWindow: -time.Second, ReadyTimeout: -time.Second, Concurrency: -1}, strategy.Target{},

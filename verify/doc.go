@@ -80,6 +80,44 @@
 // a reference and for those who want exactly that. Policy.Judge selects a
 // judge while keeping the policy.
 //
+// # Log patterns
+//
+// The fourth signal is the logs: a new version that starts logging
+// "connection pool exhausted for shard 7" on a few requests in a hundred
+// moves no error rate, yet is exactly the untested assumption a canary is
+// for. A LogSource answers, like a MetricSource, what version V logged
+// over [Start, End): a LogObservation lists the templates of its warning
+// and error lines (LogPattern: the text with variables as "<*>", a count,
+// an example line, when it was first seen) and counts every line. Package
+// verify/logs mines the templates and implements the sources — its
+// Collector reads the instances' own output, package verify/loki reads
+// Grafana Loki — and the test, logs.Detector: per template, an
+// anytime-valid sequential test that the new version logs it at more than
+// PatternPolicy.MaxRatio (2) times the old version's rate per request, at
+// family-wise confidence 1 − Alpha (99%, divided among the templates), and
+// at least MinCount (3) lines. Its package documentation says how it
+// controls false alarms and what they measured on public logs.
+//
+// The executor (deploy.Plan.Logs) reads both versions' logs every interval,
+// with the metric source's requests as the exposure, and Policy.Patterns
+// decides what a PatternFinding does to the Verdict, through
+// PatternPolicy.Apply: PatternHold, the default, keeps the step from
+// passing — the window ends Inconclusive, which asks Escalate and rolls
+// back without it; PatternRollback fails the verdict at once;
+// PatternReport only lists the finding. Hold is the default because a
+// pattern test cannot tell a bug from a new log line meant to be there
+// (a new feature's warning), while the error-rate rule already says
+// whether users are hurt: the pattern is a question for a person, and
+// without one the old version is the safe answer. Every Verdict of a
+// deployment with a log source lists the findings so far in Patterns.
+//
+// The types the executor and the sources share — LogSource,
+// LogObservation, LogPattern, PatternPolicy, PatternAction and
+// PatternFinding — are defined here, and verify/logs names them as aliases
+// (logs.Source, logs.Observation, logs.Policy, logs.Finding…), so that
+// there is one type for each, verify does not import the miner, and code
+// written against either name works with the other.
+//
 // Every Verdict carries the Measurements that produced it — the new
 // version's rate and its comparison's (the control or the baseline, as
 // Against says), the threshold, requests and window; from the sequential

@@ -3,6 +3,7 @@ package verify_test
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"time"
 
@@ -63,4 +64,24 @@ func ExampleNewThresholdJudge() {
 	// minute 1: fail
 	// error-rate 3% vs baseline 1% (limit 2%), 600 requests over 1m0s: FAILED
 	// true fail
+}
+
+// A window in which the logs showed a new error pattern: the metric rules
+// held, but the default action, PatternHold, does not let it pass.
+func ExamplePatternPolicy_Apply() {
+	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	found := []verify.PatternFinding{{
+		ID: "7", Template: "checkout degraded: connection pool exhausted for shard <*>", Level: slog.LevelError,
+		NewCount: 12, OldCount: 0, NewExposure: 3000, OldExposure: 57000,
+		FirstSeen: start.Add(40 * time.Second), Found: start.Add(2 * time.Minute),
+	}}
+	window := verify.Verdict{Outcome: verify.Pass, Reason: "no limit crossed"}
+	for _, a := range []verify.PatternAction{verify.PatternHold, verify.PatternRollback, verify.PatternReport} {
+		v := verify.PatternPolicy{Action: a}.Apply(window, found, start)
+		fmt.Printf("%s: %s: %s\n", a, v.Outcome, v.Reason)
+	}
+	// Output:
+	// hold: inconclusive: held for a person to look: new error pattern "checkout degraded: connection pool exhausted for shard <*>" (12 lines from the new version, 0 from the old) (the metric rules held: no limit crossed)
+	// rollback: fail: new error pattern "checkout degraded: connection pool exhausted for shard <*>" (12 lines from the new version, 0 from the old)
+	// report: pass: no limit crossed; reported, not judged: new error pattern "checkout degraded: connection pool exhausted for shard <*>" (12 lines from the new version, 0 from the old)
 }

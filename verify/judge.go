@@ -2,7 +2,6 @@ package verify
 
 import (
 	"fmt"
-	"math"
 	"strings"
 	"time"
 )
@@ -126,7 +125,7 @@ func (j *thresholdJudge) evaluate() Verdict {
 		}
 	}
 	ms := []Measurement{measure("error-rate", c.ErrorRate(), b.ErrorRate(),
-		j.p.MaxErrorRatio*math.Max(b.ErrorRate(), j.p.MinErrorRate), true)}
+		j.p.MaxErrorRatio*max(b.ErrorRate(), j.p.MinErrorRate, 0), true)}
 	for _, r := range latencyRules(j.p, b) {
 		if above, ok := r.above(c); ok && c.Requests > 0 {
 			m := measure(r.name, above/c.Requests, r.rate, r.limit*r.rate, true)
@@ -136,7 +135,7 @@ func (j *thresholdJudge) evaluate() Verdict {
 	}
 	if b.Business > 0 && j.p.MaxBusinessDrop < 1 {
 		ms = append(ms, measure("business-rate", c.BusinessRate(), b.BusinessRate(),
-			b.BusinessRate()*(1-j.p.MaxBusinessDrop), false))
+			b.BusinessRate()*(1-max(j.p.MaxBusinessDrop, 0)), false))
 	}
 	var failed []string
 	for _, m := range ms {

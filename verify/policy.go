@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -9,7 +10,11 @@ import (
 	"github.com/safedeploy/safedeploy/internal/errlist"
 )
 
-// Defaults applied by Policy for zero fields.
+// Defaults applied by Policy for zero fields. Where zero is itself a
+// meaningful setting — MinErrorRate (no floor), MaxBusinessDrop (no fall
+// allowed) and MinRequests (no minimum) — ask for it with a negative value,
+// as net.Dialer.KeepAlive does: zero means the default, a negative value
+// means zero.
 const (
 	DefaultMaxErrorRatio = 2.0
 	DefaultMinErrorRate  = 0.001
@@ -45,7 +50,9 @@ const (
 //     (σ = 0.5) that is the median up about 14%, P95 up about 20% or P99 up
 //     about 25%;
 //   - business events per request down by more than 20%;
-//   - any critical-path probe failing, at the next interval.
+//   - any critical-path probe failing, at the next interval;
+//   - with a log source (deploy.Plan.Logs), a new error pattern in the new
+//     version's logs holds the step: it cannot pass (Patterns).
 //
 // The default judge (NewSequentialJudge) rolls back only when the data show,
 // at family-wise confidence 1 − Alpha across all these metrics, that a limit
@@ -64,18 +71,24 @@ type Policy struct {
 	// MaxErrorRatio is how many times the comparison's error rate the new
 	// version may reach. Must be at least 1; lower it for more sensitivity.
 	MaxErrorRatio float64
-	// MinErrorRate floors the comparison's error rate used in the ratio.
+	// MinErrorRate floors the comparison's error rate used in the ratio,
+	// a rate in [0, 1). Zero means DefaultMinErrorRate (0.1%); a negative
+	// value means no floor, so that against a comparison with no errors at
+	// all, any error the data show beyond chance fails.
 	MinErrorRate float64
 	// Latency limits, for each quantile, how many times as many requests
 	// may be slower than the baseline's quantile.
 	Latency LatencyLimits
 	// MaxBusinessDrop is the largest fall, as a fraction in [0, 1), of
-	// business events per request. Set it to 1 to disable the rule.
+	// business events per request. Zero means DefaultMaxBusinessDrop
+	// (20%); a negative value means no fall is allowed (the limit is the
+	// comparison's rate itself); 1 disables the rule.
 	MaxBusinessDrop float64
 	// MinRequests is the exposure the new version needs, since the
 	// deployment began, before the final window can pass (earlier windows,
 	// such as a 1% canary step on a quiet service, may pass with less:
-	// their evidence carries into the later ones).
+	// their evidence carries into the later ones). Zero means
+	// DefaultMinRequests (100); a negative value means no minimum.
 	MinRequests float64
 	// Alpha bounds the probability that a deployment whose every metric is
 	// within its limits is rolled back anyway (the family-wise false-rollback
@@ -105,7 +118,8 @@ type Policy struct {
 	BaselineWindow time.Duration
 	// MaxConsecutiveErrors is how many intervals in a row the metric source
 	// may fail before the verdict is Fail: a source that keeps failing is a
-	// reason to roll back, not a silent pass.
+	// reason to roll back, not a silent pass. Zero means
+	// DefaultMaxConsecutiveErrors (3); 1 fails at the first failed read.
 	MaxConsecutiveErrors int
 
 	// Escalate is called when a window ends Inconclusive. It may page a
@@ -115,6 +129,13 @@ type Policy struct {
 	Escalate func(ctx context.Context, v *Verdict) error
 	// Judge makes the judge for one deployment; nil means NewSequentialJudge.
 	Judge func(p Policy, b Baseline) Judge
+
+	// Patterns is the log-pattern rule: when a new error pattern in the
+	// new version's logs is one, and what it does to the deployment (by
+	// default it holds the step: see PatternPolicy and PatternHold). It
+	// applies when the plan has a log source. WithDefaults leaves it as it
+	// is: the test fills in its own defaults (PatternPolicy.WithDefaults).
+	Patterns PatternPolicy
 }
 
 // LatencyLimits are, for the baseline's P50, P95 and P99, the largest
@@ -132,32 +153,23 @@ type Probe struct {
 	Check func(ctx context.Context) error
 }
 
-// WithDefaults returns p with every zero field set to its default.
+// WithDefaults returns p with every zero field set to its default. It
+// keeps negative values, which ask for a real zero (see the defaults), as
+// they are, so that WithDefaults(WithDefaults(p)) is WithDefaults(p); a
+// Judge reads MinErrorRate, MaxBusinessDrop and MinRequests as max(v, 0).
 func (p Policy) WithDefaults() Policy {
-	def := func(v *float64, d float64) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	defDur := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def(&p.MaxErrorRatio, DefaultMaxErrorRatio)
-	def(&p.MinErrorRate, DefaultMinErrorRate)
-	def(&p.Latency.P50, DefaultMaxP50Ratio)
-	def(&p.Latency.P95, DefaultMaxP95Ratio)
-	def(&p.Latency.P99, DefaultMaxP99Ratio)
-	def(&p.MaxBusinessDrop, DefaultMaxBusinessDrop)
-	def(&p.MinRequests, DefaultMinRequests)
-	def(&p.Alpha, DefaultAlpha)
-	defDur(&p.Interval, DefaultInterval)
-	defDur(&p.SignificantWindow, DefaultSignificantWindow)
-	defDur(&p.BaselineWindow, DefaultBaselineWindow)
-	if p.MaxConsecutiveErrors == 0 {
-		p.MaxConsecutiveErrors = DefaultMaxConsecutiveErrors
-	}
+	p.MaxErrorRatio = cmp.Or(p.MaxErrorRatio, DefaultMaxErrorRatio)
+	p.MinErrorRate = cmp.Or(p.MinErrorRate, DefaultMinErrorRate)
+	p.Latency.P50 = cmp.Or(p.Latency.P50, DefaultMaxP50Ratio)
+	p.Latency.P95 = cmp.Or(p.Latency.P95, DefaultMaxP95Ratio)
+	p.Latency.P99 = cmp.Or(p.Latency.P99, DefaultMaxP99Ratio)
+	p.MaxBusinessDrop = cmp.Or(p.MaxBusinessDrop, DefaultMaxBusinessDrop)
+	p.MinRequests = cmp.Or(p.MinRequests, DefaultMinRequests)
+	p.Alpha = cmp.Or(p.Alpha, DefaultAlpha)
+	p.Interval = cmp.Or(p.Interval, DefaultInterval)
+	p.SignificantWindow = cmp.Or(p.SignificantWindow, DefaultSignificantWindow)
+	p.BaselineWindow = cmp.Or(p.BaselineWindow, DefaultBaselineWindow)
+	p.MaxConsecutiveErrors = cmp.Or(p.MaxConsecutiveErrors, DefaultMaxConsecutiveErrors)
 	if p.Judge == nil {
 		p.Judge = NewSequentialJudge
 	}
@@ -165,7 +177,8 @@ func (p Policy) WithDefaults() Policy {
 }
 
 // Validate returns one error listing every invalid field with its value, or
-// nil. Zero fields are valid: they mean the default.
+// nil. Zero fields are valid: they mean the default; so are negative
+// MinErrorRate, MaxBusinessDrop and MinRequests, which mean zero.
 func (p Policy) Validate() error {
 	var errs []error
 	bad := func(field string, value any, problem string) {
@@ -174,8 +187,8 @@ func (p Policy) Validate() error {
 	if p.MaxErrorRatio != 0 && !(p.MaxErrorRatio >= 1 && p.MaxErrorRatio <= MaxLimit) {
 		bad("MaxErrorRatio", p.MaxErrorRatio, fmt.Sprintf("must be a multiple from 1 to %g", MaxLimit))
 	}
-	if p.MinErrorRate < 0 || p.MinErrorRate >= 1 || math.IsNaN(p.MinErrorRate) {
-		bad("MinErrorRate", p.MinErrorRate, "must be a rate in [0, 1)")
+	if p.MinErrorRate >= 1 || math.IsNaN(p.MinErrorRate) {
+		bad("MinErrorRate", p.MinErrorRate, "must be a rate below 1 (negative for no floor)")
 	}
 	for _, l := range []struct {
 		name string
@@ -185,11 +198,11 @@ func (p Policy) Validate() error {
 			bad(l.name, l.v, fmt.Sprintf("must be a ratio from 1 to %g, or +Inf to disable", MaxLimit))
 		}
 	}
-	if !(p.MaxBusinessDrop >= 0 && p.MaxBusinessDrop <= 1-1/MaxLimit || p.MaxBusinessDrop == 1) {
-		bad("MaxBusinessDrop", p.MaxBusinessDrop, fmt.Sprintf("must be a fraction from 0 to %g, or 1 to disable", 1-1/MaxLimit))
+	if !(p.MaxBusinessDrop <= 1-1/MaxLimit || p.MaxBusinessDrop == 1) {
+		bad("MaxBusinessDrop", p.MaxBusinessDrop, fmt.Sprintf("must be a fraction up to %g (negative for none), or 1 to disable", 1-1/MaxLimit))
 	}
-	if p.MinRequests < 0 || math.IsNaN(p.MinRequests) {
-		bad("MinRequests", p.MinRequests, "must not be negative")
+	if math.IsNaN(p.MinRequests) {
+		bad("MinRequests", p.MinRequests, "must be a number of requests (negative for none)")
 	}
 	if p.Alpha < 0 || p.Alpha >= 1 || math.IsNaN(p.Alpha) {
 		bad("Alpha", p.Alpha, "must be a probability in (0, 1), or 0 for the default")
@@ -216,5 +229,6 @@ func (p Policy) Validate() error {
 			bad(fmt.Sprintf("Probes[%d].Check", i), "nil", "must be a function")
 		}
 	}
+	errs = append(errs, errlist.Prefix("Patterns.", p.Patterns.Validate()))
 	return errlist.Join(errs...)
 }

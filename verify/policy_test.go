@@ -36,7 +36,7 @@ func TestPolicyValidateListsEveryField(t *testing.T) {
 		MinErrorRate:         1.5,
 		Latency:              verify.LatencyLimits{P50: 0.9, P95: math.NaN(), P99: -2},
 		MaxBusinessDrop:      1.25,
-		MinRequests:          -3,
+		MinRequests:          math.NaN(),
 		Probes:               []verify.Probe{{Check: func(context.Context) error { return nil }}, {Name: "login"}},
 		Interval:             -time.Second,
 		Window:               -2 * time.Second,
@@ -53,7 +53,7 @@ func TestPolicyValidateListsEveryField(t *testing.T) {
 	for _, want := range []string{
 		"MaxErrorRatio = 0.5", "MinErrorRate = 1.5",
 		"Latency.P50 = 0.9", "Latency.P95 = NaN", "Latency.P99 = -2",
-		"MaxBusinessDrop = 1.25", "MinRequests = -3",
+		"MaxBusinessDrop = 1.25", "MinRequests = NaN",
 		"Probes[0].Name", "Probes[1].Check",
 		"Interval = -1s", "Window = -2s", "SignificantWindow = -3s", "BaselineWindow = -4s",
 		"MaxConsecutiveErrors = -1",
@@ -136,5 +136,30 @@ func TestPolicyLimitsWithinTheGrid(t *testing.T) {
 	}
 	if err := (verify.Policy{MaxErrorRatio: 16, Latency: verify.LatencyLimits{P95: math.Inf(1)}, MaxBusinessDrop: 1}).Validate(); err != nil {
 		t.Errorf("limits at the edge: %v", err)
+	}
+}
+
+// A negative MinErrorRate, MaxBusinessDrop or MinRequests asks for a real
+// zero: Validate accepts it, and WithDefaults keeps it rather than put the
+// default in its place, however often it is applied.
+func TestPolicyNegativeMeansZero(t *testing.T) {
+	p := verify.Policy{MinErrorRate: -1, MaxBusinessDrop: -1, MinRequests: -1}
+	if err := p.Validate(); err != nil {
+		t.Errorf("Validate() = %v, want nil: a negative value asks for zero", err)
+	}
+	d := p.WithDefaults()
+	if d.MinErrorRate >= 0 || d.MaxBusinessDrop >= 0 || d.MinRequests >= 0 {
+		t.Errorf("WithDefaults() = MinErrorRate %g, MaxBusinessDrop %g, MinRequests %g; want them still negative", d.MinErrorRate, d.MaxBusinessDrop, d.MinRequests)
+	}
+	if err := d.Validate(); err != nil {
+		t.Errorf("WithDefaults().Validate() = %v, want nil", err)
+	}
+	dd := d.WithDefaults()
+	if diff := cmp.Diff(d, dd, cmpopts.IgnoreFields(verify.Policy{}, "Judge", "Escalate")); diff != "" {
+		t.Errorf("WithDefaults is not idempotent (-once +twice):\n%s", diff)
+	}
+	z := verify.Policy{}.WithDefaults()
+	if z.MinErrorRate != verify.DefaultMinErrorRate || z.MaxBusinessDrop != verify.DefaultMaxBusinessDrop || z.MinRequests != verify.DefaultMinRequests {
+		t.Errorf("zero fields: %g, %g, %g; want the defaults", z.MinErrorRate, z.MaxBusinessDrop, z.MinRequests)
 	}
 }

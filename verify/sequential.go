@@ -594,7 +594,7 @@ func NewSequentialJudge(p Policy, b Baseline) Judge {
 	alpha := p.Alpha / float64(n)
 	refAlpha, alpha := alpha/10, alpha*9/10
 	robust := !p.Binomial
-	floor := p.MinErrorRate
+	floor := max(p.MinErrorRate, 0) // negative: no floor
 	j.errors = newRatioTest("error-rate", p.MaxErrorRatio, true, alpha, robust)
 	j.errors.ref = reference{
 		rate: math.Max(b.ErrorRate(), floor),
@@ -616,7 +616,7 @@ func NewSequentialJudge(p Policy, b Baseline) Judge {
 		j.latency = append(j.latency, latencyTest{latencyRule: r, test: t})
 	}
 	if business {
-		j.business = newRatioTest("business-rate", 1-p.MaxBusinessDrop, false, alpha, robust)
+		j.business = newRatioTest("business-rate", 1-max(p.MaxBusinessDrop, 0), false, alpha, robust)
 		j.business.ref = reference{
 			rate: b.BusinessRate(),
 			low:  rateBound(b.Business, b.Requests, refAlpha, false),

@@ -661,3 +661,53 @@ func TestSequentialJudgeSmallBaseline(t *testing.T) {
 		t.Errorf("8,000-request baseline, no control: %v (%s), want Fail on the error rate", v.Outcome, v.Reason)
 	}
 }
+
+// TestSequentialJudgeRealZero: a negative MinErrorRate removes the floor,
+// and a negative MaxBusinessDrop allows no fall; zero keeps the defaults.
+func TestSequentialJudgeRealZero(t *testing.T) {
+	// A baseline with no errors at all, and a new version failing 0.15%
+	// of requests: within 2× the default floor of 0.1%, but errors where
+	// there were none.
+	clean := obs(1.5e6, 0, 0, -1)
+	for _, c := range []struct {
+		name   string
+		policy verify.Policy
+		want   verify.Outcome
+		thresh float64
+	}{
+		{"default floor", verify.Policy{}, verify.Pass, 0.002},
+		{"no floor", verify.Policy{MinErrorRate: -1}, verify.Fail, 0},
+	} {
+		d := newDriver(c.policy, clean)
+		var v verify.Verdict
+		for range 6 {
+			if v = d.window(10, 100, obs(1000, 0.0015, 0, -1), nil); v.Outcome == verify.Fail {
+				break
+			}
+		}
+		if m := measured(t, v, "error-rate"); v.Outcome != c.want || m.Threshold != c.thresh {
+			t.Errorf("%s: %v with threshold %g (%s); want %v with threshold %g", c.name, v.Outcome, m.Threshold, v.Reason, c.want, c.thresh)
+		}
+	}
+
+	// Business events 10% down against a control: within the default 20%,
+	// not within none; unchanged passes either way.
+	base, control := obs(15000, 0.01, 0.1, -1), obs(5000, 0.01, 0.1, -1)
+	for _, c := range []struct {
+		name     string
+		policy   verify.Policy
+		business float64
+		want     verify.Outcome
+		limit    float64
+	}{
+		{"down 10%, default", verify.Policy{}, 0.09, verify.Pass, 0.8},
+		{"down 10%, no fall allowed", verify.Policy{MaxBusinessDrop: -1}, 0.09, verify.Fail, 1},
+		{"unchanged, no fall allowed", verify.Policy{MaxBusinessDrop: -1}, 0.1, verify.Pass, 1},
+	} {
+		d := newDriver(c.policy, base)
+		v := d.window(30, 50, obs(5000, 0.01, c.business, -1), &control)
+		if m := measured(t, v, "business-rate"); v.Outcome != c.want || m.Limit != c.limit {
+			t.Errorf("%s: %v with limit %g (%s); want %v with limit %g", c.name, v.Outcome, m.Limit, v.Reason, c.want, c.limit)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/safedeploy/safedeploy/internal/errlist"
@@ -21,10 +22,11 @@ type Query struct {
 	Start, End time.Time
 }
 
-// String formats q as "VERSION over [START, END)", with times in RFC 3339,
-// for error messages and events.
+// String formats q as `"VERSION" over [START, END)`, the version quoted
+// (so that an empty one shows) and the times in RFC 3339, for error
+// messages and events.
 func (q Query) String() string {
-	return q.Version + " over [" + q.Start.Format(time.RFC3339Nano) + ", " + q.End.Format(time.RFC3339Nano) + ")"
+	return strconv.Quote(q.Version) + " over [" + q.Start.Format(time.RFC3339Nano) + ", " + q.End.Format(time.RFC3339Nano) + ")"
 }
 
 // An Observation is what a MetricSource saw of one version over one window:

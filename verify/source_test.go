@@ -3,6 +3,7 @@ package verify_test
 import (
 	"math"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -201,5 +202,23 @@ func TestHistogramSnap(t *testing.T) {
 	}
 	if _, ok := (verify.Histogram{{UpperBound: math.Inf(1), Count: 10}}).Snap(0.95); ok {
 		t.Error("Snap found a bound in a histogram with none finite")
+	}
+}
+
+// Query.String quotes the version, so that an empty or odd one shows in
+// an error message, and gives the window in RFC 3339.
+func TestQueryString(t *testing.T) {
+	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		q    verify.Query
+		want string
+	}{
+		{verify.Query{Version: "v2", Start: start, End: start.Add(90 * time.Second)}, `"v2" over [2025-03-01T12:00:00Z, 2025-03-01T12:01:30Z)`},
+		{verify.Query{Start: start, End: start.Add(time.Millisecond)}, `"" over [2025-03-01T12:00:00Z, 2025-03-01T12:00:00.001Z)`},
+		{verify.Query{Version: "v 2\n"}, `"v 2\n" over [0001-01-01T00:00:00Z, 0001-01-01T00:00:00Z)`},
+	} {
+		if got := c.q.String(); got != c.want {
+			t.Errorf("String() = %s, want %s", got, c.want)
+		}
 	}
 }

@@ -158,6 +158,10 @@ type Verdict struct {
 	Reason string `json:"reason"`
 	// Measurements are every comparison made for this verdict.
 	Measurements []Measurement `json:"measurements,omitempty"`
+	// Patterns are the new error patterns found in the new version's logs
+	// so far in the deployment, when the plan has a log source (see
+	// PatternPolicy.Apply for what they do to Outcome).
+	Patterns []PatternFinding `json:"patterns,omitempty"`
 }
 
 // Error returns the outcome and the reason.

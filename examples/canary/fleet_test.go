@@ -33,7 +33,8 @@ func serveFleet(t *testing.T) string {
 
 // With -fleet and -journal the command deploys to a fleet in another
 // process, over HTTP, kept in a journal: a good v2 completes and a rerun
-// changes nothing; a bad one is rolled back.
+// changes nothing; a bad one is rolled back. As TestCanary, it skips when
+// the machine was too busy for the judge to see enough data.
 func TestCanaryToAFleet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs real servers for several seconds")
@@ -59,7 +60,11 @@ func TestCanaryToAFleet(t *testing.T) {
 			url := serveFleet(t)
 			args := append([]string{"-fleet", url, "-journal", db}, append(c.args, flags...)...)
 			var out bytes.Buffer
-			if code := run(t.Context(), args, &out); code != c.code {
+			code := run(t.Context(), args, &out)
+			if reason, ok := starved(out.String()); ok && code == 1 {
+				t.Skipf("the machine was too busy for the judge to see enough data, so it rolled back as inconclusive (%s); nothing else was tested:\n%s", reason, out.String())
+			}
+			if code != c.code {
 				t.Errorf("exit code %d, want %d:\n%s", code, c.code, out.String())
 			}
 			for _, want := range c.wants {

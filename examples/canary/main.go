@@ -4,7 +4,11 @@
 // are scraped from each instance's /metrics. v2 goes through canary steps of
 // 5%, 25%, 50% and 100% of traffic and completes; with -bad it fails 8% of
 // requests (-slow: 10% of them take 250ms), is caught, and traffic returns
-// to v1; the command then exits 1. Afterwards it measures four ways back on
+// to v1; the command then exits 1. With -logbug v2 logs a new error,
+// "connection pool exhausted for shard N", on 5% of requests without
+// failing them: the error rate does not move, but the log-pattern rule
+// holds the first step, which ends inconclusive and rolls back (exit 1).
+// Every instance's log goes to a logs.Collector, the plan's log source. Afterwards it measures four ways back on
 // the same fleet — kill switch, canary weight to zero, blue/green switch
 // back, redeploy — and compares them. -report FILE.html writes the run's
 // report, an HTML page.
@@ -25,12 +29,13 @@ import (
 
 	"github.com/safedeploy/safedeploy/deploy"
 	"github.com/safedeploy/safedeploy/flags"
-	"github.com/safedeploy/safedeploy/internal/demo"
 	"github.com/safedeploy/safedeploy/internal/demo/demoapp"
 	"github.com/safedeploy/safedeploy/internal/demo/loopback"
 	"github.com/safedeploy/safedeploy/progress"
+	"github.com/safedeploy/safedeploy/report"
 	"github.com/safedeploy/safedeploy/strategy"
 	"github.com/safedeploy/safedeploy/verify"
+	"github.com/safedeploy/safedeploy/verify/logs"
 	"github.com/safedeploy/safedeploy/verify/promcount"
 	"github.com/safedeploy/safedeploy/verify/scrape"
 )
@@ -47,6 +52,7 @@ func run(ctx context.Context, args []string, w io.Writer) int {
 	fs.SetOutput(w)
 	bad := fs.Bool("bad", false, "deploy a v2 that fails 8% of requests (v1: 1%)")
 	slow := fs.Bool("slow", false, "deploy a v2 whose slowest 10% of requests take 250ms")
+	logbug := fs.Bool("logbug", false, "deploy a v2 that logs a new error on 5% of requests, without failing them")
 	rps := fs.Float64("rps", 1000, "requests per second sent to the service")
 	instances := fs.Int("instances", 4, "instances of v1")
 	step := fs.Duration("step", 3*time.Second, "observation window of each canary step (default 5m outside demos)")
@@ -89,7 +95,16 @@ func run(ctx context.Context, args []string, w io.Writer) int {
 		f, err := store.Get(ctx, "new-basket")
 		return err != nil || f.Enabled
 	}
-	v2 := demoapp.Config{ErrorRate: 0.01, Latency: 5 * time.Millisecond, BusinessRate: 0.2}
+	// Every instance logs JSON lines, as log/slog writes them, into the
+	// Collector: the log source that reads each version's error patterns.
+	var collected logs.Collector
+	v1Log, v2Log := collected.Writer("v1"), collected.Writer("v2")
+	defer v1Log.Close()
+	defer v2Log.Close()
+	v2 := demoapp.Config{ErrorRate: 0.01, Latency: 5 * time.Millisecond, BusinessRate: 0.2, Log: v2Log}
+	if *logbug {
+		v2.LogBugShare = 0.05
+	}
 	if *bad {
 		v2.ErrorRate = 0.08
 	}
@@ -99,7 +114,7 @@ func run(ctx context.Context, args []string, w io.Writer) int {
 	fleet, err := loopback.New(ctx, loopback.Config{
 		Version: "v1", Instances: *instances, Startup: *startup,
 		Apps: map[string]demoapp.Config{
-			"v1": {ErrorRate: 0.01, Latency: 5 * time.Millisecond, BusinessRate: 0.2},
+			"v1": {ErrorRate: 0.01, Latency: 5 * time.Millisecond, BusinessRate: 0.2, Log: v1Log},
 			"v2": v2,
 			"v3": {ErrorRate: 0.08, Latency: 5 * time.Millisecond, BusinessRate: 0.2, Faulty: faulty},
 		},
@@ -171,6 +186,7 @@ func run(ctx context.Context, args []string, w io.Writer) int {
 		Strategy:  strategy.Canary{Steps: steps, StepWindow: *step},
 		Target:    strategy.Target{Fleet: fleet, Router: fleet},
 		Metrics:   metrics,
+		Logs:      &collected,
 		Verify:    policy,
 		Observers: []deploy.Observer{progress.New(w)},
 	}
@@ -186,8 +202,13 @@ func run(ctx context.Context, args []string, w io.Writer) int {
 	}
 	sent, failed := load.Counts()
 	fmt.Fprintf(w, "load so far: %d requests, %d failed\n", sent, failed)
-	if *reportFile != "" && demo.WriteReport(w, *reportFile, &rep.Record) != nil {
-		return 1
+	if *reportFile != "" {
+		n, err := report.WriteFile(*reportFile, &rep.Record)
+		if err != nil {
+			fmt.Fprintf(w, "\nthe report was not written: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(w, "\nThe report of this run: %s (%d KiB)\n", *reportFile, (n+1023)/1024)
 	}
 
 	if *speed {

@@ -50,7 +50,7 @@ func run(ctx context.Context, args []string, w io.Writer) int {
 	fs.SetOutput(w)
 	addr := fs.String("addr", "127.0.0.1:8099", "serve the fleet's API at this loopback `address` (port 0: any free port)")
 	instances := fs.Int("instances", 4, "instances of v1 to begin with")
-	rps := fs.Float64("rps", 500, "requests per second the load generator sends through the proxy")
+	rps := fs.Float64("rps", 1000, "requests per second the load generator sends through the proxy")
 	startup := fs.Duration("startup", 2*time.Second, "how long a new instance takes to start and warm up")
 	if err := fs.Parse(args); err != nil {
 		return 2

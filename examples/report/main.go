@@ -17,7 +17,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/safedeploy/safedeploy/internal/atomicfile"
 	"github.com/safedeploy/safedeploy/report"
 	"github.com/safedeploy/safedeploy/runbook"
 )
@@ -57,18 +56,18 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "report: %s: %v\n", name, err)
 		return 1
 	}
-	var page bytes.Buffer
-	if err := report.Write(&page, rec); err != nil {
-		fmt.Fprintln(stderr, "report:", err)
-		return 1
-	}
-	if *out == "" {
-		_, err = stdout.Write(page.Bytes())
+	if *out != "" {
+		_, err = report.WriteFile(*out, rec)
 	} else {
-		err = atomicfile.Write(*out, page.Bytes())
+		var page bytes.Buffer
+		if err = report.Write(&page, rec); err == nil {
+			if _, werr := stdout.Write(page.Bytes()); werr != nil {
+				err = fmt.Errorf("report: %w", werr)
+			}
+		}
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "report:", err)
+		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	return 0

@@ -26,6 +26,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/safedeploy/safedeploy/flags"
+	"github.com/safedeploy/safedeploy/internal/kit"
 )
 
 // Run tests the Store contract as a set of subtests of t, one per check,
@@ -45,19 +46,7 @@ import (
 // did.
 func Run(t *testing.T, newStore func(t *testing.T) flags.Store) {
 	t.Helper()
-	for _, c := range checks() {
-		t.Run(c.name, func(t *testing.T) {
-			s := newStore(t)
-			if s == nil {
-				t.Fatal("flagstest: newStore returned a nil Store")
-			}
-			var r report
-			c.run(t.Context(), s, &r)
-			for _, err := range r.errs {
-				t.Error(err)
-			}
-		})
-	}
+	suite().Run(t, newStore)
 }
 
 // Check runs the checks of [Run] outside a test, with ctx, and returns nil
@@ -69,66 +58,33 @@ func Run(t *testing.T, newStore func(t *testing.T) flags.Store) {
 // returns the failures so far together with an error that wraps newStore's
 // error or the context's cause.
 func Check(ctx context.Context, newStore func() (flags.Store, error)) error {
-	var errs []error
-	for _, c := range checks() {
-		if ctx.Err() != nil {
-			errs = append(errs, fmt.Errorf("flagstest: stopped before %s: %w", c.name, context.Cause(ctx)))
-			break
-		}
-		s, err := newStore()
-		if err == nil && s == nil {
-			err = errors.New("returned a nil Store")
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("flagstest: stopped at %s: newStore: %w", c.name, err))
-			break
-		}
-		var r report
-		c.run(ctx, s, &r)
-		for _, err := range r.errs {
-			errs = append(errs, fmt.Errorf("%s: %w", c.name, err))
-		}
+	return suite().Check(ctx, newStore)
+}
+
+// suite returns the checks, in the order they run. Each is given an
+// empty store and reports what it finds wrong to r.
+func suite() kit.Suite[flags.Store] {
+	check := func(name string, run func(ctx context.Context, s flags.Store, r *report)) kit.Check[flags.Store] {
+		return kit.Check[flags.Store]{Name: name, Run: func(ctx context.Context, s flags.Store, r *kit.Report) { run(ctx, s, &report{r}) }}
 	}
-	return errors.Join(errs...)
+	return kit.Suite[flags.Store]{Kit: "flagstest", New: "newStore", Subject: "Store", Checks: []kit.Check[flags.Store]{
+		check("GetMissing", checkGetMissing),
+		check("SetGet", checkSetGet),
+		check("Overwrite", checkOverwrite),
+		check("Delete", checkDelete),
+		check("DeleteMissing", checkDeleteMissing),
+		check("ListEmpty", checkListEmpty),
+		check("ListSorted", checkListSorted),
+		check("ValidNames", checkValidNames),
+		check("InvalidName", checkInvalidName),
+		check("Copies", checkCopies),
+		check("Concurrent", checkConcurrent),
+		check("CancelledContext", checkCancelled),
+	}}
 }
 
-// A check is one conformance check: a subtest of Run, a prefix in Check's
-// report. It is given an empty store and reports what it finds wrong to r.
-type check struct {
-	name string
-	run  func(ctx context.Context, s flags.Store, r *report)
-}
-
-// checks returns the checks in the order they run.
-func checks() []check {
-	return []check{
-		{"GetMissing", checkGetMissing},
-		{"SetGet", checkSetGet},
-		{"Overwrite", checkOverwrite},
-		{"Delete", checkDelete},
-		{"DeleteMissing", checkDeleteMissing},
-		{"ListEmpty", checkListEmpty},
-		{"ListSorted", checkListSorted},
-		{"ValidNames", checkValidNames},
-		{"InvalidName", checkInvalidName},
-		{"Copies", checkCopies},
-		{"Concurrent", checkConcurrent},
-		{"CancelledContext", checkCancelled},
-	}
-}
-
-// A report collects what one check finds wrong with a store. It is safe for
-// concurrent use.
-type report struct {
-	mu   sync.Mutex
-	errs []error
-}
-
-func (r *report) errorf(format string, args ...any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.errs = append(r.errs, fmt.Errorf(format, args...))
-}
+// A report collects what one check finds wrong with a store.
+type report struct{ *kit.Report }
 
 func checkGetMissing(ctx context.Context, s flags.Store, r *report) {
 	_, err := s.Get(ctx, "missing")
@@ -161,7 +117,7 @@ func checkDelete(ctx context.Context, s flags.Store, r *report) {
 		return
 	}
 	if err := s.Delete(ctx, "drop"); err != nil {
-		r.errorf(`Delete("drop") of a flag in the store: %v`, err)
+		r.Errorf(`Delete("drop") of a flag in the store: %v`, err)
 		return
 	}
 	_, err := s.Get(ctx, "drop")
@@ -211,7 +167,7 @@ func checkInvalidName(ctx context.Context, s flags.Store, r *report) {
 	}
 	for _, name := range []string{"", " ", "has space", " leading", "trailing ", "tab\there", "new\nline", "cr\r", "nul\x00", "bell\a", "del\x7f", "nbsp\u00a0", "zero\u200bwidth", "bad\xffutf8"} {
 		if err := s.Set(ctx, flags.Flag{Name: name, Enabled: true}); !errors.Is(err, flags.ErrInvalid) {
-			r.errorf("Set(Name: %q) error = %v, want one wrapping flags.ErrInvalid", name, err)
+			r.Errorf("Set(Name: %q) error = %v, want one wrapping flags.ErrInvalid", name, err)
 		}
 	}
 	r.list(ctx, s, []flags.Flag{keep}) // the invalid flags were not stored
@@ -226,7 +182,7 @@ func checkCopies(ctx context.Context, s flags.Store, r *report) {
 	}
 	list, err := s.List(ctx)
 	if err != nil {
-		r.errorf("List: %v", err)
+		r.Errorf("List: %v", err)
 		return
 	}
 	for i := range list {
@@ -259,11 +215,11 @@ func checkConcurrent(ctx context.Context, s flags.Store, r *report) {
 					return
 				}
 				if _, err := s.Get(ctx, "shared"); err != nil {
-					r.errorf(`Get("shared"): %v`, err)
+					r.Errorf(`Get("shared"): %v`, err)
 					return
 				}
 				if _, err := s.List(ctx); err != nil {
-					r.errorf("List: %v", err)
+					r.Errorf("List: %v", err)
 					return
 				}
 			}
@@ -288,19 +244,19 @@ func checkCancelled(ctx context.Context, s flags.Store, r *report) {
 	// must say why; if it succeeds, it must have done the work.
 	honoured := func(call string, err error) bool {
 		if err != nil && !errors.Is(err, context.Canceled) {
-			r.errorf("%s with a cancelled context: error = %v, want nil or one wrapping context.Canceled", call, err)
+			r.Errorf("%s with a cancelled context: error = %v, want nil or one wrapping context.Canceled", call, err)
 		}
 		return err != nil
 	}
 	if got, err := s.Get(cancelled, "present"); !honoured(`Get("present")`, err) && got != present {
-		r.errorf(`Get("present") with a cancelled context = %#v, want %#v`, got, present)
+		r.Errorf(`Get("present") with a cancelled context = %#v, want %#v`, got, present)
 	}
 	_, err := s.List(cancelled)
 	honoured("List", err)
 	added := flags.Flag{Name: "added"}
 	if err := s.Set(cancelled, added); !honoured(fmt.Sprintf("Set(%#v)", added), err) {
 		if got, err := s.Get(ctx, added.Name); err != nil || got != added {
-			r.errorf(`Set(%#v) with a cancelled context succeeded, but then Get(%q) = %#v, %v; want %#v, nil`, added, added.Name, got, err, added)
+			r.Errorf(`Set(%#v) with a cancelled context succeeded, but then Get(%q) = %#v, %v; want %#v, nil`, added, added.Name, got, err, added)
 		}
 	}
 	if err := s.Delete(cancelled, "present"); !honoured(`Delete("present")`, err) {
@@ -312,7 +268,7 @@ func checkCancelled(ctx context.Context, s flags.Store, r *report) {
 // set stores f and reports whether it could.
 func (r *report) set(ctx context.Context, s flags.Store, f flags.Flag) bool {
 	if err := s.Set(ctx, f); err != nil {
-		r.errorf("Set(%#v): %v", f, err)
+		r.Errorf("Set(%#v): %v", f, err)
 		return false
 	}
 	return true
@@ -323,9 +279,9 @@ func (r *report) get(ctx context.Context, s flags.Store, want flags.Flag) bool {
 	got, err := s.Get(ctx, want.Name)
 	switch {
 	case err != nil:
-		r.errorf("Get(%q) after Set(%#v): %v", want.Name, want, err)
+		r.Errorf("Get(%q) after Set(%#v): %v", want.Name, want, err)
 	case got != want:
-		r.errorf("Get(%q) = %#v, want %#v", want.Name, got, want)
+		r.Errorf("Get(%q) = %#v, want %#v", want.Name, got, want)
 	default:
 		return true
 	}
@@ -337,9 +293,9 @@ func (r *report) get(ctx context.Context, s flags.Store, want flags.Flag) bool {
 func (r *report) notFound(call string, err error) {
 	switch {
 	case err == nil:
-		r.errorf("%s returned no error for a flag that is not in the store; want one wrapping flags.ErrNotFound", call)
+		r.Errorf("%s returned no error for a flag that is not in the store; want one wrapping flags.ErrNotFound", call)
 	case !errors.Is(err, flags.ErrNotFound):
-		r.errorf("%s error = %v, want one wrapping flags.ErrNotFound", call, err)
+		r.Errorf("%s error = %v, want one wrapping flags.ErrNotFound", call, err)
 	}
 }
 
@@ -348,7 +304,7 @@ func (r *report) notFound(call string, err error) {
 func (r *report) list(ctx context.Context, s flags.Store, want []flags.Flag) {
 	got, err := s.List(ctx)
 	if err != nil {
-		r.errorf("List: %v", err)
+		r.Errorf("List: %v", err)
 		return
 	}
 	if !slices.IsSortedFunc(got, byName) {
@@ -356,14 +312,14 @@ func (r *report) list(ctx context.Context, s flags.Store, want []flags.Flag) {
 		for i, f := range got {
 			names[i] = f.Name
 		}
-		r.errorf("List is not sorted by name (byte-wise, as by strings.Compare): %q", names)
+		r.Errorf("List is not sorted by name (byte-wise, as by strings.Compare): %q", names)
 		got = slices.SortedFunc(slices.Values(got), byName)
 	}
 	if len(want) == 0 && len(got) == 0 {
 		return
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
-		r.errorf("List mismatch (-want +got):\n%s", diff)
+		r.Errorf("List mismatch (-want +got):\n%s", diff)
 	}
 }
 

@@ -30,7 +30,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"strings"
@@ -40,6 +39,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/safedeploy/safedeploy/internal/kit"
 	"github.com/safedeploy/safedeploy/journal"
 	"github.com/safedeploy/safedeploy/runbook"
 )
@@ -79,19 +79,7 @@ const (
 // what it did.
 func Run(t *testing.T, newJournal func(t *testing.T) journal.Journal) {
 	t.Helper()
-	for _, c := range checks() {
-		t.Run(c.name, func(t *testing.T) {
-			j := newJournal(t)
-			if j == nil {
-				t.Fatal("journaltest: newJournal returned a nil Journal")
-			}
-			var r report
-			c.run(t.Context(), j, &r)
-			for _, err := range r.errs {
-				t.Error(err)
-			}
-		})
-	}
+	suite().Run(t, newJournal)
 }
 
 // Check runs the checks of [Run] outside a test, with ctx, and returns nil
@@ -105,77 +93,38 @@ func Run(t *testing.T, newJournal func(t *testing.T) journal.Journal) {
 // and returns the failures so far together with an error that wraps
 // newJournal's error or the context's cause.
 func Check(ctx context.Context, newJournal func() (journal.Journal, error)) error {
-	var errs []error
-	for _, c := range checks() {
-		if ctx.Err() != nil {
-			errs = append(errs, fmt.Errorf("journaltest: stopped before %s: %w", c.name, context.Cause(ctx)))
-			break
-		}
-		j, err := newJournal()
-		if err == nil && j == nil {
-			err = errors.New("returned a nil Journal")
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("journaltest: stopped at %s: newJournal: %w", c.name, err))
-			break
-		}
-		var r report
-		c.run(ctx, j, &r)
-		if cl, ok := j.(io.Closer); ok {
-			if err := cl.Close(); err != nil {
-				r.errorf("Close: %w", err)
-			}
-		}
-		for _, err := range r.errs {
-			errs = append(errs, fmt.Errorf("%s: %w", c.name, err))
-		}
+	return suite().Check(ctx, newJournal)
+}
+
+// suite returns the checks, in the order they run. Each is given an
+// empty journal and reports what it finds wrong to r.
+func suite() kit.Suite[journal.Journal] {
+	check := func(name string, run func(ctx context.Context, j journal.Journal, r *report)) kit.Check[journal.Journal] {
+		return kit.Check[journal.Journal]{Name: name, Run: func(ctx context.Context, j journal.Journal, r *kit.Report) { run(ctx, j, &report{r}) }}
 	}
-	return errors.Join(errs...)
+	return kit.Suite[journal.Journal]{Kit: "journaltest", New: "newJournal", Subject: "Journal", CloseSubject: true, Checks: []kit.Check[journal.Journal]{
+		check("Acquire", checkAcquire),
+		check("ConcurrentAcquire", checkConcurrentAcquire),
+		check("Expiry", checkExpiry),
+		check("Renew", checkRenew),
+		check("Release", checkRelease),
+		check("Holder", checkHolder),
+		check("FencingSuperseded", checkFencingSuperseded),
+		check("FencingExpired", checkFencingExpired),
+		check("Begin", checkBegin),
+		check("RunsNewestFirst", checkRunsNewestFirst),
+		check("Seq", checkSeq),
+		check("AppendInvalid", checkAppendInvalid),
+		check("ConcurrentAppend", checkConcurrentAppend),
+		check("Finish", checkFinish),
+		check("Controls", checkControls),
+		check("Names", checkNames),
+		check("CancelledContext", checkCancelled),
+	}}
 }
 
-// A check is one conformance check: a subtest of Run, a prefix in Check's
-// report. It is given an empty journal and reports what it finds wrong to
-// r.
-type check struct {
-	name string
-	run  func(ctx context.Context, j journal.Journal, r *report)
-}
-
-// checks returns the checks in the order they run.
-func checks() []check {
-	return []check{
-		{"Acquire", checkAcquire},
-		{"ConcurrentAcquire", checkConcurrentAcquire},
-		{"Expiry", checkExpiry},
-		{"Renew", checkRenew},
-		{"Release", checkRelease},
-		{"Holder", checkHolder},
-		{"FencingSuperseded", checkFencingSuperseded},
-		{"FencingExpired", checkFencingExpired},
-		{"Begin", checkBegin},
-		{"RunsNewestFirst", checkRunsNewestFirst},
-		{"Seq", checkSeq},
-		{"AppendInvalid", checkAppendInvalid},
-		{"ConcurrentAppend", checkConcurrentAppend},
-		{"Finish", checkFinish},
-		{"Controls", checkControls},
-		{"Names", checkNames},
-		{"CancelledContext", checkCancelled},
-	}
-}
-
-// A report collects what one check finds wrong with a journal. It is safe
-// for concurrent use.
-type report struct {
-	mu   sync.Mutex
-	errs []error
-}
-
-func (r *report) errorf(format string, args ...any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.errs = append(r.errs, fmt.Errorf(format, args...))
-}
+// A report collects what one check finds wrong with a journal.
+type report struct{ *kit.Report }
 
 // The key most checks lease, and its run's fields.
 var (
@@ -246,7 +195,7 @@ func checkAcquire(ctx context.Context, j journal.Journal, r *report) {
 		return
 	}
 	if a.Key != key || a.Holder != "host-a/1" || a.Token <= 0 || a.Expires.IsZero() {
-		r.errorf("Acquire(%q, %q) = %+v; want the key, the holder, a positive token and an expiry", key, "host-a/1", a)
+		r.Errorf("Acquire(%q, %q) = %+v; want the key, the holder, a positive token and an expiry", key, "host-a/1", a)
 	}
 	r.held(ctx, j, key, "host-b/2", a, "", time.Time{})
 	r.held(ctx, j, key, "host-a/1", a, "", time.Time{}) // a holder cannot take its own lease again
@@ -261,7 +210,7 @@ func checkAcquire(ctx context.Context, j journal.Journal, r *report) {
 	r.held(ctx, j, key, "host-b/2", a, "", time.Time{})
 	// Keys are independent.
 	if b, ok := r.acquire(ctx, j, journal.Key("shop", "staging"), "host-b/2", liveTTL); ok && b.Token <= 0 {
-		r.errorf("Acquire of another key = %+v; want a positive token", b)
+		r.Errorf("Acquire of another key = %+v; want a positive token", b)
 	}
 	const bad = "bad/arguments"
 	for _, c := range []struct {
@@ -271,13 +220,13 @@ func checkAcquire(ctx context.Context, j journal.Journal, r *report) {
 		l, err := j.Acquire(ctx, c.key, c.holder, c.ttl)
 		switch {
 		case err == nil:
-			r.errorf("Acquire(%q, %q, %s) = %+v, nil; want an error saying what is wrong with the arguments", c.key, c.holder, c.ttl, l)
+			r.Errorf("Acquire(%q, %q, %s) = %+v, nil; want an error saying what is wrong with the arguments", c.key, c.holder, c.ttl, l)
 		case errors.Is(err, journal.ErrHeld):
-			r.errorf("Acquire(%q, %q, %s) error = %v; want one saying what is wrong with the arguments, not ErrHeld", c.key, c.holder, c.ttl, err)
+			r.Errorf("Acquire(%q, %q, %s) error = %v; want one saying what is wrong with the arguments, not ErrHeld", c.key, c.holder, c.ttl, err)
 		}
 	}
 	if l, err := j.Holder(ctx, bad); !errors.Is(err, journal.ErrNotFound) {
-		r.errorf("Holder(%q) after Acquires with invalid arguments = %+v, %v; want an error wrapping journal.ErrNotFound", bad, l, err)
+		r.Errorf("Holder(%q) after Acquires with invalid arguments = %+v, %v; want an error wrapping journal.ErrNotFound", bad, l, err)
 	}
 }
 
@@ -308,29 +257,29 @@ func checkConcurrentAcquire(ctx context.Context, j journal.Journal, r *report) {
 					held = append(held, he)
 					mu.Unlock()
 				default:
-					r.errorf("Acquire(%q, %q) racing %d others: %v; want success or a *journal.HeldError", key, holder, workers-1, err)
+					r.Errorf("Acquire(%q, %q) racing %d others: %v; want success or a *journal.HeldError", key, holder, workers-1, err)
 				}
 			})
 		}
 		close(start)
 		wg.Wait()
 		if len(wins) != 1 {
-			r.errorf("round %d: %d of %d concurrent Acquires of a free lease succeeded (%+v); want exactly one", round+1, len(wins), workers, wins)
+			r.Errorf("round %d: %d of %d concurrent Acquires of a free lease succeeded (%+v); want exactly one", round+1, len(wins), workers, wins)
 			return
 		}
 		win := wins[0]
 		for _, he := range held {
 			if he.Lease.Holder != win.Holder || he.Lease.Token != win.Token {
-				r.errorf("round %d: a losing Acquire's HeldError names %s token %d; want the winner, %s token %d", round+1, he.Lease.Holder, he.Lease.Token, win.Holder, win.Token)
+				r.Errorf("round %d: a losing Acquire's HeldError names %s token %d; want the winner, %s token %d", round+1, he.Lease.Holder, he.Lease.Token, win.Holder, win.Token)
 				break
 			}
 		}
 		if win.Token <= prev.Token {
-			r.errorf("round %d: the winner's token %d is not larger than the previous winner's %d", round+1, win.Token, prev.Token)
+			r.Errorf("round %d: the winner's token %d is not larger than the previous winner's %d", round+1, win.Token, prev.Token)
 		}
 		prev = win
 		if err := j.Release(ctx, win); err != nil {
-			r.errorf("Release(%+v): %v", win, err)
+			r.Errorf("Release(%+v): %v", win, err)
 			return
 		}
 	}
@@ -346,7 +295,7 @@ func checkExpiry(ctx context.Context, j journal.Journal, r *report) {
 		return
 	}
 	if b.Token <= a.Token {
-		r.errorf("Acquire after %s's lease expired gave token %d; want one larger than the expired lease's %d", a.Holder, b.Token, a.Token)
+		r.Errorf("Acquire after %s's lease expired gave token %d; want one larger than the expired lease's %d", a.Holder, b.Token, a.Token)
 	}
 	r.holder(ctx, j, b)
 	r.held(ctx, j, key, "host-c/3", b, "", time.Time{})
@@ -359,16 +308,16 @@ func checkRenew(ctx context.Context, j journal.Journal, r *report) {
 	}
 	n, err := j.Renew(ctx, a, 2*liveTTL)
 	if err != nil {
-		r.errorf("Renew(%+v, %s) of a live lease: %v", a, 2*liveTTL, err)
+		r.Errorf("Renew(%+v, %s) of a live lease: %v", a, 2*liveTTL, err)
 		return
 	}
 	if n.Key != a.Key || n.Holder != a.Holder || n.Token != a.Token || !n.Expires.After(a.Expires) {
-		r.errorf("Renew(%+v, %s) = %+v; want the same key, holder and token, expiring later", a, 2*liveTTL, n)
+		r.Errorf("Renew(%+v, %s) = %+v; want the same key, holder and token, expiring later", a, 2*liveTTL, n)
 	}
 	r.holder(ctx, j, n)
 	for _, ttl := range []time.Duration{0, -time.Second} {
 		if l, err := j.Renew(ctx, n, ttl); err == nil {
-			r.errorf("Renew(%+v, %s) = %+v, nil; want an error: the ttl must be positive", n, ttl, l)
+			r.Errorf("Renew(%+v, %s) = %+v, nil; want an error: the ttl must be positive", n, ttl, l)
 		}
 	}
 	r.holder(ctx, j, n) // the refused renewals changed nothing
@@ -387,7 +336,7 @@ func checkRenew(ctx context.Context, j journal.Journal, r *report) {
 			continue // too late to tell
 		}
 		if err != nil {
-			r.errorf("Renew(%+v, %s) of a lease acquired %s ago with ttl %s: %v", l, liveTTL, time.Since(begin).Round(time.Millisecond), ttl, err)
+			r.Errorf("Renew(%+v, %s) of a lease acquired %s ago with ttl %s: %v", l, liveTTL, time.Since(begin).Round(time.Millisecond), ttl, err)
 			return
 		}
 		if !r.sleep(ctx, time.Until(begin.Add(ttl+expireWait-shortTTL))) {
@@ -396,7 +345,7 @@ func checkRenew(ctx context.Context, j journal.Journal, r *report) {
 		r.held(ctx, j, k, "host-b/2", n, "", time.Time{})
 		return
 	}
-	r.errorf("could not Acquire and Renew a lease within its ttl, up to %s: too slow to check", 8*shortTTL)
+	r.Errorf("could not Acquire and Renew a lease within its ttl, up to %s: too slow to check", 8*shortTTL)
 }
 
 func checkRelease(ctx context.Context, j journal.Journal, r *report) {
@@ -405,7 +354,7 @@ func checkRelease(ctx context.Context, j journal.Journal, r *report) {
 		return
 	}
 	if err := j.Release(ctx, a); err != nil {
-		r.errorf("Release(%+v): %v", a, err)
+		r.Errorf("Release(%+v): %v", a, err)
 		return
 	}
 	b, ok := r.acquire(ctx, j, key, "host-b/2", liveTTL)
@@ -413,10 +362,10 @@ func checkRelease(ctx context.Context, j journal.Journal, r *report) {
 		return
 	}
 	if b.Token <= a.Token {
-		r.errorf("Acquire after Release gave token %d; want one larger than the released lease's %d", b.Token, a.Token)
+		r.Errorf("Acquire after Release gave token %d; want one larger than the released lease's %d", b.Token, a.Token)
 	}
 	if err := j.Release(ctx, a); err != nil {
-		r.errorf("Release(%+v) of a superseded lease: %v; want nil, doing nothing", a, err)
+		r.Errorf("Release(%+v) of a superseded lease: %v; want nil, doing nothing", a, err)
 	}
 	r.held(ctx, j, key, "host-c/3", b, "", time.Time{})
 	r.holder(ctx, j, b)
@@ -426,7 +375,7 @@ func checkRelease(ctx context.Context, j journal.Journal, r *report) {
 
 func checkHolder(ctx context.Context, j journal.Journal, r *report) {
 	if l, err := j.Holder(ctx, key); !errors.Is(err, journal.ErrNotFound) {
-		r.errorf("Holder(%q) of a key never leased = %+v, %v; want an error wrapping journal.ErrNotFound", key, l, err)
+		r.Errorf("Holder(%q) of a key never leased = %+v, %v; want an error wrapping journal.ErrNotFound", key, l, err)
 	}
 	a, ok := r.acquire(ctx, j, key, "host-a/1", liveTTL)
 	if !ok {
@@ -434,13 +383,13 @@ func checkHolder(ctx context.Context, j journal.Journal, r *report) {
 	}
 	r.holder(ctx, j, a)
 	if err := j.Release(ctx, a); err != nil {
-		r.errorf("Release(%+v): %v", a, err)
+		r.Errorf("Release(%+v): %v", a, err)
 		return
 	}
 	// A released lease is still the key's last: Holder returns it.
 	l, err := j.Holder(ctx, key)
 	if err != nil || l.Key != a.Key || l.Holder != a.Holder || l.Token != a.Token {
-		r.errorf("Holder(%q) after Release = %+v, %v; want the released lease, %s token %d", key, l, err, a.Holder, a.Token)
+		r.Errorf("Holder(%q) after Release = %+v, %v; want the released lease, %s token %d", key, l, err, a.Holder, a.Token)
 	}
 }
 
@@ -454,7 +403,7 @@ func checkFencingSuperseded(ctx context.Context, j journal.Journal, r *report) {
 		return
 	}
 	if err := j.Release(ctx, a); err != nil {
-		r.errorf("Release(%+v): %v", a, err)
+		r.Errorf("Release(%+v): %v", a, err)
 		return
 	}
 	b, ok := r.acquire(ctx, j, key, "host-b/2", liveTTL)
@@ -486,7 +435,7 @@ func checkFencingExpired(ctx context.Context, j journal.Journal, r *report) {
 	// Shorten the lease, and let it lapse: a's holder stalled.
 	a, err := j.Renew(ctx, a, shortTTL)
 	if err != nil {
-		r.errorf("Renew(%+v, %s): %v", a, shortTTL, err)
+		r.Errorf("Renew(%+v, %s): %v", a, shortTTL, err)
 		return
 	}
 	if !r.sleep(ctx, expireWait) {
@@ -499,7 +448,7 @@ func checkFencingExpired(ctx context.Context, j journal.Journal, r *report) {
 		return
 	}
 	if b.Token <= a.Token {
-		r.errorf("Acquire after the lease expired gave token %d; want one larger than %d", b.Token, a.Token)
+		r.Errorf("Acquire after the lease expired gave token %d; want one larger than %d", b.Token, a.Token)
 	}
 	r.fencedWrites(ctx, j, a, "expired and was taken", run, b)
 	r.takeOver(ctx, j, a, b, run)
@@ -525,7 +474,7 @@ func (r *report) fencedWrites(ctx context.Context, j journal.Journal, l journal.
 	r.sameEntries(ctx, j, run.ID, entries, "after writes "+under)
 	r.sameRuns(ctx, j, run.Key, runs, "after writes "+under)
 	if rec, err := j.Record(ctx, run.ID); !errors.Is(err, journal.ErrNotFound) {
-		r.errorf("Record(%s) after a Finish %s = %+v, %v; want an error wrapping journal.ErrNotFound", run.ID, under, rec.Outcome, err)
+		r.Errorf("Record(%s) after a Finish %s = %+v, %v; want an error wrapping journal.ErrNotFound", run.ID, under, rec.Outcome, err)
 	}
 	if now.Token != 0 {
 		r.holder(ctx, j, now)
@@ -548,7 +497,7 @@ func (r *report) takeOver(ctx context.Context, j journal.Journal, a, b journal.L
 	if got := r.runs(ctx, j, run.Key, 1); len(got) == 1 {
 		want.Finished = got[0].Finished
 		if want.Finished.IsZero() {
-			r.errorf("Runs after Finish(%s): Finished is zero; want the time it finished", run.ID)
+			r.Errorf("Runs after Finish(%s): Finished is zero; want the time it finished", run.ID)
 		}
 	}
 	r.sameRuns(ctx, j, run.Key, []journal.Run{want}, "after the holder that took over finished the run")
@@ -576,7 +525,7 @@ func checkBegin(ctx context.Context, j journal.Journal, r *report) {
 	got := r.runs(ctx, j, key, 1)
 	if len(got) == 1 {
 		if got[0].Started.IsZero() {
-			r.errorf("Begin of a run with no Started stored Started = zero; want the time it began")
+			r.Errorf("Begin of a run with no Started stored Started = zero; want the time it began")
 		}
 		now.Started = got[0].Started
 	}
@@ -586,14 +535,14 @@ func checkBegin(ctx context.Context, j journal.Journal, r *report) {
 	dup := newRun("run-1", key)
 	dup.To = "v9"
 	if err := j.Begin(ctx, a, dup); err == nil {
-		r.errorf("Begin of a run whose ID exists, %s, succeeded; want an error", dup.ID)
+		r.Errorf("Begin of a run whose ID exists, %s, succeeded; want an error", dup.ID)
 	}
 	if err := j.Begin(ctx, a, newRun("", key)); err == nil {
-		r.errorf(`Begin of a run with ID "" succeeded; want an error`)
+		r.Errorf(`Begin of a run with ID "" succeeded; want an error`)
 	}
 	const otherKey = "shop/staging"
 	if err := j.Begin(ctx, a, newRun("run-3", otherKey)); err == nil {
-		r.errorf("Begin of a run of key %q under a lease of %q succeeded; want an error", otherKey, key)
+		r.Errorf("Begin of a run of key %q under a lease of %q succeeded; want an error", otherKey, key)
 	}
 	r.sameRuns(ctx, j, key, want, "after refused Begins")
 	r.sameRuns(ctx, j, otherKey, nil, "after a refused Begin")
@@ -631,7 +580,7 @@ func checkRunsNewestFirst(ctx context.Context, j journal.Journal, r *report) {
 	} {
 		got, err := j.Runs(ctx, c.key, c.limit)
 		if err != nil {
-			r.errorf("Runs(%q, %d): %v", c.key, c.limit, err)
+			r.Errorf("Runs(%q, %d): %v", c.key, c.limit, err)
 			continue
 		}
 		ids := make([]string, len(got))
@@ -639,7 +588,7 @@ func checkRunsNewestFirst(ctx context.Context, j journal.Journal, r *report) {
 			ids[i] = run.ID
 		}
 		if !slices.Equal(ids, c.want) {
-			r.errorf("Runs(%q, %d) = %q; want %q, newest first", c.key, c.limit, ids, c.want)
+			r.Errorf("Runs(%q, %d) = %q; want %q, newest first", c.key, c.limit, ids, c.want)
 		}
 	}
 }
@@ -672,10 +621,10 @@ func checkSeq(ctx context.Context, j journal.Journal, r *report) {
 	want := numbered(1, append(slices.Clone(first), second...))
 	r.sameEntries(ctx, j, run.ID, want, "after two Appends")
 	if got := r.entries(ctx, j, run.ID, 3); !sameEntries(got, want[3:]) {
-		r.errorf("Entries(%s, 3) = %s; want %s", run.ID, show(got), show(want[3:]))
+		r.Errorf("Entries(%s, 3) = %s; want %s", run.ID, show(got), show(want[3:]))
 	}
 	if got := r.entries(ctx, j, run.ID, 5); len(got) != 0 {
-		r.errorf("Entries(%s, 5) = %s; want none after the last", run.ID, show(got))
+		r.Errorf("Entries(%s, 5) = %s; want none after the last", run.ID, show(got))
 	}
 	r.append(ctx, j, a, run.ID, 5) // no entries: nothing written
 	r.sameEntries(ctx, j, run.ID, want, "after an Append of no entries")
@@ -686,7 +635,7 @@ func checkSeq(ctx context.Context, j journal.Journal, r *report) {
 		r.append(ctx, j, a, other.ID, 1, entry(journal.TypePhase, "preflight", nil))
 	}
 	if es, err := j.Entries(ctx, "no-such-run", 0); !errors.Is(err, journal.ErrNotFound) {
-		r.errorf("Entries of an unknown run = %s, %v; want an error wrapping journal.ErrNotFound", show(es), err)
+		r.Errorf("Entries of an unknown run = %s, %v; want an error wrapping journal.ErrNotFound", show(es), err)
 	}
 }
 
@@ -707,19 +656,19 @@ func checkAppendInvalid(ctx context.Context, j journal.Journal, r *report) {
 		{valid, {Message: "no type"}},
 	} {
 		if seq, err := j.Append(ctx, a, run.ID, batch...); err == nil {
-			r.errorf("Append(%s) = %d, nil; want an error for the invalid entry", show(batch), seq)
+			r.Errorf("Append(%s) = %d, nil; want an error for the invalid entry", show(batch), seq)
 		}
 	}
 	r.sameEntries(ctx, j, run.ID, want, "after Appends with an invalid entry (all or none)")
 	if seq, err := j.Append(ctx, a, "no-such-run", valid); !errors.Is(err, journal.ErrNotFound) {
-		r.errorf("Append to an unknown run = %d, %v; want an error wrapping journal.ErrNotFound", seq, err)
+		r.Errorf("Append to an unknown run = %d, %v; want an error wrapping journal.ErrNotFound", seq, err)
 	}
 	b, ok := r.acquire(ctx, j, "shop/staging", "host-b/2", liveTTL)
 	if !ok {
 		return
 	}
 	if seq, err := j.Append(ctx, b, run.ID, valid); err == nil {
-		r.errorf("Append to a run of %q under a lease of %q = %d, nil; want an error", key, b.Key, seq)
+		r.Errorf("Append to a run of %q under a lease of %q = %d, nil; want an error", key, b.Key, seq)
 	}
 	r.sameEntries(ctx, j, run.ID, want, "after an Append under another key's lease")
 }
@@ -743,7 +692,7 @@ func checkConcurrentAppend(ctx context.Context, j journal.Journal, r *report) {
 		mu.Lock()
 		defer mu.Unlock()
 		if prev, dup := last[seq]; dup {
-			r.errorf("%s and %s both returned Seq %d", prev, call, seq)
+			r.Errorf("%s and %s both returned Seq %d", prev, call, seq)
 		}
 		last[seq] = call
 	}
@@ -755,7 +704,7 @@ func checkConcurrentAppend(ctx context.Context, j journal.Journal, r *report) {
 				call := fmt.Sprintf("w%d-%d", w, i)
 				seq, err := j.Append(ctx, a, run.ID, entry(journal.TypeEvent, call+" a", nil), entry(journal.TypeEvent, call+" b", nil))
 				if err != nil {
-					r.errorf("Append(%s) from one of %d goroutines: %v", call, writers+posters, err)
+					r.Errorf("Append(%s) from one of %d goroutines: %v", call, writers+posters, err)
 					return
 				}
 				returned(seq, call)
@@ -768,7 +717,7 @@ func checkConcurrentAppend(ctx context.Context, j journal.Journal, r *report) {
 				call := fmt.Sprintf("p%d-%d", p, i)
 				seq, err := j.Post(ctx, run.ID, journal.Control{Op: journal.Pause, Who: call})
 				if err != nil {
-					r.errorf("Post(%s) from one of %d goroutines: %v", call, writers+posters, err)
+					r.Errorf("Post(%s) from one of %d goroutines: %v", call, writers+posters, err)
 					return
 				}
 				returned(seq, call)
@@ -778,19 +727,19 @@ func checkConcurrentAppend(ctx context.Context, j journal.Journal, r *report) {
 	wg.Wait()
 	got := r.entries(ctx, j, run.ID, 0)
 	if n := writers*rounds*2 + posters*posts; len(got) != n {
-		r.errorf("Entries after %d concurrent Appends of 2 entries and %d Posts: %d entries; want %d", writers*rounds, posters*posts, len(got), n)
+		r.Errorf("Entries after %d concurrent Appends of 2 entries and %d Posts: %d entries; want %d", writers*rounds, posters*posts, len(got), n)
 	}
 	next := map[string]int{} // each goroutine's next call
 	for i, e := range got {
 		if e.Seq != int64(i+1) {
-			r.errorf("entry %d of %d has Seq %d; want %d: Seqs must run 1, 2, … without gaps", i+1, len(got), e.Seq, i+1)
+			r.Errorf("entry %d of %d has Seq %d; want %d: Seqs must run 1, 2, … without gaps", i+1, len(got), e.Seq, i+1)
 			return
 		}
 		call := strings.TrimSuffix(strings.TrimSuffix(e.Message, " a"), " b")
 		if e.Type == journal.TypeControl {
 			c, err := journal.ControlOf(e)
 			if err != nil {
-				r.errorf("entry %d: %v", e.Seq, err)
+				r.Errorf("entry %d: %v", e.Seq, err)
 				continue
 			}
 			call = c.Who
@@ -799,18 +748,18 @@ func checkConcurrentAppend(ctx context.Context, j journal.Journal, r *report) {
 		var n int
 		fmt.Sscanf(strings.Replace(call, "-", " ", 1), "%s %d", &who, &n)
 		if n != next[who] {
-			r.errorf("entry %d is %q; want %s's calls in order, %s-%d next", e.Seq, e.Message, who, who, next[who])
+			r.Errorf("entry %d is %q; want %s's calls in order, %s-%d next", e.Seq, e.Message, who, who, next[who])
 			return
 		}
 		switch {
 		case strings.HasSuffix(e.Message, " a"):
 			if i+1 >= len(got) || got[i+1].Message != call+" b" {
-				r.errorf("entry %d is %q, but the next is not %q: an Append's entries must be consecutive", e.Seq, e.Message, call+" b")
+				r.Errorf("entry %d is %q, but the next is not %q: an Append's entries must be consecutive", e.Seq, e.Message, call+" b")
 				return
 			}
 		default:
 			if last[e.Seq] != call {
-				r.errorf("entry %d (%q) ends call %s, which returned another Seq", e.Seq, e.Message, call)
+				r.Errorf("entry %d (%q) ends call %s, which returned another Seq", e.Seq, e.Message, call)
 			}
 			next[who]++
 		}
@@ -829,7 +778,7 @@ func checkFinish(ctx context.Context, j journal.Journal, r *report) {
 	runs := r.runs(ctx, j, key, 0)
 	entries := r.entries(ctx, j, run.ID, 0)
 	if len(runs) != 2 {
-		r.errorf("Runs(%q, 0) after two Begins = %+v; want the two runs", key, runs)
+		r.Errorf("Runs(%q, 0) after two Begins = %+v; want the two runs", key, runs)
 		return
 	}
 
@@ -837,17 +786,17 @@ func checkFinish(ctx context.Context, j journal.Journal, r *report) {
 	nan := record("nan")
 	nan.Entries[1].Numbers[0].Value = math.NaN()
 	if err := j.Finish(ctx, a, run.ID, "rolled_back", "nan", nan); err == nil {
-		r.errorf("Finish(%s) with a record holding NaN succeeded; want an error, as JSON cannot hold it", run.ID)
+		r.Errorf("Finish(%s) with a record holding NaN succeeded; want an error, as JSON cannot hold it", run.ID)
 	}
 	if err := j.Finish(ctx, a, run.ID, "", "no outcome", record("no outcome")); err == nil {
-		r.errorf(`Finish(%s) with outcome "" succeeded; want an error`, run.ID)
+		r.Errorf(`Finish(%s) with outcome "" succeeded; want an error`, run.ID)
 	}
 	if err := j.Finish(ctx, a, "no-such-run", "completed", "", record("done")); !errors.Is(err, journal.ErrNotFound) {
-		r.errorf("Finish of an unknown run: %v; want an error wrapping journal.ErrNotFound", err)
+		r.Errorf("Finish of an unknown run: %v; want an error wrapping journal.ErrNotFound", err)
 	}
 	r.sameRuns(ctx, j, key, runs, "after refused Finishes")
 	if rec, err := j.Record(ctx, run.ID); !errors.Is(err, journal.ErrNotFound) {
-		r.errorf("Record(%s) after refused Finishes = %+v, %v; want an error wrapping journal.ErrNotFound", run.ID, rec.Outcome, err)
+		r.Errorf("Record(%s) after refused Finishes = %+v, %v; want an error wrapping journal.ErrNotFound", run.ID, rec.Outcome, err)
 	}
 
 	rec := record("error rate 7.8× baseline at canary 5%")
@@ -857,7 +806,7 @@ func checkFinish(ctx context.Context, j journal.Journal, r *report) {
 	got := r.runs(ctx, j, key, 0)
 	if len(got) == 2 {
 		if got[1].Finished.IsZero() {
-			r.errorf("Runs after Finish(%s): Finished is zero; want the time it finished", run.ID)
+			r.Errorf("Runs after Finish(%s): Finished is zero; want the time it finished", run.ID)
 		}
 		runs[1].Finished, runs[1].Outcome, runs[1].Reason = got[1].Finished, rec.Outcome, rec.Reason
 	}
@@ -866,20 +815,20 @@ func checkFinish(ctx context.Context, j journal.Journal, r *report) {
 
 	// A finished run takes nothing more.
 	if err := j.Finish(ctx, a, run.ID, "completed", "again", record("again")); err == nil {
-		r.errorf("a second Finish(%s) succeeded; want an error", run.ID)
+		r.Errorf("a second Finish(%s) succeeded; want an error", run.ID)
 	}
 	if seq, err := j.Append(ctx, a, run.ID, entry(journal.TypeEvent, "late", nil)); err == nil {
-		r.errorf("Append to finished run %s = %d, nil; want an error", run.ID, seq)
+		r.Errorf("Append to finished run %s = %d, nil; want an error", run.ID, seq)
 	}
 	if seq, err := j.Post(ctx, run.ID, journal.Control{Op: journal.Abort, Who: "bob"}); !errors.Is(err, journal.ErrNotFound) {
-		r.errorf("Post to finished run %s = %d, %v; want an error wrapping journal.ErrNotFound", run.ID, seq, err)
+		r.Errorf("Post to finished run %s = %d, %v; want an error wrapping journal.ErrNotFound", run.ID, seq, err)
 	}
 	r.sameRuns(ctx, j, key, runs, "after writes to a finished run")
 	r.sameEntries(ctx, j, run.ID, entries, "after writes to a finished run")
 	r.record(ctx, j, run.ID, rec)
 	for _, id := range []string{open.ID, "no-such-run"} {
 		if rec, err := j.Record(ctx, id); !errors.Is(err, journal.ErrNotFound) {
-			r.errorf("Record(%s) of an unfinished or unknown run = %+v, %v; want an error wrapping journal.ErrNotFound", id, rec.Outcome, err)
+			r.Errorf("Record(%s) of an unfinished or unknown run = %+v, %v; want an error wrapping journal.ErrNotFound", id, rec.Outcome, err)
 		}
 	}
 }
@@ -899,17 +848,17 @@ func checkControls(ctx context.Context, j journal.Journal, r *report) {
 	}
 	for _, c := range []journal.Control{{Op: "explode", Who: "bob"}, {Op: journal.Abort}, {}} {
 		if seq, err := j.Post(ctx, run.ID, c); err == nil {
-			r.errorf("Post(%s, %+v) = %d, nil; want an error: the control is invalid", run.ID, c, seq)
+			r.Errorf("Post(%s, %+v) = %d, nil; want an error: the control is invalid", run.ID, c, seq)
 		} else if errors.Is(err, journal.ErrNotFound) {
-			r.errorf("Post(%s, %+v) error = %v; want one saying what is wrong with the control, not ErrNotFound", run.ID, c, err)
+			r.Errorf("Post(%s, %+v) error = %v; want one saying what is wrong with the control, not ErrNotFound", run.ID, c, err)
 		}
 	}
 	if seq, err := j.Post(ctx, "no-such-run", pause); !errors.Is(err, journal.ErrNotFound) {
-		r.errorf("Post to an unknown run = %d, %v; want an error wrapping journal.ErrNotFound", seq, err)
+		r.Errorf("Post to an unknown run = %d, %v; want an error wrapping journal.ErrNotFound", seq, err)
 	}
 	// Controls need no lease: the run's may have lapsed.
 	if err := j.Release(ctx, a); err != nil {
-		r.errorf("Release(%+v): %v", a, err)
+		r.Errorf("Release(%+v): %v", a, err)
 		return
 	}
 	resume := journal.Control{Op: journal.Resume, Who: "carol", Why: "review done"}
@@ -920,11 +869,11 @@ func checkControls(ctx context.Context, j journal.Journal, r *report) {
 		for i, want := range []journal.Control{pause, resume} {
 			c, err := journal.ControlOf(es[i])
 			if err != nil || c != want {
-				r.errorf("ControlOf(entry %d) = %+v, %v; want %+v", es[i].Seq, c, err, want)
+				r.Errorf("ControlOf(entry %d) = %+v, %v; want %+v", es[i].Seq, c, err, want)
 			}
 		}
 	} else {
-		r.errorf("Entries(%s, 1) after two Posts = %s; want the two controls", run.ID, show(es))
+		r.Errorf("Entries(%s, 1) after two Posts = %s; want the two controls", run.ID, show(es))
 	}
 }
 
@@ -952,10 +901,10 @@ func checkNames(ctx context.Context, j journal.Journal, r *report) {
 		}
 		if es := r.entries(ctx, j, run.ID, 0); len(es) == 2 {
 			if !sameEntries(es[:1], numbered(1, []journal.Entry{e})) {
-				r.errorf("Entries(%q) = %s; want %s", run.ID, show(es[:1]), show([]journal.Entry{e}))
+				r.Errorf("Entries(%q) = %s; want %s", run.ID, show(es[:1]), show([]journal.Entry{e}))
 			}
 			if got, err := journal.ControlOf(es[1]); err != nil || got != c {
-				r.errorf("ControlOf(entry 2 of %q) = %+v, %v; want %+v", run.ID, got, err, c)
+				r.Errorf("ControlOf(entry 2 of %q) = %+v, %v; want %+v", run.ID, got, err, c)
 			}
 		}
 		rec := record(s)
@@ -963,7 +912,7 @@ func checkNames(ctx context.Context, j journal.Journal, r *report) {
 		if r.finish(ctx, j, l, run.ID, rec) {
 			r.record(ctx, j, run.ID, rec)
 			if got := r.runs(ctx, j, k, 1); len(got) == 1 && got[0].Reason != s {
-				r.errorf("Runs(%q) after Finish: Reason = %q; want %q", k, got[0].Reason, s)
+				r.Errorf("Runs(%q) after Finish: Reason = %q; want %q", k, got[0].Reason, s)
 			}
 		}
 	}
@@ -985,7 +934,7 @@ func checkCancelled(ctx context.Context, j journal.Journal, r *report) {
 	// done the work.
 	honoured := func(call string, err error) bool {
 		if err != nil && !errors.Is(err, context.Canceled) {
-			r.errorf("%s with a cancelled context: error = %v; want nil or one wrapping context.Canceled", call, err)
+			r.Errorf("%s with a cancelled context: error = %v; want nil or one wrapping context.Canceled", call, err)
 		}
 		return err != nil
 	}
@@ -994,7 +943,7 @@ func checkCancelled(ctx context.Context, j journal.Journal, r *report) {
 	if l, err := j.Acquire(cancelled, other, "host-c/3", liveTTL); !honoured("Acquire", err) {
 		r.holder(ctx, j, l)
 	} else if l, err := j.Holder(ctx, other); !errors.Is(err, journal.ErrNotFound) {
-		r.errorf("Holder(%q) after an Acquire that failed with a cancelled context = %+v, %v; want ErrNotFound", other, l, err)
+		r.Errorf("Holder(%q) after an Acquire that failed with a cancelled context = %+v, %v; want ErrNotFound", other, l, err)
 	}
 	if n, err := j.Renew(cancelled, a, 2*liveTTL); !honoured("Renew", err) {
 		r.holder(ctx, j, n)
@@ -1025,11 +974,11 @@ func checkCancelled(ctx context.Context, j journal.Journal, r *report) {
 	}
 	got := r.entries(ctx, j, run.ID, 0)
 	if len(got) != len(want) {
-		r.errorf("Entries after an Append and a Post with a cancelled context = %s; want %d entries, as many as succeeded", show(got), len(want))
+		r.Errorf("Entries after an Append and a Post with a cancelled context = %s; want %d entries, as many as succeeded", show(got), len(want))
 	} else {
 		for i := range got {
 			if got[i].Seq != want[i].Seq || got[i].Type != want[i].Type {
-				r.errorf("Entries after an Append and a Post with a cancelled context = %s; want %s", show(got), show(want))
+				r.Errorf("Entries after an Append and a Post with a cancelled context = %s; want %s", show(got), show(want))
 				break
 			}
 		}
@@ -1042,7 +991,7 @@ func checkCancelled(ctx context.Context, j journal.Journal, r *report) {
 			heldRun = journal.Run{}
 		}
 	} else if got, err := j.Record(ctx, run.ID); !errors.Is(err, journal.ErrNotFound) {
-		r.errorf("Record(%s) after a Finish that failed with a cancelled context = %+v, %v; want ErrNotFound", run.ID, got.Outcome, err)
+		r.Errorf("Record(%s) after a Finish that failed with a cancelled context = %+v, %v; want ErrNotFound", run.ID, got.Outcome, err)
 	}
 
 	_, err := j.Runs(cancelled, key, 0)
@@ -1067,7 +1016,7 @@ func checkCancelled(ctx context.Context, j journal.Journal, r *report) {
 func (r *report) acquire(ctx context.Context, j journal.Journal, key, holder string, ttl time.Duration) (journal.Lease, bool) {
 	l, err := j.Acquire(ctx, key, holder, ttl)
 	if err != nil {
-		r.errorf("Acquire(%q, %q, %s) of a free lease: %v", key, holder, ttl, err)
+		r.Errorf("Acquire(%q, %q, %s) of a free lease: %v", key, holder, ttl, err)
 		return l, false
 	}
 	return l, true
@@ -1081,17 +1030,17 @@ func (r *report) held(ctx context.Context, j journal.Journal, key, holder string
 	var he *journal.HeldError
 	switch {
 	case err == nil:
-		r.errorf("%s = %+v, nil; want a *journal.HeldError", call, l)
+		r.Errorf("%s = %+v, nil; want a *journal.HeldError", call, l)
 	case !errors.Is(err, journal.ErrHeld):
-		r.errorf("%s error = %v; want one wrapping journal.ErrHeld", call, err)
+		r.Errorf("%s error = %v; want one wrapping journal.ErrHeld", call, err)
 	case !errors.As(err, &he):
-		r.errorf("%s error = %v (%T); want a *journal.HeldError", call, err, err)
+		r.Errorf("%s error = %v (%T); want a *journal.HeldError", call, err, err)
 	default:
 		if he.Lease.Key != key || he.Lease.Holder != by.Holder || he.Lease.Token != by.Token {
-			r.errorf("%s: HeldError.Lease = %+v; want key %q, holder %q, token %d", call, he.Lease, key, by.Holder, by.Token)
+			r.Errorf("%s: HeldError.Lease = %+v; want key %q, holder %q, token %d", call, he.Lease, key, by.Holder, by.Token)
 		}
 		if he.Run != run || !he.Started.Equal(started) {
-			r.errorf("%s: HeldError names run %q started %s; want run %q started %s", call, he.Run, when(he.Started), run, when(started))
+			r.Errorf("%s: HeldError names run %q started %s; want run %q started %s", call, he.Run, when(he.Started), run, when(started))
 		}
 	}
 }
@@ -1100,11 +1049,11 @@ func (r *report) held(ctx context.Context, j journal.Journal, key, holder string
 func (r *report) holder(ctx context.Context, j journal.Journal, want journal.Lease) {
 	got, err := j.Holder(ctx, want.Key)
 	if err != nil {
-		r.errorf("Holder(%q): %v; want %+v", want.Key, err, want)
+		r.Errorf("Holder(%q): %v; want %+v", want.Key, err, want)
 		return
 	}
 	if got.Key != want.Key || got.Holder != want.Holder || got.Token != want.Token || !got.Expires.Equal(want.Expires) {
-		r.errorf("Holder(%q) = %+v; want %+v", want.Key, got, want)
+		r.Errorf("Holder(%q) = %+v; want %+v", want.Key, got, want)
 	}
 }
 
@@ -1113,19 +1062,19 @@ func (r *report) fenced(call string, got any, err error) {
 	switch {
 	case err == nil:
 		if got != nil {
-			r.errorf("%s = %+v, nil; want an error wrapping journal.ErrFenced", call, got)
+			r.Errorf("%s = %+v, nil; want an error wrapping journal.ErrFenced", call, got)
 		} else {
-			r.errorf("%s succeeded; want an error wrapping journal.ErrFenced", call)
+			r.Errorf("%s succeeded; want an error wrapping journal.ErrFenced", call)
 		}
 	case !errors.Is(err, journal.ErrFenced):
-		r.errorf("%s error = %v; want one wrapping journal.ErrFenced", call, err)
+		r.Errorf("%s error = %v; want one wrapping journal.ErrFenced", call, err)
 	}
 }
 
 // begin begins run under l and reports whether it could.
 func (r *report) begin(ctx context.Context, j journal.Journal, l journal.Lease, run journal.Run) bool {
 	if err := j.Begin(ctx, l, run); err != nil {
-		r.errorf("Begin(%s) under %s's live lease: %v", run.ID, l.Holder, err)
+		r.Errorf("Begin(%s) under %s's live lease: %v", run.ID, l.Holder, err)
 		return false
 	}
 	return true
@@ -1137,10 +1086,10 @@ func (r *report) append(ctx context.Context, j journal.Journal, l journal.Lease,
 	seq, err := j.Append(ctx, l, run, es...)
 	switch {
 	case err != nil:
-		r.errorf("Append(%s, %d entries) under %s's live lease: %v", run, len(es), l.Holder, err)
+		r.Errorf("Append(%s, %d entries) under %s's live lease: %v", run, len(es), l.Holder, err)
 		return false
 	case seq != want:
-		r.errorf("Append(%s, %d entries) = %d; want the run's last Seq, %d", run, len(es), seq, want)
+		r.Errorf("Append(%s, %d entries) = %d; want the run's last Seq, %d", run, len(es), seq, want)
 	}
 	return true
 }
@@ -1151,10 +1100,10 @@ func (r *report) post(ctx context.Context, j journal.Journal, run string, c jour
 	seq, err := j.Post(ctx, run, c)
 	switch {
 	case err != nil:
-		r.errorf("Post(%s, %+v): %v", run, c, err)
+		r.Errorf("Post(%s, %+v): %v", run, c, err)
 		return false
 	case seq != want:
-		r.errorf("Post(%s, %+v) = %d; want Seq %d", run, c, seq, want)
+		r.Errorf("Post(%s, %+v) = %d; want Seq %d", run, c, seq, want)
 	}
 	return true
 }
@@ -1163,7 +1112,7 @@ func (r *report) post(ctx context.Context, j journal.Journal, run string, c jour
 // whether it could.
 func (r *report) finish(ctx context.Context, j journal.Journal, l journal.Lease, run string, rec runbook.Record) bool {
 	if err := j.Finish(ctx, l, run, rec.Outcome, rec.Reason, rec); err != nil {
-		r.errorf("Finish(%s) under %s's live lease: %v", run, l.Holder, err)
+		r.Errorf("Finish(%s) under %s's live lease: %v", run, l.Holder, err)
 		return false
 	}
 	return true
@@ -1173,11 +1122,11 @@ func (r *report) finish(ctx context.Context, j journal.Journal, l journal.Lease,
 func (r *report) record(ctx context.Context, j journal.Journal, run string, rec runbook.Record) {
 	got, err := j.Record(ctx, run)
 	if err != nil {
-		r.errorf("Record(%s) of a finished run: %v", run, err)
+		r.Errorf("Record(%s) of a finished run: %v", run, err)
 		return
 	}
 	if diff := cmp.Diff(stored(rec), got); diff != "" {
-		r.errorf("Record(%s) mismatch (-want +got):\n%s", run, diff)
+		r.Errorf("Record(%s) mismatch (-want +got):\n%s", run, diff)
 	}
 }
 
@@ -1185,7 +1134,7 @@ func (r *report) record(ctx context.Context, j journal.Journal, run string, rec 
 func (r *report) runs(ctx context.Context, j journal.Journal, key string, limit int) []journal.Run {
 	got, err := j.Runs(ctx, key, limit)
 	if err != nil {
-		r.errorf("Runs(%q, %d): %v", key, limit, err)
+		r.Errorf("Runs(%q, %d): %v", key, limit, err)
 	}
 	return got
 }
@@ -1194,14 +1143,14 @@ func (r *report) runs(ctx context.Context, j journal.Journal, key string, limit 
 func (r *report) sameRuns(ctx context.Context, j journal.Journal, key string, want []journal.Run, when string) {
 	got, err := j.Runs(ctx, key, 0)
 	if err != nil {
-		r.errorf("Runs(%q, 0) %s: %v", key, when, err)
+		r.Errorf("Runs(%q, 0) %s: %v", key, when, err)
 		return
 	}
 	if len(want) == 0 && len(got) == 0 {
 		return
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
-		r.errorf("Runs(%q, 0) %s mismatch (-want +got):\n%s", key, when, diff)
+		r.Errorf("Runs(%q, 0) %s mismatch (-want +got):\n%s", key, when, diff)
 	}
 }
 
@@ -1209,7 +1158,7 @@ func (r *report) sameRuns(ctx context.Context, j journal.Journal, key string, wa
 func (r *report) entries(ctx context.Context, j journal.Journal, run string, after int64) []journal.Entry {
 	got, err := j.Entries(ctx, run, after)
 	if err != nil {
-		r.errorf("Entries(%s, %d): %v", run, after, err)
+		r.Errorf("Entries(%s, %d): %v", run, after, err)
 	}
 	return got
 }
@@ -1219,11 +1168,11 @@ func (r *report) entries(ctx context.Context, j journal.Journal, run string, aft
 func (r *report) sameEntries(ctx context.Context, j journal.Journal, run string, want []journal.Entry, when string) {
 	got, err := j.Entries(ctx, run, 0)
 	if err != nil {
-		r.errorf("Entries(%s, 0) %s: %v", run, when, err)
+		r.Errorf("Entries(%s, 0) %s: %v", run, when, err)
 		return
 	}
 	if !sameEntries(got, want) {
-		r.errorf("Entries(%s, 0) %s = %s; want %s", run, when, show(got), show(want))
+		r.Errorf("Entries(%s, 0) %s = %s; want %s", run, when, show(got), show(want))
 	}
 }
 
@@ -1307,7 +1256,7 @@ func (r *report) sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	case <-ctx.Done():
-		r.errorf("stopped waiting for a lease to expire: %v", context.Cause(ctx))
+		r.Errorf("stopped waiting for a lease to expire: %v", context.Cause(ctx))
 		return false
 	}
 }

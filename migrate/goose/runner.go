@@ -1,6 +1,7 @@
 package goose
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -121,9 +122,7 @@ func New(dialect pressly.Dialect, db *sql.DB, fsys fs.FS, c Config) (*Runner, er
 	if c.LockWait < 0 {
 		return nil, fmt.Errorf("migrate/goose: negative LockWait %s", c.LockWait)
 	}
-	if c.LockWait == 0 {
-		c.LockWait = DefaultLockWait
-	}
+	c.LockWait = cmp.Or(c.LockWait, DefaultLockWait)
 	log := &capture{}
 	if c.Logger != nil {
 		log.next = c.Logger.Handler()

@@ -11,6 +11,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/safedeploy/safedeploy/internal/kit"
 	"github.com/safedeploy/safedeploy/migrate"
 )
 
@@ -88,20 +89,7 @@ func Migrations() []migrate.Migration {
 // truthfully what it did.
 func Run(t *testing.T, newDatabase func(t *testing.T) Opener) {
 	t.Helper()
-	for _, c := range checks() {
-		t.Run(c.name, func(t *testing.T) {
-			open := newDatabase(t)
-			if open == nil {
-				t.Fatal("migratetest: newDatabase returned a nil Opener")
-			}
-			r := &report{}
-			c.run(t.Context(), r.opener(open), r)
-			r.close()
-			for _, err := range r.errs {
-				t.Error(err)
-			}
-		})
-	}
+	suite().Run(t, newDatabase)
 }
 
 // Check runs the checks of [Run] outside a test, with ctx, and returns nil
@@ -114,69 +102,37 @@ func Run(t *testing.T, newDatabase func(t *testing.T) Opener) {
 // and returns the failures so far together with an error that wraps
 // newDatabase's error or the context's cause.
 func Check(ctx context.Context, newDatabase func() (Opener, error)) error {
-	var errs []error
-	for _, c := range checks() {
-		if ctx.Err() != nil {
-			errs = append(errs, fmt.Errorf("migratetest: stopped before %s: %w", c.name, context.Cause(ctx)))
-			break
-		}
-		open, err := newDatabase()
-		if err == nil && open == nil {
-			err = errors.New("returned a nil Opener")
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("migratetest: stopped at %s: newDatabase: %w", c.name, err))
-			break
-		}
-		r := &report{}
-		c.run(ctx, r.opener(open), r)
-		r.close()
-		for _, err := range r.errs {
-			errs = append(errs, fmt.Errorf("%s: %w", c.name, err))
-		}
+	return suite().Check(ctx, newDatabase)
+}
+
+// suite returns the checks, in the order they run. Each opens runners
+// over one new database and reports what it finds wrong to r; the runners
+// it opened are closed when it ends.
+func suite() kit.Suite[Opener] {
+	check := func(name string, run func(ctx context.Context, open func([]migrate.Migration) migrate.Runner, r *report)) kit.Check[Opener] {
+		return kit.Check[Opener]{Name: name, Run: func(ctx context.Context, open Opener, r *kit.Report) {
+			rep := &report{r}
+			run(ctx, rep.opener(open), rep)
+		}}
 	}
-	return errors.Join(errs...)
+	return kit.Suite[Opener]{Kit: "migratetest", New: "newDatabase", Subject: "Opener", Checks: []kit.Check[Opener]{
+		check("PendingInOrder", checkPending),
+		check("ApplyInOrder", checkApply),
+		check("AppliedIsLeftAlone", checkApplied),
+		check("OutOfOrder", checkOutOfOrder),
+		check("Unknown", checkUnknown),
+		check("FailureStaysPending", checkFailure),
+		check("SecondRunner", checkSecondRunner),
+		check("TakeTurns", checkTurns),
+		check("CancelledContext", checkCancelled),
+	}}
 }
 
-// A check is one conformance check: a subtest of Run, a prefix in Check's
-// report. It opens runners over one new database and reports what it finds
-// wrong to r.
-type check struct {
-	name string
-	run  func(ctx context.Context, open func([]migrate.Migration) migrate.Runner, r *report)
-}
-
-// checks returns the checks in the order they run.
-func checks() []check {
-	return []check{
-		{"PendingInOrder", checkPending},
-		{"ApplyInOrder", checkApply},
-		{"AppliedIsLeftAlone", checkApplied},
-		{"OutOfOrder", checkOutOfOrder},
-		{"Unknown", checkUnknown},
-		{"FailureStaysPending", checkFailure},
-		{"SecondRunner", checkSecondRunner},
-		{"TakeTurns", checkTurns},
-		{"CancelledContext", checkCancelled},
-	}
-}
-
-// A report collects what one check finds wrong, and the runners it
-// opened. It is safe for concurrent use.
-type report struct {
-	mu      sync.Mutex
-	errs    []error
-	closers []io.Closer
-}
-
-func (r *report) errorf(format string, args ...any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.errs = append(r.errs, fmt.Errorf(format, args...))
-}
+// A report collects what one check finds wrong.
+type report struct{ *kit.Report }
 
 // opener wraps open: it reports a failure to open (then returns nil) and
-// keeps what it must close.
+// has the runners it opens closed when the check ends.
 func (r *report) opener(open Opener) func([]migrate.Migration) migrate.Runner {
 	return func(ms []migrate.Migration) migrate.Runner {
 		run, err := open(ms)
@@ -184,23 +140,13 @@ func (r *report) opener(open Opener) func([]migrate.Migration) migrate.Runner {
 			err = errors.New("returned a nil Runner")
 		}
 		if err != nil {
-			r.errorf("opening a runner: %v", err)
+			r.Errorf("opening a runner: %v", err)
 			return nil
 		}
 		if c, ok := run.(io.Closer); ok {
-			r.mu.Lock()
-			r.closers = append(r.closers, c)
-			r.mu.Unlock()
+			r.CloseAtEnd(c)
 		}
 		return run
-	}
-}
-
-func (r *report) close() {
-	for _, c := range slices.Backward(r.closers) {
-		if err := c.Close(); err != nil {
-			r.errorf("Close: %v", err)
-		}
 	}
 }
 
@@ -217,7 +163,7 @@ func checkPending(ctx context.Context, open func([]migrate.Migration) migrate.Ru
 	}
 	for i, m := range got {
 		if m.SQL != three[i].SQL {
-			r.errorf("Pending()[%d].SQL = %q, want the migration's SQL %q", i, m.SQL, three[i].SQL)
+			r.Errorf("Pending()[%d].SQL = %q, want the migration's SQL %q", i, m.SQL, three[i].SQL)
 		}
 	}
 }
@@ -236,7 +182,7 @@ func checkApply(ctx context.Context, open func([]migrate.Migration) migrate.Runn
 		}
 	}
 	if err := run.Verify(ctx); err != nil {
-		r.errorf("Verify after applying every migration: %v", err)
+		r.Errorf("Verify after applying every migration: %v", err)
 	}
 }
 
@@ -247,7 +193,7 @@ func checkApplied(ctx context.Context, open func([]migrate.Migration) migrate.Ru
 	}
 	for _, m := range []migrate.Migration{credit, accounts} {
 		if err := run.Apply(ctx, m); err != nil {
-			r.errorf("Apply(%s) of an applied migration = %v, want nil: it is applied, as the caller wants (another runner may have applied it first), and must not run again", m.ID, err)
+			r.Errorf("Apply(%s) of an applied migration = %v, want nil: it is applied, as the caller wants (another runner may have applied it first), and must not run again", m.ID, err)
 		}
 	}
 	r.pending(ctx, run, "after applying applied migrations again", ids(three[2:]))
@@ -285,9 +231,9 @@ func checkFailure(ctx context.Context, open func([]migrate.Migration) migrate.Ru
 	err := run.Apply(ctx, broken)
 	switch {
 	case err == nil:
-		r.errorf("Apply(%s) = nil, but the migration fails at its second statement (no_such_table); want an error", broken.ID)
+		r.Errorf("Apply(%s) = nil, but the migration fails at its second statement (no_such_table); want an error", broken.ID)
 	case errors.Is(err, migrate.ErrLockTimeout):
-		r.errorf("Apply(%s) = %v, which wraps migrate.ErrLockTimeout: the executor would retry a migration that fails every time", broken.ID, err)
+		r.Errorf("Apply(%s) = %v, which wraps migrate.ErrLockTimeout: the executor would retry a migration that fails every time", broken.ID, err)
 	}
 	if _, ok := r.pending(ctx, run, "after "+broken.ID+" failed", ids(ms[1:])); !ok {
 		return
@@ -341,7 +287,7 @@ func checkTurns(ctx context.Context, open func([]migrate.Migration) migrate.Runn
 			steps[0].Wait()
 			ms, err := run.Pending(ctx)
 			if err != nil {
-				once.Do(func() { r.errorf("runner %d: Pending: %v", i, err) })
+				once.Do(func() { r.Errorf("runner %d: Pending: %v", i, err) })
 				ms = nil
 			}
 			for k := range three {
@@ -352,7 +298,7 @@ func checkTurns(ctx context.Context, open func([]migrate.Migration) migrate.Runn
 				}
 				if err := applyRetrying(ctx, run, ms[k]); err != nil {
 					once.Do(func() {
-						r.errorf("runner %d of %d over one database, all applying at once: Apply(%s) = %v; want nil: each runner waits its turn, and a migration another runner applied meanwhile is left alone (run twice, each of these migrations fails)", i, n, ms[k].ID, err)
+						r.Errorf("runner %d of %d over one database, all applying at once: Apply(%s) = %v; want nil: each runner waits its turn, and a migration another runner applied meanwhile is left alone (run twice, each of these migrations fails)", i, n, ms[k].ID, err)
 					})
 					ms = nil
 				}
@@ -366,7 +312,7 @@ func checkTurns(ctx context.Context, open func([]migrate.Migration) migrate.Runn
 		}
 	}
 	if err := runners[0].Verify(ctx); err != nil {
-		r.errorf("Verify after the runners applied every migration: %v", err)
+		r.Errorf("Verify after the runners applied every migration: %v", err)
 	}
 }
 
@@ -398,12 +344,12 @@ func checkCancelled(ctx context.Context, open func([]migrate.Migration) migrate.
 	// must say why; if it succeeds, it must have done the work.
 	honoured := func(call string, err error) bool {
 		if err != nil && !errors.Is(err, context.Canceled) {
-			r.errorf("%s with a cancelled context: error = %v, want nil or one wrapping context.Canceled", call, err)
+			r.Errorf("%s with a cancelled context: error = %v, want nil or one wrapping context.Canceled", call, err)
 		}
 		return err != nil
 	}
 	if got, err := run.Pending(cancelled); !honoured("Pending", err) && !slices.Equal(ids(got), ids(three)) {
-		r.errorf("Pending with a cancelled context = %q, want %q", ids(got), ids(three))
+		r.Errorf("Pending with a cancelled context = %q, want %q", ids(got), ids(three))
 	}
 	want := ids(three[1:])
 	if honoured("Apply("+accounts.ID+")", run.Apply(cancelled, accounts)) {
@@ -416,7 +362,7 @@ func checkCancelled(ctx context.Context, open func([]migrate.Migration) migrate.
 // apply applies m and reports whether it could.
 func (r *report) apply(ctx context.Context, run migrate.Runner, m migrate.Migration) bool {
 	if err := run.Apply(ctx, m); err != nil {
-		r.errorf("Apply(%s): %v", m.ID, err)
+		r.Errorf("Apply(%s): %v", m.ID, err)
 		return false
 	}
 	return true
@@ -428,9 +374,9 @@ func (r *report) refused(ctx context.Context, run migrate.Runner, m migrate.Migr
 	err := run.Apply(ctx, m)
 	switch {
 	case err == nil:
-		r.errorf("Apply(%s) of %s = nil, want it refused", m.ID, what)
+		r.Errorf("Apply(%s) of %s = nil, want it refused", m.ID, what)
 	case errors.Is(err, migrate.ErrLockTimeout):
-		r.errorf("Apply(%s) of %s = %v, which wraps migrate.ErrLockTimeout: the executor would retry what never succeeds", m.ID, what, err)
+		r.Errorf("Apply(%s) of %s = %v, which wraps migrate.ErrLockTimeout: the executor would retry what never succeeds", m.ID, what, err)
 	}
 }
 
@@ -439,11 +385,11 @@ func (r *report) refused(ctx context.Context, run migrate.Runner, m migrate.Migr
 func (r *report) pending(ctx context.Context, run migrate.Runner, when string, want []string) ([]migrate.Migration, bool) {
 	got, err := run.Pending(ctx)
 	if err != nil {
-		r.errorf("Pending %s: %v", when, err)
+		r.Errorf("Pending %s: %v", when, err)
 		return nil, false
 	}
 	if !slices.Equal(ids(got), want) {
-		r.errorf("Pending %s = %q, want %q", when, ids(got), want)
+		r.Errorf("Pending %s = %q, want %q", when, ids(got), want)
 		return got, false
 	}
 	return got, true

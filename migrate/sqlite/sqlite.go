@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -84,10 +85,7 @@ func Open(path string, migrations fs.FS, c Config) (*Runner, error) {
 	if path == "" || strings.Contains(path, "?") {
 		return nil, fmt.Errorf("migrate/sqlite: %q is not a file name", path)
 	}
-	timeout := c.LockTimeout
-	if timeout == 0 {
-		timeout = DefaultLockTimeout
-	}
+	timeout := cmp.Or(c.LockTimeout, DefaultLockTimeout)
 	ms := (timeout + time.Millisecond - 1) / time.Millisecond
 	db, err := sql.Open("sqlite", path+"?_busy_timeout="+strconv.FormatInt(int64(ms), 10)+"&_txlock=immediate")
 	if err != nil {

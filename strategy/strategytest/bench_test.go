@@ -11,10 +11,14 @@ import (
 )
 
 // BenchmarkFleet measures one Start and one Stop, and one Observe over the
-// last minute, on fleets of 100 and 10,000 instances: each should cost the
-// same whatever the size.
+// last minute, on fleets of 100 and 10,000 instances. Start and Stop should
+// cost the same whatever the size. The Observe's window holds all n starts
+// of a deployment, each a segment of the fleet's history, so it costs in
+// proportion to n: on the 2-core machine at a load average of 14–15
+// (2026-12-03), 12 and 15 µs for a Start and Stop, 23 µs and 1.8 ms for an
+// Observe, at 100 and 10,000 instances.
 //
-//	go test -run '^$' -bench BenchmarkFleet -benchmem ./strategy/strategytest/
+//	uptime; go test -run '^$' -bench BenchmarkFleet -benchmem -benchtime 2000x ./strategy/strategytest/
 func BenchmarkFleet(b *testing.B) {
 	ctx := context.Background()
 	for _, n := range []int{100, 10000} {

@@ -407,7 +407,7 @@ func (f *Fleet) Observe(ctx context.Context, q verify.Query) (verify.Observation
 		return verify.Observation{}, err
 	}
 	if !q.End.After(q.Start) {
-		return verify.Observation{}, fmt.Errorf("strategytest: empty window [%s, %s)", q.Start, q.End)
+		return verify.Observation{}, fmt.Errorf("strategytest: observe %s: empty or inverted window", q)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -462,7 +462,7 @@ func (f *Fleet) Observe(ctx context.Context, q verify.Query) (verify.Observation
 		flush()
 	}
 	if !seen {
-		return verify.Observation{}, fmt.Errorf("strategytest: version %s over [%s, %s): %w", q.Version, q.Start.Format(time.RFC3339), q.End.Format(time.RFC3339), verify.ErrNoData)
+		return verify.Observation{}, fmt.Errorf("strategytest: version %s: %w", q, verify.ErrNoData)
 	}
 	return obs, nil
 }

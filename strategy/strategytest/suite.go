@@ -2,13 +2,13 @@ package strategytest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"sync"
 	"testing"
 
+	"github.com/safedeploy/safedeploy/internal/kit"
 	"github.com/safedeploy/safedeploy/strategy"
 )
 
@@ -29,19 +29,7 @@ import (
 // with -race) and give unique IDs.
 func Run(t *testing.T, version string, newFleet func(t *testing.T) strategy.Fleet) {
 	t.Helper()
-	for _, c := range checks() {
-		t.Run(c.name, func(t *testing.T) {
-			f := newFleet(t)
-			if f == nil {
-				t.Fatal("strategytest: newFleet returned a nil Fleet")
-			}
-			var r report
-			c.run(t.Context(), f, version, &r)
-			for _, err := range r.errs {
-				t.Error(err)
-			}
-		})
-	}
+	suite(version).Run(t, newFleet)
 }
 
 // Check runs the checks of [Run] outside a test, with ctx, and returns nil
@@ -55,63 +43,29 @@ func Run(t *testing.T, version string, newFleet func(t *testing.T) strategy.Flee
 // returns the failures so far together with an error that wraps newFleet's
 // error or the context's cause.
 func Check(ctx context.Context, version string, newFleet func() (strategy.Fleet, error)) error {
-	var errs []error
-	for _, c := range checks() {
-		if ctx.Err() != nil {
-			errs = append(errs, fmt.Errorf("strategytest: stopped before %s: %w", c.name, context.Cause(ctx)))
-			break
-		}
-		f, err := newFleet()
-		if err == nil && f == nil {
-			err = errors.New("returned a nil Fleet")
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("strategytest: stopped at %s: newFleet: %w", c.name, err))
-			break
-		}
-		var r report
-		c.run(ctx, f, version, &r)
-		for _, err := range r.errs {
-			errs = append(errs, fmt.Errorf("%s: %w", c.name, err))
-		}
+	return suite(version).Check(ctx, newFleet)
+}
+
+// suite returns the checks, in the order they run. Each is given a fleet
+// running at least one ready instance of version, reports what it finds
+// wrong to r, and stops every instance it started.
+func suite(version string) kit.Suite[strategy.Fleet] {
+	check := func(name string, run func(ctx context.Context, f strategy.Fleet, version string, r *report)) kit.Check[strategy.Fleet] {
+		return kit.Check[strategy.Fleet]{Name: name, Run: func(ctx context.Context, f strategy.Fleet, r *kit.Report) { run(ctx, f, version, &report{r}) }}
 	}
-	return errors.Join(errs...)
+	return kit.Suite[strategy.Fleet]{Kit: "strategytest", New: "newFleet", Subject: "Fleet", Checks: []kit.Check[strategy.Fleet]{
+		check("Instances", checkInstances),
+		check("Copies", checkCopies),
+		check("Start", checkStart),
+		check("Stop", checkStop),
+		check("StopUnknown", checkStopUnknown),
+		check("StartCancelled", checkStartCancelled),
+		check("Concurrent", checkConcurrent),
+	}}
 }
 
-// A check is one conformance check: a subtest of Run, a prefix in Check's
-// report. It is given a fleet running at least one ready instance of
-// version, reports what it finds wrong to r, and stops every instance it
-// started.
-type check struct {
-	name string
-	run  func(ctx context.Context, f strategy.Fleet, version string, r *report)
-}
-
-// checks returns the checks in the order they run.
-func checks() []check {
-	return []check{
-		{"Instances", checkInstances},
-		{"Copies", checkCopies},
-		{"Start", checkStart},
-		{"Stop", checkStop},
-		{"StopUnknown", checkStopUnknown},
-		{"StartCancelled", checkStartCancelled},
-		{"Concurrent", checkConcurrent},
-	}
-}
-
-// A report collects what one check finds wrong with a fleet. It is safe for
-// concurrent use.
-type report struct {
-	mu   sync.Mutex
-	errs []error
-}
-
-func (r *report) errorf(format string, args ...any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.errs = append(r.errs, fmt.Errorf(format, args...))
-}
+// A report collects what one check finds wrong with a fleet.
+type report struct{ *kit.Report }
 
 func checkInstances(ctx context.Context, f strategy.Fleet, version string, r *report) {
 	insts, ok := r.list(ctx, f)
@@ -119,11 +73,11 @@ func checkInstances(ctx context.Context, f strategy.Fleet, version string, r *re
 		return
 	}
 	if !slices.ContainsFunc(insts, func(in strategy.Instance) bool { return in.Version == version }) {
-		r.errorf("Instances = %v, want at least one instance of %s", insts, version)
+		r.Errorf("Instances = %v, want at least one instance of %s", insts, version)
 	}
 	for _, in := range insts {
 		if in.ID == "" {
-			r.errorf("Instances lists %v with an empty ID", in)
+			r.Errorf("Instances lists %v with an empty ID", in)
 		}
 	}
 }
@@ -138,7 +92,7 @@ func checkCopies(ctx context.Context, f strategy.Fleet, version string, r *repor
 	}
 	first, ok := r.list(ctx, f)
 	if err := f.Stop(ctx, id); err != nil {
-		r.errorf("Stop(%s) of a started instance: %v", id, err)
+		r.Errorf("Stop(%s) of a started instance: %v", id, err)
 		return
 	}
 	if !ok {
@@ -154,10 +108,10 @@ func checkCopies(ctx context.Context, f strategy.Fleet, version string, r *repor
 		second[i] = strategy.Instance{ID: fmt.Sprintf("changed-by-caller-%d", i), Version: "changed-by-caller"}
 	}
 	if !slices.Equal(first, wantFirst) {
-		r.errorf("the caller's change to the slice one Instances returned changed the slice an earlier one returned, from %v to %v: each call must return a slice of its own", wantFirst, first)
+		r.Errorf("the caller's change to the slice one Instances returned changed the slice an earlier one returned, from %v to %v: each call must return a slice of its own", wantFirst, first)
 	}
 	if got, ok := r.list(ctx, f); ok && !slices.Equal(got, want) {
-		r.errorf("after the caller changed the slice an earlier Instances returned, Instances = %v, want %v", got, want)
+		r.Errorf("after the caller changed the slice an earlier Instances returned, Instances = %v, want %v", got, want)
 	}
 }
 
@@ -172,7 +126,7 @@ func checkStart(ctx context.Context, f strategy.Fleet, version string, r *report
 	}
 	defer f.Stop(context.WithoutCancel(ctx), id)
 	if _, found := find(before, id); found {
-		r.errorf("Start(%s) returned %q, the ID of an instance that was already running", version, id)
+		r.Errorf("Start(%s) returned %q, the ID of an instance that was already running", version, id)
 		return
 	}
 	after, ok := r.list(ctx, f)
@@ -180,10 +134,10 @@ func checkStart(ctx context.Context, f strategy.Fleet, version string, r *report
 		return
 	}
 	if in, found := find(after, id); !found || in.Version != version {
-		r.errorf("after Start(%s) = %q, Instances = %v, want it to list %s running %s", version, id, after, id, version)
+		r.Errorf("after Start(%s) = %q, Instances = %v, want it to list %s running %s", version, id, after, id, version)
 	}
 	if got, want := ids(after), append(ids(before), id); !sameIDs(got, want) {
-		r.errorf("after Start(%s), Instances lists %v, want %v", version, got, want)
+		r.Errorf("after Start(%s), Instances lists %v, want %v", version, got, want)
 	}
 }
 
@@ -197,22 +151,22 @@ func checkStop(ctx context.Context, f strategy.Fleet, version string, r *report)
 		return
 	}
 	if err := f.Stop(ctx, id); err != nil {
-		r.errorf("Stop(%s) of a started instance: %v", id, err)
+		r.Errorf("Stop(%s) of a started instance: %v", id, err)
 		return
 	}
 	if got, ok := r.list(ctx, f); ok && !sameIDs(ids(got), ids(before)) {
-		r.errorf("after Start and Stop(%s), Instances lists %v, want %v", id, ids(got), ids(before))
+		r.Errorf("after Start and Stop(%s), Instances lists %v, want %v", id, ids(got), ids(before))
 	}
 
 	// Strategies stop instances they did not start.
 	old := before[0].ID
 	if err := f.Stop(ctx, old); err != nil {
-		r.errorf("Stop(%s) of an instance the fleet started with: %v", old, err)
+		r.Errorf("Stop(%s) of an instance the fleet started with: %v", old, err)
 		return
 	}
 	if got, ok := r.list(ctx, f); ok {
 		if _, found := find(got, old); found {
-			r.errorf("Instances still lists %s after Stop(%s): %v", old, old, got)
+			r.Errorf("Instances still lists %s after Stop(%s): %v", old, old, got)
 		}
 	}
 }
@@ -224,10 +178,10 @@ func checkStopUnknown(ctx context.Context, f strategy.Fleet, version string, r *
 	}
 	const unknown = "strategytest-no-such-instance"
 	if err := f.Stop(ctx, unknown); err == nil {
-		r.errorf("Stop(%q) = nil, want an error for an unknown instance", unknown)
+		r.Errorf("Stop(%q) = nil, want an error for an unknown instance", unknown)
 	}
 	if got, ok := r.list(ctx, f); ok && !sameIDs(ids(got), ids(before)) {
-		r.errorf("after Stop of an unknown instance, Instances lists %v, want %v", ids(got), ids(before))
+		r.Errorf("after Stop of an unknown instance, Instances lists %v, want %v", ids(got), ids(before))
 	}
 }
 
@@ -240,15 +194,15 @@ func checkStartCancelled(ctx context.Context, f strategy.Fleet, version string, 
 	cancel()
 	id, err := f.Start(cancelled, version)
 	if err == nil {
-		r.errorf("Start(%s) with a cancelled context = %q, nil; want an error", version, id)
+		r.Errorf("Start(%s) with a cancelled context = %q, nil; want an error", version, id)
 	}
 	if id != "" {
 		if err := f.Stop(context.WithoutCancel(ctx), id); err != nil {
-			r.errorf("Stop(%s) of the instance a Start with a cancelled context returned: %v", id, err)
+			r.Errorf("Stop(%s) of the instance a Start with a cancelled context returned: %v", id, err)
 		}
 	}
 	if got, ok := r.list(ctx, f); ok && !sameIDs(ids(got), ids(before)) {
-		r.errorf("after a Start with a cancelled context (ID %q) and a Stop of that ID, Instances lists %v, want %v", id, ids(got), ids(before))
+		r.Errorf("after a Start with a cancelled context (ID %q) and a Stop of that ID, Instances lists %v, want %v", id, ids(got), ids(before))
 	}
 }
 
@@ -275,14 +229,14 @@ func checkConcurrent(ctx context.Context, f strategy.Fleet, version string, r *r
 	}()
 	for i, err := range errs {
 		if err != nil {
-			r.errorf("concurrent Start(%s) %d of %d: %v", version, i+1, n, err)
+			r.Errorf("concurrent Start(%s) %d of %d: %v", version, i+1, n, err)
 			return
 		}
 	}
 	seen := map[string]bool{}
 	for _, id := range started {
 		if id == "" || seen[id] {
-			r.errorf("%d concurrent Starts returned IDs %q: want %d unique, non-empty IDs", n, started, n)
+			r.Errorf("%d concurrent Starts returned IDs %q: want %d unique, non-empty IDs", n, started, n)
 			return
 		}
 		seen[id] = true
@@ -290,7 +244,7 @@ func checkConcurrent(ctx context.Context, f strategy.Fleet, version string, r *r
 	if got, ok := r.list(ctx, f); !ok {
 		return
 	} else if want := append(ids(before), started...); !sameIDs(ids(got), want) {
-		r.errorf("after %d concurrent Starts, Instances lists %v, want %v", n, ids(got), want)
+		r.Errorf("after %d concurrent Starts, Instances lists %v, want %v", n, ids(got), want)
 		return
 	}
 
@@ -306,11 +260,11 @@ func checkConcurrent(ctx context.Context, f strategy.Fleet, version string, r *r
 	started = nil // stopped: nothing for the clean-up to do
 	for i, err := range stopErrs {
 		if err != nil {
-			r.errorf("concurrent Stop(%s): %v", stop[i], err)
+			r.Errorf("concurrent Stop(%s): %v", stop[i], err)
 		}
 	}
 	if got, ok := r.list(ctx, f); ok && !sameIDs(ids(got), ids(before[len(before)-1:])) {
-		r.errorf("after concurrent Stops, Instances lists %v, want %v", ids(got), ids(before[len(before)-1:]))
+		r.Errorf("after concurrent Stops, Instances lists %v, want %v", ids(got), ids(before[len(before)-1:]))
 	}
 }
 
@@ -319,13 +273,13 @@ func checkConcurrent(ctx context.Context, f strategy.Fleet, version string, r *r
 func (r *report) list(ctx context.Context, f strategy.Fleet) ([]strategy.Instance, bool) {
 	insts, err := f.Instances(ctx)
 	if err != nil {
-		r.errorf("Instances: %v", err)
+		r.Errorf("Instances: %v", err)
 		return nil, false
 	}
 	seen := map[string]bool{}
 	for _, in := range insts {
 		if seen[in.ID] {
-			r.errorf("Instances lists %s twice: %v", in.ID, insts)
+			r.Errorf("Instances lists %s twice: %v", in.ID, insts)
 			return nil, false
 		}
 		seen[in.ID] = true
@@ -340,13 +294,13 @@ func (r *report) start(ctx context.Context, f strategy.Fleet, version string) (s
 	id, err := f.Start(ctx, version)
 	switch {
 	case err != nil:
-		r.errorf("Start(%s): %v", version, err)
+		r.Errorf("Start(%s): %v", version, err)
 		if id != "" {
 			f.Stop(context.WithoutCancel(ctx), id)
 		}
 		return "", false
 	case id == "":
-		r.errorf("Start(%s) returned an empty ID and no error", version)
+		r.Errorf("Start(%s) returned an empty ID and no error", version)
 		return "", false
 	}
 	return id, true

@@ -273,7 +273,7 @@ func (c *Collector) Patterns(ctx context.Context, q verify.Query) (Observation, 
 		return Observation{}, fmt.Errorf("logs: patterns of %q: %w", q.Version, err)
 	}
 	if !q.End.After(q.Start) {
-		return Observation{}, fmt.Errorf("logs: patterns of %q over [%s, %s): empty or inverted window", q.Version, q.Start.Format(time.RFC3339Nano), q.End.Format(time.RFC3339Nano))
+		return Observation{}, fmt.Errorf("logs: patterns of %s: empty or inverted window", q)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -320,4 +320,12 @@ func (c *Collector) Patterns(ctx context.Context, q verify.Query) (Observation, 
 // pruned reports whether lines before start may have been dropped.
 func (c *Collector) pruned(vl *versionLog, start time.Time) bool {
 	return len(vl.times) > 0 && time.Unix(0, vl.times[len(vl.times)-1]).Sub(start) > c.retention()
+}
+
+// truncate shortens s to n bytes, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

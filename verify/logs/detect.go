@@ -2,137 +2,58 @@ package logs
 
 import (
 	"cmp"
-	"fmt"
 	"log/slog"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
-	"github.com/hashicorp/go-multierror"
+	"github.com/safedeploy/safedeploy/verify"
 )
 
-// Defaults applied by Policy for zero fields.
+// Defaults applied by Policy for zero fields (verify's).
 const (
 	// DefaultMaxRatio is how many times the old version's rate of a
 	// template the new version may log it at before it is a new pattern.
-	DefaultMaxRatio = 2.0
+	DefaultMaxRatio = verify.DefaultPatternMaxRatio
 	// DefaultAlpha bounds the chance that a deployment whose every
 	// template is within the limit is reported as having a new pattern.
-	DefaultAlpha = 0.01
+	DefaultAlpha = verify.DefaultPatternAlpha
 	// DefaultMinCount is how many lines of a template the new version must
 	// have logged before it can be a new pattern.
-	DefaultMinCount = 3
+	DefaultMinCount = verify.DefaultPatternMinCount
 	// DefaultTemplates is the least number of templates the false-alarm
 	// budget is divided among.
-	DefaultTemplates = 100
+	DefaultTemplates = verify.DefaultPatternTemplates
 )
 
-// An Action is what a new error pattern does to a deployment.
-type Action int
+// The policy, its action and the finding are aliases of verify's, so that
+// verify.Policy.Patterns configures a Detector and a verify.Verdict lists
+// its findings without package verify importing this one. They are
+// documented there.
+type (
+	// A Policy says when a template of the new version's log lines is a
+	// new pattern, and what a new pattern does to a deployment
+	// (verify.PatternPolicy). Zero fields take the defaults.
+	Policy = verify.PatternPolicy
+	// An Action is what a new error pattern does to a deployment
+	// (verify.PatternAction).
+	Action = verify.PatternAction
+	// A Finding is a new pattern: a template the new version logs and the
+	// old version did not, or at a much lower rate (verify.PatternFinding).
+	Finding = verify.PatternFinding
+)
 
-// The actions. Hold is the zero value and the default.
+// The actions (verify's). Hold is the zero value and the default.
 const (
 	// Hold keeps the step from passing: its verdict is Inconclusive, which
 	// asks verify.Policy.Escalate — a person — whether to go on, and rolls
 	// back when there is no one to ask.
-	Hold Action = iota
+	Hold = verify.PatternHold
 	// Rollback fails the verdict: the deployment rolls back.
-	Rollback
+	Rollback = verify.PatternRollback
 	// Report lists the pattern in the verdict and changes nothing else.
-	Report
+	Report = verify.PatternReport
 )
-
-var actionNames = [...]string{"hold", "rollback", "report"}
-
-// String returns "hold", "rollback" or "report".
-func (a Action) String() string {
-	if a < 0 || int(a) >= len(actionNames) {
-		return fmt.Sprintf("Action(%d)", int(a))
-	}
-	return actionNames[a]
-}
-
-// MarshalText encodes the action as its String form.
-func (a Action) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
-
-// A Policy says when a template of the new version's log lines is a new
-// pattern. Zero fields take the defaults.
-//
-// A template at or above Level is a new pattern when the new version logs
-// it at more than MaxRatio times the old version's rate per unit of
-// exposure (per request, or per line logged) and the data show it at
-// family-wise confidence 1 − Alpha: a template the old version never
-// logged is the extreme case, and one it logs about as often is not new
-// however rare. At least MinCount lines of it must have come from the new
-// version.
-type Policy struct {
-	// Level is the least level a template's lines must have; nil means
-	// slog.LevelWarn (warnings, errors and fatal lines).
-	Level slog.Leveler
-	// MaxRatio is how many times the old version's rate the new version
-	// may log a template at. Must be at least 1.
-	MaxRatio float64
-	// Alpha bounds the chance, over a whole deployment however often the
-	// Detector is read, that some template within MaxRatio is reported.
-	// In (0, 1).
-	Alpha float64
-	// MinCount is the least number of the new version's lines of a
-	// template before it can be reported.
-	MinCount float64
-	// Templates is the least number of templates Alpha is divided among
-	// (Bonferroni): each template is tested at Alpha/max(Templates, k),
-	// where k counts the templates that reached MinCount new lines.
-	Templates int
-	// Action is what a new pattern does to the deployment: Hold (the
-	// default), Rollback or Report.
-	Action Action
-}
-
-// WithDefaults returns p with every zero field set to its default.
-func (p Policy) WithDefaults() Policy {
-	if p.Level == nil {
-		p.Level = slog.LevelWarn
-	}
-	if p.MaxRatio == 0 {
-		p.MaxRatio = DefaultMaxRatio
-	}
-	if p.Alpha == 0 {
-		p.Alpha = DefaultAlpha
-	}
-	if p.MinCount == 0 {
-		p.MinCount = DefaultMinCount
-	}
-	if p.Templates == 0 {
-		p.Templates = DefaultTemplates
-	}
-	return p
-}
-
-// Validate returns one error naming every invalid field and its value, or
-// nil. Zero fields are valid: they take the defaults.
-func (p Policy) Validate() error {
-	var errs *multierror.Error
-	bad := func(field string, value any, problem string) {
-		errs = multierror.Append(errs, fmt.Errorf("logs.Policy.%s = %v: %s", field, value, problem))
-	}
-	if p.MaxRatio != 0 && !(p.MaxRatio >= 1 && p.MaxRatio <= 1e6) {
-		bad("MaxRatio", p.MaxRatio, "must be at least 1 (and at most 1e6)")
-	}
-	if p.Alpha != 0 && !(p.Alpha > 0 && p.Alpha < 1) {
-		bad("Alpha", p.Alpha, "must be in (0, 1)")
-	}
-	if p.MinCount != 0 && !(p.MinCount >= 1 && p.MinCount < math.Inf(1)) {
-		bad("MinCount", p.MinCount, "must be at least 1")
-	}
-	if p.Templates < 0 {
-		bad("Templates", p.Templates, "must be at least 0")
-	}
-	if p.Action < Hold || p.Action > Report {
-		bad("Action", p.Action, "must be Hold, Rollback or Report")
-	}
-	return errs.ErrorOrNil()
-}
 
 // A Sample is one version's logs over a window, with the exposure behind
 // them: the requests it served (from the metric source), or, when requests
@@ -151,62 +72,6 @@ type Interval struct {
 	// Old is the old version over the same interval, or nil when it serves
 	// no traffic; the new version is then compared with the baseline.
 	Old *Sample
-}
-
-// A Finding is a new pattern: a template the new version logs and the old
-// version did not, or at a much lower rate.
-type Finding struct {
-	// ID and Template name the template (see Pattern).
-	ID       string     `json:"id"`
-	Template string     `json:"template"`
-	Level    slog.Level `json:"level"`
-	// Example is one of the new version's lines of it.
-	Example string `json:"example"`
-	// NewCount and OldCount are the lines of it from the new version and
-	// from its comparison (the concurrent old version, and the baseline
-	// where there was no control), over NewExposure and OldExposure.
-	NewCount    float64 `json:"new_count"`
-	OldCount    float64 `json:"old_count"`
-	NewExposure float64 `json:"new_exposure"`
-	OldExposure float64 `json:"old_exposure"`
-	// FirstSeen is when the new version first logged it; Found is the end
-	// of the interval at which the evidence sufficed.
-	FirstSeen time.Time `json:"first_seen"`
-	Found     time.Time `json:"found"`
-	// Evidence is the e-value against "within MaxRatio"; it reached
-	// EvidenceBar, the Bonferroni-corrected 1/α.
-	Evidence    float64 `json:"evidence"`
-	EvidenceBar float64 `json:"evidence_bar"`
-}
-
-// String formats the finding for people: `new error pattern "connection
-// pool exhausted for shard <*>": 12 lines from the new version, 0 from the
-// old (per 1000: 2.4 vs 0), first seen 12:03:04, e.g. "…"`.
-func (f Finding) String() string {
-	per := func(n, e float64) float64 {
-		if e <= 0 {
-			return 0
-		}
-		return 1000 * n / e
-	}
-	return fmt.Sprintf("new %s pattern %q: %.0f lines from the new version, %.0f from the old (per 1000: %.3g vs %.3g), first seen %s, e.g. %q",
-		strings.ToLower(levelName(f.Level)), f.Template, f.NewCount, f.OldCount,
-		per(f.NewCount, f.NewExposure), per(f.OldCount, f.OldExposure),
-		f.FirstSeen.Format(time.RFC3339), truncate(f.Example, 200))
-}
-
-func levelName(l slog.Level) string {
-	if l >= LevelFatal {
-		return "FATAL"
-	}
-	return l.String()
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // The alternatives each template's test weighs: the new rate at ρ times

@@ -103,6 +103,9 @@ func TestPolicyValidate(t *testing.T) {
 			t.Errorf("Validate() = %v, want it to name %s", err, want)
 		}
 	}
+	if err == nil || !strings.HasPrefix(err.Error(), "5 problem(s):\n\t* ") {
+		t.Errorf("Validate() = %v, want the library's list format", err)
+	}
 	if _, err := NewDetector(Policy{Alpha: 2}, nil); err == nil {
 		t.Error("NewDetector accepted Alpha 2")
 	}

@@ -38,8 +38,11 @@
 //
 // # Sources
 //
-// A [Source] answers, like verify.MetricSource, one question: what did
-// version V log over [Start, End)? The [Observation] counts every line
+// A [Source] (verify.LogSource, of which Source is an alias, as
+// Observation, Pattern, Policy, Action and Finding are of verify's types:
+// a deployment plan, deploy.Plan.Logs, takes one without package verify
+// importing this one) answers, like verify.MetricSource, one question:
+// what did version V log over [Start, End)? The [Observation] counts every line
 // (Lines) and lists the templates of the warning and error lines
 // ([Pattern]: ID, template, level, count, an example line, first sighting).
 // Template IDs are consistent across versions and windows, so that the old
@@ -101,14 +104,32 @@
 // whatever caused it. The concurrent control cancels causes that hit both
 // versions; MinCount and the Bonferroni floor limit the rest.
 //
-// Policy.Action says what a finding does to a deployment: Hold (the
-// default) keeps the step from passing — its verdict is Inconclusive,
-// which asks verify.Policy.Escalate, a person, and rolls back when there
-// is no one to ask; Rollback fails the verdict; Report only lists it. Hold
-// is the default because a pattern test cannot tell a bug from a new log
-// line meant to be there, while the error-rate rule already says whether
-// users are hurt: a person should look, and without one the old version
-// is the safe answer.
+// In a deployment, the executor (package deploy, with Plan.Logs set) runs
+// a Detector over the whole run, fed every interval with both versions'
+// logs and the requests the metric source counted, and
+// verify.Policy.Patterns — this package's Policy — configures it.
+// Policy.Action says what a finding does to the deployment
+// (verify.PatternPolicy.Apply): Hold (the default) keeps the step from
+// passing — its verdict is Inconclusive, which asks verify.Policy.Escalate,
+// a person, and rolls back when there is no one to ask; Rollback fails the
+// verdict; Report only lists it. Hold is the default because a pattern
+// test cannot tell a bug from a new log line meant to be there, while the
+// error-rate rule already says whether users are hurt: a person should
+// look, and without one the old version is the safe answer. Findings are
+// events (deploy.KindPattern), listed in every later verdict
+// (verify.Verdict.Patterns), printed under the verdict line and kept in the
+// runbook record. examples/canary -logbug shows it on a real fleet.
+//
+// Measured as a whole deployment: on the loopback fleet of
+// examples/canary (2 cores shared, load 7–20), 15 good deployments with
+// every instance's log in a Collector completed with no pattern found (10
+// with the test's settings, 5 with the defaults), and 8 -logbug
+// deployments (v2 logs a new error on 5% of requests) were each held in
+// their first step and rolled back. deploy's
+// TestLogPatternFalseAlarmsAndDetection simulates 100 canary deployments
+// whose 30 error templates follow traffic as Poisson counts: none found a
+// pattern when v2 logs them as v1 does, none when at twice v1's rate (the
+// limit), and all found a new template on 0.5% of requests.
 //
 // Mining runs at about 2 million lines per second per core on
 // service-like messages once their templates are known, allocation-free,

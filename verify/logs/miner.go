@@ -1,6 +1,7 @@
 package logs
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 )
@@ -154,9 +155,7 @@ func (m *Miner) setup() {
 	if m.MaxChildren <= 0 {
 		m.MaxChildren = DefaultMaxChildren
 	}
-	if m.MaxValues == 0 {
-		m.MaxValues = DefaultMaxValues
-	}
+	m.MaxValues = cmp.Or(m.MaxValues, DefaultMaxValues)
 	if m.MaxTemplates <= 0 {
 		m.MaxTemplates = DefaultMaxTemplates
 	}

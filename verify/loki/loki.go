@@ -9,25 +9,23 @@
 package loki
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
-	"github.com/hashicorp/go-multierror"
-
+	"github.com/safedeploy/safedeploy/internal/errlist"
+	"github.com/safedeploy/safedeploy/internal/retry"
 	"github.com/safedeploy/safedeploy/verify"
 	"github.com/safedeploy/safedeploy/verify/logs"
 )
@@ -131,9 +129,9 @@ var defaultClient = &http.Client{Timeout: DefaultTimeout}
 // Validate returns one error naming every invalid field and its value, or
 // nil.
 func (s *Source) Validate() error {
-	var errs *multierror.Error
+	var errs []error
 	bad := func(field string, value any, problem string) {
-		errs = multierror.Append(errs, fmt.Errorf("loki.Source.%s = %q: %s", field, fmt.Sprint(value), problem))
+		errs = append(errs, fmt.Errorf("loki.Source.%s = %q: %s", field, fmt.Sprint(value), problem))
 	}
 	if u, err := url.Parse(s.URL); s.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("URL", s.URL, "must be Loki's http or https base URL")
@@ -150,7 +148,7 @@ func (s *Source) Validate() error {
 	if s.MaxLines < 0 {
 		bad("MaxLines", s.MaxLines, "must be at least 0")
 	}
-	return errs.ErrorOrNil()
+	return errlist.Join(errs...)
 }
 
 func validLabel(l string) bool {
@@ -185,10 +183,7 @@ func (s *Source) setup() error {
 // Pipeline.
 func (s *Source) Query(version string) string {
 	sel := strings.TrimSpace(s.Selector)
-	label := s.VersionLabel
-	if label == "" {
-		label = DefaultVersionLabel
-	}
+	label := cmp.Or(s.VersionLabel, DefaultVersionLabel)
 	q := sel[:len(sel)-1] + ", " + label + "=" + strconv.Quote(version) + "}"
 	if p := strings.TrimSpace(s.Pipeline); p != "" {
 		q += " " + p
@@ -209,7 +204,7 @@ func (s *Source) Patterns(ctx context.Context, q verify.Query) (logs.Observation
 		return logs.Observation{}, fmt.Errorf("loki: patterns of %q: %w", q.Version, err)
 	}
 	if !q.End.After(q.Start) {
-		return logs.Observation{}, fmt.Errorf("loki: patterns of %q over [%s, %s): empty or inverted window", q.Version, q.Start.Format(time.RFC3339Nano), q.End.Format(time.RFC3339Nano))
+		return logs.Observation{}, fmt.Errorf("loki: patterns of %s: empty or inverted window", q)
 	}
 	logql := s.Query(q.Version)
 	var (
@@ -365,59 +360,24 @@ func (s *Source) rangeQuery(ctx context.Context, logql string, from, end time.Ti
 	var (
 		lines    []entry
 		warnings []string
-		last     error
-		attempts int
 	)
-	attempt := func() error {
-		attempts++
+	err := retry.Query(ctx, logql, cmp.Or(s.RetryFor, DefaultRetryFor), 0, transient, func(ctx context.Context) error {
 		var err error
 		lines, warnings, err = s.do(ctx, params)
-		last = err
-		if err != nil && (ctx.Err() != nil || !transient(err)) {
-			return backoff.Permanent(err)
-		}
 		return err
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	var b backoff.BackOff = &backoff.StopBackOff{}
-	if s.RetryFor >= 0 {
-		e := backoff.NewExponentialBackOff()
-		e.InitialInterval = 100 * time.Millisecond
-		e.MaxInterval = 5 * time.Second
-		e.MaxElapsedTime = s.RetryFor
-		if s.RetryFor == 0 {
-			e.MaxElapsedTime = DefaultRetryFor
-		}
-		b = e
-	}
-	err := backoff.Retry(attempt, backoff.WithContext(b, ctx))
-	switch {
-	case err == nil:
-		return lines, warnings, nil
-	case ctx.Err() != nil && !errors.Is(last, ctx.Err()):
-		return nil, nil, fmt.Errorf("query %s: %w after %d attempt(s), the last failing with: %w", logql, ctx.Err(), attempts, last)
-	case attempts > 1:
-		return nil, nil, fmt.Errorf("query %s: gave up after %d attempts: %w", logql, attempts, last)
-	}
-	return nil, nil, fmt.Errorf("query %s: %w", logql, last)
+	return lines, warnings, nil
 }
 
 // transient reports whether err may go away if the query is asked again.
 func transient(err error) bool {
-	var apiErr *APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.StatusCode == http.StatusTooManyRequests || apiErr.StatusCode >= 500
+	if apiErr, ok := errors.AsType[*APIError](err); ok {
+		return retry.Status(apiErr.StatusCode)
 	}
-	var op *net.OpError
-	switch {
-	case errors.Is(err, context.DeadlineExceeded),
-		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return true
-	case errors.As(err, &op):
-		return op.Op == "dial" || op.Op == "read" || op.Op == "write"
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	return retry.Network(err)
 }
 
 // response is a range query's answer for a log query.

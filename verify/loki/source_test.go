@@ -75,6 +75,9 @@ func TestSourceValidate(t *testing.T) {
 			t.Errorf("Validate() = %v, want it to name %s", err, want)
 		}
 	}
+	if err == nil || !strings.HasPrefix(err.Error(), "5 problem(s):\n\t* ") {
+		t.Errorf("Validate() = %v, want the library's list format", err)
+	}
 	if _, err := src.Patterns(t.Context(), verify.Query{Version: "v1", Start: start, End: start.Add(time.Second)}); !errors.Is(err, ErrBadQuery) {
 		t.Errorf("Patterns with invalid fields: %v, want ErrBadQuery", err)
 	}

@@ -6,17 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/prometheus/common/model"
+
+	"github.com/safedeploy/safedeploy/internal/retry"
 )
 
 // An APIError is an answer from the Prometheus HTTP API that is not a
@@ -63,59 +62,24 @@ func (c *config) query(ctx context.Context, promql string, at time.Time) (model.
 	var (
 		value    model.Value
 		warnings []string
-		last     error
-		attempts int
 	)
-	attempt := func() error {
-		attempts++
-		actx, cancel := context.WithTimeout(ctx, c.timeout)
-		defer cancel()
+	err := retry.Query(ctx, promql, c.retryFor, c.timeout, transient, func(ctx context.Context) error {
 		var err error
-		value, warnings, err = c.do(actx, promql, at)
-		last = err
-		if err != nil && (ctx.Err() != nil || !transient(err)) {
-			return backoff.Permanent(err)
-		}
+		value, warnings, err = c.do(ctx, promql, at)
 		return err
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	var b backoff.BackOff = &backoff.StopBackOff{}
-	if c.retryFor > 0 {
-		e := backoff.NewExponentialBackOff()
-		e.InitialInterval = 100 * time.Millisecond
-		e.MaxInterval = 5 * time.Second
-		e.MaxElapsedTime = c.retryFor
-		b = e
-	}
-	err := backoff.Retry(attempt, backoff.WithContext(b, ctx))
-	switch {
-	case err == nil:
-		return value, warnings, nil
-	case ctx.Err() != nil && !errors.Is(last, ctx.Err()):
-		// The context ended while waiting to retry: say why, and what failed.
-		return nil, nil, fmt.Errorf("query %s: %w after %d attempt(s), the last failing with: %w", promql, ctx.Err(), attempts, last)
-	case attempts > 1:
-		return nil, nil, fmt.Errorf("query %s: gave up after %d attempts: %w", promql, attempts, last)
-	}
-	return nil, nil, fmt.Errorf("query %s: %w", promql, last)
+	return value, warnings, nil
 }
 
 // transient reports whether err may go away if the query is asked again.
 func transient(err error) bool {
-	var apiErr *APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.StatusCode == http.StatusTooManyRequests || apiErr.StatusCode >= 500
+	if apiErr, ok := errors.AsType[*APIError](err); ok {
+		return retry.Status(apiErr.StatusCode)
 	}
-	var op *net.OpError
-	switch {
-	case errors.Is(err, context.DeadlineExceeded), // this attempt's Timeout: the caller's context is checked first
-		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return true
-	case errors.As(err, &op):
-		return op.Op == "dial" || op.Op == "read" || op.Op == "write"
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	return retry.Network(err)
 }
 
 // response is the envelope of every Prometheus API answer.

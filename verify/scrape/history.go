@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/safedeploy/safedeploy/internal/counter"
@@ -316,7 +315,7 @@ func (in *instance) upTo(t time.Time) (snapshot, bool) {
 // to its last at or before the second. See the package documentation.
 func (h *history) observe(version string, start, end time.Time) (verify.Observation, error) {
 	var obs verify.Observation
-	where := "version " + verify.Query{Version: strconv.Quote(version), Start: start, End: end}.String()
+	where := "version " + verify.Query{Version: version, Start: start, End: end}.String()
 	s, _ := slices.BinarySearchFunc(h.rounds, start, time.Time.Compare)
 	if s == len(h.rounds) {
 		return obs, fmt.Errorf("scrape: %s: no scrape at or after the window's start: %w", where, verify.ErrNoData)

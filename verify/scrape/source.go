@@ -182,7 +182,7 @@ func (s *Source) Scrape(ctx context.Context) error {
 	if len(errs) == 0 {
 		return nil
 	}
-	return fmt.Errorf("scrape: no target could be scraped (%d listed): %w", len(errs), errors.Join(errs...))
+	return fmt.Errorf("scrape: no target could be scraped: %w", errlist.Join(errs...))
 }
 
 // Run scrapes every target at once, then every interval, until ctx ends,

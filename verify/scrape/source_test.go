@@ -296,6 +296,9 @@ func TestRefusedConnection(t *testing.T) {
 	if !errors.As(err, &te) || te.Target != refused || !errors.Is(err, syscall.ECONNREFUSED) || !strings.Contains(err.Error(), refused.URL) {
 		t.Errorf("Scrape error %v; want a *TargetError for %s wrapping ECONNREFUSED", err, refused.URL)
 	}
+	if !strings.HasPrefix(err.Error(), "scrape: no target could be scraped: 1 problem(s):\n\t* ") {
+		t.Errorf("Scrape error %q; want the targets' failures in the library's list format", err)
+	}
 	// Observe scrapes again, and fails again: a gap, so no data.
 	_, err = src.Observe(t.Context(), verify.Query{Version: "v1", Start: start, End: time.Now()})
 	if !errors.Is(err, verify.ErrNoData) || !strings.Contains(err.Error(), "connection refused") {

@@ -80,7 +80,7 @@ func ExampleCheck() {
 	})
 	fmt.Println(err)
 	// Output:
-	// Missing: Observe("v0", [2025-03-01T12:00:00Z, 2025-03-01T12:10:00Z)) = {Requests:0 Errors:0 Business:0 Latency:[] Warnings:[]}, nil error for a version without data; want an error wrapping verify.ErrNoData (an observation must never stand for missing data: a judge would take it as traffic)
+	// Missing: Observe("v0" over [2025-03-01T12:00:00Z, 2025-03-01T12:10:00Z)) = {Requests:0 Errors:0 Business:0 Latency:[] Warnings:[]}, nil error for a version without data; want an error wrapping verify.ErrNoData (an observation must never stand for missing data: a judge would take it as traffic)
 }
 
 // A Routed splits its traffic as the router says: here a canary at 25%.

@@ -109,7 +109,7 @@ func (r *Routed) Observe(ctx context.Context, q verify.Query) (verify.Observatio
 		return verify.Observation{}, fmt.Errorf("verifytest: observe %q: %w", q.Version, err)
 	}
 	if !q.End.After(q.Start) {
-		return verify.Observation{}, fmt.Errorf("verifytest: observe %q over %s: empty or inverted window", q.Version, window(q.Start, q.End))
+		return verify.Observation{}, fmt.Errorf("verifytest: observe %s: empty or inverted window", q)
 	}
 	segs, ok := r.Script[q.Version]
 	if !ok || len(segs) == 0 {
@@ -144,7 +144,7 @@ func (r *Routed) Observe(ctx context.Context, q verify.Query) (verify.Observatio
 		return verify.Observation{}, err
 	}
 	if !covered {
-		return verify.Observation{}, fmt.Errorf("verifytest: version %q over %s: only gaps: %w", q.Version, window(q.Start, q.End), verify.ErrNoData)
+		return verify.Observation{}, fmt.Errorf("verifytest: version %s: only gaps: %w", q, verify.ErrNoData)
 	}
 	return total, nil
 }

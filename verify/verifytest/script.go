@@ -9,7 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/hashicorp/go-multierror"
+	"github.com/safedeploy/safedeploy/internal/errlist"
 
 	"github.com/safedeploy/safedeploy/verify"
 )
@@ -74,14 +74,14 @@ func (s Script) Observe(ctx context.Context, q verify.Query) (verify.Observation
 		return verify.Observation{}, fmt.Errorf("verifytest: observe %q: %w", q.Version, err)
 	}
 	if !q.End.After(q.Start) {
-		return verify.Observation{}, fmt.Errorf("verifytest: observe %q over %s: empty or inverted window", q.Version, window(q.Start, q.End))
+		return verify.Observation{}, fmt.Errorf("verifytest: observe %s: empty or inverted window", q)
 	}
 	segs := s[q.Version]
 	if len(segs) == 0 {
 		return verify.Observation{}, fmt.Errorf("verifytest: version %q is not in the script: %w", q.Version, verify.ErrNoData)
 	}
 	if errs := validate(q.Version, segs); len(errs) > 0 {
-		return verify.Observation{}, fmt.Errorf("verifytest: invalid script: %w", multierror.Append(nil, errs...))
+		return verify.Observation{}, fmt.Errorf("verifytest: invalid script: %w", errlist.Join(errs...))
 	}
 	var obs verify.Observation
 	covered := false
@@ -95,7 +95,7 @@ func (s Script) Observe(ctx context.Context, q verify.Query) (verify.Observation
 		}
 		switch {
 		case seg.Err != nil:
-			return verify.Observation{}, fmt.Errorf("verifytest: observe %q over %s: %w", q.Version, window(q.Start, q.End), seg.Err)
+			return verify.Observation{}, fmt.Errorf("verifytest: observe %s: %w", q, seg.Err)
 		case seg.Gap:
 			continue
 		}
@@ -118,7 +118,7 @@ func (s Script) Observe(ctx context.Context, q verify.Query) (verify.Observation
 		}
 	}
 	if !covered {
-		return verify.Observation{}, fmt.Errorf("verifytest: version %q over %s: only gaps: %w", q.Version, window(q.Start, q.End), verify.ErrNoData)
+		return verify.Observation{}, fmt.Errorf("verifytest: version %s: only gaps: %w", q, verify.ErrNoData)
 	}
 	return obs, nil
 }
@@ -132,7 +132,7 @@ func (s Script) Validate() error {
 	for _, v := range slices.Sorted(maps.Keys(s)) {
 		errs = append(errs, validate(v, s[v])...)
 	}
-	return multierror.Append(nil, errs...).ErrorOrNil()
+	return errlist.Join(errs...)
 }
 
 // validate lists what is wrong with one version's segments.
@@ -228,9 +228,4 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
-}
-
-// window formats [start, end) for error messages.
-func window(start, end time.Time) string {
-	return "[" + start.Format(time.RFC3339Nano) + ", " + end.Format(time.RFC3339Nano) + ")"
 }

@@ -157,6 +157,10 @@ func TestScriptValidate(t *testing.T) {
 	if err == nil {
 		t.Fatal("Validate() = nil, want an error listing every problem")
 	}
+	// The library's one list format: a count, then a problem per line.
+	if !strings.HasPrefix(err.Error(), "18 problem(s):\n\t* ") {
+		t.Errorf("Validate() error is not in the library's list format:\n%v", err)
+	}
 	for _, want := range []string{
 		`Script["a"][1].At = 2025-03-01T12:05:00Z: must be after segment 0's`,
 		`Script["a"][1].RPS = -1`,

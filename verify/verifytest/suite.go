@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-multierror"
+	"github.com/safedeploy/safedeploy/internal/errlist"
 
 	"github.com/safedeploy/safedeploy/verify"
 )
@@ -101,9 +101,9 @@ func Check(ctx context.Context, h Harness) error {
 }
 
 func (h Harness) validate() error {
-	var errs *multierror.Error
+	var errs []error
 	bad := func(field string, value any, problem string) {
-		errs = multierror.Append(errs, fmt.Errorf("%s = %v: %s", field, value, problem))
+		errs = append(errs, fmt.Errorf("%s = %v: %s", field, value, problem))
 	}
 	if h.Source == nil {
 		bad("Source", nil, "must be the MetricSource under test")
@@ -122,7 +122,7 @@ func (h Harness) validate() error {
 	if !(h.Tolerance >= 0 && h.Tolerance < 1) {
 		bad("Tolerance", h.Tolerance, "must be a fraction in [0, 1)")
 	}
-	return errs.ErrorOrNil()
+	return errlist.Join(errs...)
 }
 
 // A check is one subtest of Run. Per-version checks run once for each
@@ -348,5 +348,5 @@ func bounds(h verify.Histogram) []float64 {
 
 // describe names an Observe call in failure messages.
 func describe(version string, start, end time.Time) string {
-	return fmt.Sprintf("Observe(%q, %s)", version, window(start, end))
+	return fmt.Sprintf("Observe(%s)", verify.Query{Version: version, Start: start, End: end})
 }

@@ -103,7 +103,7 @@ func TestCheckCatchesBrokenSources(t *testing.T) {
 				return o, err
 			})
 		},
-		want: []string{`Missing: Observe("v0", [2025-03-01T12:01:00Z, 2025-03-01T12:11:00Z)) = {Requests:0`, "nil error for a version without data"},
+		want: []string{`Missing: Observe("v0" over [2025-03-01T12:01:00Z, 2025-03-01T12:11:00Z)) = {Requests:0`, "nil error for a version without data"},
 	}, {
 		name: "missing data as a plain error",
 		wrap: func(s verify.MetricSource) verify.MetricSource {
@@ -137,7 +137,7 @@ func TestCheckCatchesBrokenSources(t *testing.T) {
 				return s.Observe(ctx, q)
 			})
 		},
-		want: []string{`InvertedWindow: Observe("v1", [2025-03-01T12:11:00Z, 2025-03-01T12:01:00Z)) = {Requests:6000`, "nil error for an inverted window"},
+		want: []string{`InvertedWindow: Observe("v1" over [2025-03-01T12:11:00Z, 2025-03-01T12:01:00Z)) = {Requests:6000`, "nil error for an inverted window"},
 	}, {
 		name: "context ignored",
 		wrap: func(s verify.MetricSource) verify.MetricSource {
@@ -171,7 +171,7 @@ func TestCheckCatchesBrokenSources(t *testing.T) {
 				return s.Observe(ctx, q)
 			})
 		},
-		want: []string{`Additive/v1: Observe("v1", [2025-03-01T12:01:00Z, 2025-03-01T12:06:00Z)) + Observe("v1", [2025-03-01T12:06:00Z, 2025-03-01T12:11:00Z)), against Observe("v1", [2025-03-01T12:01:00Z, 2025-03-01T12:11:00Z)): Requests = 12000, want 6000`},
+		want: []string{`Additive/v1: Observe("v1" over [2025-03-01T12:01:00Z, 2025-03-01T12:06:00Z)) + Observe("v1" over [2025-03-01T12:06:00Z, 2025-03-01T12:11:00Z)), against Observe("v1" over [2025-03-01T12:01:00Z, 2025-03-01T12:11:00Z)): Requests = 12000, want 6000`},
 	}, {
 		name: "more errors than requests",
 		wrap: func(s verify.MetricSource) verify.MetricSource {
@@ -264,7 +264,7 @@ func TestCheckCatchesBrokenSources(t *testing.T) {
 				return s.Observe(ctx, q)
 			})
 		},
-		want: []string{`Additive/v1: Observe("v1", [2025-03-01T12:01:00Z, 2025-03-01T12:06:00Z)) failed for a version that served traffic: step too small`},
+		want: []string{`Additive/v1: Observe("v1" over [2025-03-01T12:01:00Z, 2025-03-01T12:06:00Z)) failed for a version that served traffic: step too small`},
 	}, {
 		name: "long windows as missing data",
 		wrap: func(s verify.MetricSource) verify.MetricSource {
@@ -276,8 +276,8 @@ func TestCheckCatchesBrokenSources(t *testing.T) {
 			})
 		},
 		want: []string{
-			`Served/v1: Observe("v1", [2025-03-01T12:01:00Z, 2025-03-01T12:11:00Z)) failed for a version that served traffic: query range too long`,
-			`Additive/v1: Observe("v1", [2025-03-01T12:01:00Z, 2025-03-01T12:11:00Z)) failed for a version that served traffic`,
+			`Served/v1: Observe("v1" over [2025-03-01T12:01:00Z, 2025-03-01T12:11:00Z)) failed for a version that served traffic: query range too long`,
+			`Additive/v1: Observe("v1" over [2025-03-01T12:01:00Z, 2025-03-01T12:11:00Z)) failed for a version that served traffic`,
 		},
 	}, {
 		name: "failing source",
@@ -286,7 +286,7 @@ func TestCheckCatchesBrokenSources(t *testing.T) {
 				return verify.Observation{}, errDown
 			})
 		},
-		want: []string{`Served/v2: Observe("v2", [2025-03-01T12:01:00Z, 2025-03-01T12:11:00Z)) failed for a version that served traffic: metrics backend: 503`},
+		want: []string{`Served/v2: Observe("v2" over [2025-03-01T12:01:00Z, 2025-03-01T12:11:00Z)) failed for a version that served traffic: metrics backend: 503`},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -106,7 +106,11 @@ type childConfig struct {
 const (
 	stepWindow = 300 * time.Millisecond
 	interval   = 100 * time.Millisecond
-	leaseTTL   = time.Second
+	// leaseTTL is short, so that takeovers come quickly, but not so short
+	// that a renewal slowed by a loaded machine (the race detector, other
+	// packages' tests) loses the lease: at 1s, renewals bounded by a third
+	// of it did, now and then.
+	leaseTTL = 2 * time.Second
 )
 
 // child runs one deployment as the crash matrix configures it, and returns
@@ -258,6 +262,12 @@ func matrix() []crashCase {
 		crashCase{name: "good/recoverer killed moving traffic back", kills: []*killPoint{after("step", "", 2), after("intent", "route", 1)}, want: deploy.Completed},
 		crashCase{name: "bad/recoverer killed turning the kill switch off", bad: true, kills: []*killPoint{after("decision", "", 1), after("intent", "flag", 1)}, want: deploy.RolledBack},
 		crashCase{name: "bad/two recoverers killed", bad: true, kills: []*killPoint{after("step", "", 1), after("takeover", "", 1), before("done", "stop", 1)}, want: deploy.RolledBack},
+		// Resumers killed: observing the step they resumed at, completing
+		// its changes, and judging it.
+		crashCase{name: "good/resumer killed observing its step", kills: []*killPoint{after("step", "", 2), after("step", "", 1)}, want: deploy.Completed},
+		crashCase{name: "good/resumer killed starting an instance", kills: []*killPoint{after("step", "", 1), before("done", "start", 1)}, want: deploy.Completed},
+		crashCase{name: "good/resumer killed in the last step", kills: []*killPoint{after("step", "", 1), after("step", "", 3)}, want: deploy.Completed},
+		crashCase{name: "bad/resumer killed at its verdict", bad: true, kills: []*killPoint{after("step", "", 1), after("verdict", "", 1)}, want: deploy.RolledBack},
 	)
 	for i := range 4 {
 		cs = append(cs, crashCase{name: fmt.Sprintf("good/random point %d in step %d", i+1, 1+i%3), randomStep: 1 + i%3, want: deploy.Completed})
@@ -303,7 +313,7 @@ func backends() []backend {
 
 // pgURL turns pgtest's key=value connection string into the postgres://
 // URL the commands take.
-func pgURL(t *testing.T, kv string) string {
+func pgURL(t testing.TB, kv string) string {
 	t.Helper()
 	f := map[string]string{}
 	for _, p := range strings.Fields(kv) {
@@ -494,6 +504,11 @@ func runCase(t *testing.T, b backend, c crashCase, seed uint64) {
 	if err := e.consistent(t, c.want); err != nil {
 		t.Errorf("inconsistent end: %v", err)
 	}
+	if c.recover == "" {
+		if err := e.resumedInPlace(t); err != nil {
+			t.Errorf("not resumed: %v", err)
+		}
+	}
 	if t.Failed() {
 		t.Logf("the deployers' output:\n%s", strings.Join(log, "\n"))
 	}
@@ -607,6 +622,50 @@ func (e *env) consistent(t *testing.T, want deploy.Outcome) error {
 		errs = append(errs, fmt.Errorf("the journal's last route is %g%% on %s; the fleet is all on %s", route.Weight, route.Version, version))
 	}
 	return errors.Join(errs...)
+}
+
+// resumedInPlace checks a case recovered with deploy.RecoverResume: a run
+// interrupted after it changed the fleet is finished in place, in one run
+// of the journal, and — unless it had decided to roll back — its first
+// takeover resumed it at a step rather than rolling it back. (A run
+// interrupted before any change is run again from its start.)
+func (e *env) resumedInPlace(t *testing.T) error {
+	runs, err := e.j.Runs(t.Context(), key, 0)
+	if err != nil {
+		return err
+	}
+	first := runs[len(runs)-1]
+	es, err := e.j.Entries(t.Context(), first.ID, 0)
+	if err != nil {
+		return err
+	}
+	changed, decided := false, false
+	for _, en := range es {
+		switch en.Type {
+		case journal.TypeIntent:
+			changed = true
+		case journal.TypeDecision:
+			decided = true
+		case journal.TypeTakeover:
+			var td struct {
+				Resume bool   `json:"resume"`
+				Why    string `json:"why"`
+			}
+			if err := json.Unmarshal(en.Data, &td); err != nil {
+				return fmt.Errorf("takeover entry %d: %w", en.Seq, err)
+			}
+			switch {
+			case !changed:
+				return nil
+			case len(runs) != 1:
+				return fmt.Errorf("%d runs in the journal; the interrupted run should have been finished in place", len(runs))
+			case !decided && !td.Resume:
+				return fmt.Errorf("the first takeover rolled back (%s): %s", en.Message, td.Why)
+			}
+			return nil
+		}
+	}
+	return nil // finished before it was killed: no takeover
 }
 
 // Two deployers start the same deployment at once: exactly one proceeds,

@@ -16,16 +16,16 @@
 //     waits for the lease to lapse, then takes over; a holder that runs, or
 //     one on another host, is a deployment in progress, and Run exits at
 //     once naming it.
-//   - The interrupted deployment is recovered first: traffic and instances
-//     back on v1 as soon as the dead deployer's lease lapses, without
-//     waiting for the baseline a new deployment needs (scraping /metrics
-//     takes a few seconds). Then the canary runs again from its start, so
-//     that a good v2 killed halfway completes (exit 0) and a bad one is
+//   - The interrupted deployment is resumed at the step it was in
+//     (deploy.RecoverResume): that step's window observed again from its
+//     start, against a fresh baseline of v1 where v1 still serves (the
+//     scrapes need a baseline's worth of time first), then the steps after
+//     it; so a good v2 killed halfway completes (exit 0) and a bad one is
 //     rolled back (exit 1), as without the kill. A deployment that had
-//     already decided to roll back is not deployed again. This is
-//     deploy.RecoverResume in two runs, so that the new deployment turns
-//     its kill switch on first, as every new deployment of the demo does;
-//     Options.Recover = deploy.RecoverRollBack stops after the recovery.
+//     already decided to roll back is not deployed again: its rollback is
+//     finished. Options.Recover = deploy.RecoverRollBack rolls the
+//     interrupted deployment back instead, as soon as the dead deployer's
+//     lease lapses, without waiting for a baseline.
 //   - The kill switch is a flags.File next to the journal, so that the
 //     next deployer sees what the dead one did to it. A new deployment (not
 //     a recovery, not a rerun of one that completed) turns it on first.
@@ -45,9 +45,9 @@ import (
 
 	"github.com/safedeploy/safedeploy/deploy"
 	"github.com/safedeploy/safedeploy/flags"
-	"github.com/safedeploy/safedeploy/internal/demo"
 	"github.com/safedeploy/safedeploy/internal/demo/fleethttp"
 	"github.com/safedeploy/safedeploy/journal"
+	"github.com/safedeploy/safedeploy/report"
 	"github.com/safedeploy/safedeploy/strategy"
 	"github.com/safedeploy/safedeploy/verify"
 	"github.com/safedeploy/safedeploy/verify/promcount"
@@ -90,9 +90,10 @@ type Options struct {
 	Steps []float64
 	// StepWindow is each step's observation window (default 3 s), Interval
 	// how often metrics are read (default 500 ms), BaselineWindow how much
-	// history forms the baseline (default 12 s: some 4,000 requests at the
-	// fleet's load, enough for the judge to compare the final step, where no
-	// old version serves alongside, with the baseline alone).
+	// history forms the baseline (default 12 s: some 10,000 requests at
+	// examples/fleet's load of 1,000 a second, enough for the judge to
+	// compare the final step, where no old version serves alongside, with
+	// the baseline alone; at v1's 0.5% errors it needs about 6,000).
 	StepWindow, Interval, BaselineWindow time.Duration
 	// LeaseTTL is the lease's time-to-live; zero means DefaultLeaseTTL.
 	LeaseTTL time.Duration
@@ -228,27 +229,16 @@ func Run(ctx context.Context, o Options, w io.Writer) int {
 		Journal:    o.Journal,
 		LeaseTTL:   cmp.Or(o.LeaseTTL, DefaultLeaseTTL),
 		Holder:     o.Holder,
-		Recover:    deploy.RecoverRollBack, // then deploy again: see recoverFirst
+		Recover:    cmp.Or(o.Recover, deploy.RecoverResume),
 	}
 	start := time.Now()
-	var rep *deploy.Report
-	var runErr error
-	again := newest == nil || !newest.Finished.IsZero()
-	if !again {
-		rep, runErr, again = recoverFirst(ctx, plan, newest.ID, o.Recover != deploy.RecoverRollBack, w)
-		if again {
-			if err := armKillSwitch(ctx, o.Flags, true, "the recovery turned it off", w); err != nil {
-				fmt.Fprintln(w, "fleetdeploy: the kill switch:", err)
-				return ExitFailed
-			}
-		}
+	// A recovery that only rolls back needs no baseline: it goes at once.
+	// Anything else — a new deployment, a resume — waits for the scrapes.
+	rollBackOnly := newest != nil && newest.Finished.IsZero() && plan.Recover == deploy.RecoverRollBack
+	if !done && !rollBackOnly && sleep(ctx, time.Until(warm)) != nil {
+		return ExitFailed
 	}
-	if again {
-		if !done && sleep(ctx, time.Until(warm)) != nil {
-			return ExitFailed
-		}
-		rep, runErr = runPastDeadHolders(ctx, plan, key, w)
-	}
+	rep, runErr := runPastDeadHolders(ctx, plan, key, w)
 	fmt.Fprintf(w, "\n%s after %s: %s\n", rep.Outcome, time.Since(start).Round(time.Millisecond), rep.Reason)
 	var held *journal.HeldError
 	var v *verify.Verdict
@@ -269,50 +259,18 @@ func Run(ctx context.Context, o Options, w io.Writer) int {
 	if s, err := fleet.State(context.WithoutCancel(ctx)); err == nil {
 		fmt.Fprintf(w, "fleet now: %v, traffic %v\n", s.Versions(), s.Traffic)
 	}
-	if o.Report != "" && rep.Record.Runbook.Service != "" && demo.WriteReport(w, o.Report, &rep.Record) != nil {
-		return ExitFailed
+	if o.Report != "" && rep.Record.Runbook.Service != "" {
+		n, err := report.WriteFile(o.Report, &rep.Record)
+		if err != nil {
+			fmt.Fprintf(w, "\nthe report was not written: %v\n", err)
+			return ExitFailed
+		}
+		fmt.Fprintf(w, "\nThe report of this run: %s (%d KiB)\n", o.Report, (n+1023)/1024)
 	}
 	if runErr != nil {
 		return ExitFailed
 	}
 	return ExitCompleted
-}
-
-// recoverFirst recovers the unfinished run interrupted: as soon as its
-// lease allows, traffic and instances go back to v1, before this process
-// has the baseline a new deployment needs (scraping takes a while). With
-// again, it then reports whether to deploy v2 again from its start: when
-// it took the run over (rather than losing the race to another deployer),
-// and the run had not decided to roll back before it was interrupted (a
-// version judged bad is not deployed again). This is deploy.RecoverResume
-// in two runs, so that the new deployment can turn its kill switch on
-// first, as every new deployment of the demo does.
-func recoverFirst(ctx context.Context, p *deploy.Plan, interrupted string, again bool, w io.Writer) (*deploy.Report, error, bool) {
-	key := journal.Key(p.Service, string(p.Environment))
-	rep, err := runPastDeadHolders(ctx, p, key, w)
-	if !again || !(rep.Outcome == deploy.RolledBack || rep.Outcome == deploy.Aborted) || errors.Is(err, deploy.ErrInProgress) {
-		return rep, err, false
-	}
-	newest, rerr := newestRun(ctx, p.Journal, key)
-	if rerr != nil || newest == nil || newest.ID != interrupted || newest.Finished.IsZero() {
-		return rep, err, false // not a recovery: a deployment of its own, already reported
-	}
-	es, rerr := p.Journal.Entries(ctx, interrupted, 0)
-	if rerr != nil {
-		fmt.Fprintln(w, "fleetdeploy: reading the interrupted run:", rerr)
-		return rep, err, false
-	}
-	for _, e := range es {
-		if e.Type == journal.TypeTakeover {
-			break // what follows is a recovery's
-		}
-		if e.Type == journal.TypeDecision {
-			fmt.Fprintf(w, "\nThe interrupted run %s had decided to roll back: its rollback is finished, and v2 is not deployed again.\n", interrupted)
-			return rep, err, false
-		}
-	}
-	fmt.Fprintf(w, "\n%s: the interrupted run %s is rolled back; deploying v2 again from the start.\n\n", rep.Outcome, interrupted)
-	return rep, err, true
 }
 
 // newestRun returns key's newest run, or nil when it has none.

@@ -52,10 +52,16 @@ gomod=$(go mod download -json "k8s.io/kubernetes@$kube" | sed -n 's/^[[:space:]]
 	sed -n 's|^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/src/k8s.io/[a-z0-9-]*[[:space:]]*$|replace \1 => \1 '"$staging"'|p' "$gomod"
 } >go.mod
 nice -n 19 go mod tidy >/dev/null 2>&1 || true
+# The version the binaries report (/version, kubectl version), which the
+# release process stamps into them.
+v=k8s.io/component-base/version
+minor=${kube#v1.}
+minor=${minor%%.*}
+ldflags="-X $v.gitVersion=$kube -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean"
 for b in kube-apiserver kube-controller-manager kube-scheduler; do
 	[ -x "$cache/$b" ] && continue
 	nice -n 19 go get "k8s.io/kubernetes/cmd/$b@$kube"
-	CGO_ENABLED=0 nice -n 19 go build -trimpath -o "$cache/$b.tmp" "k8s.io/kubernetes/cmd/$b"
+	CGO_ENABLED=0 nice -n 19 go build -trimpath -ldflags "$ldflags" -o "$cache/$b.tmp" "k8s.io/kubernetes/cmd/$b"
 	mv "$cache/$b.tmp" "$cache/$b"
 done
 

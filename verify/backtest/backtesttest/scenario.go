@@ -15,6 +15,7 @@ package backtesttest
 
 import (
 	"bytes"
+	"cmp"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -33,7 +34,9 @@ import (
 // then Intervals in which the canary serves Share of the traffic. Zero
 // fields take the defaults in their comments, so the zero Scenario is a
 // good canary at 5% of 1,000 requests per minute, with a 1% error rate and
-// latency, for an hour, and no pre-deploy period.
+// latency, for an hour, and no pre-deploy period. Where zero is a
+// meaningful value (ErrorRate, ErrorRatio, BusinessRatio), a negative value
+// asks for it.
 type Scenario struct {
 	// Seed seeds the random draws.
 	Seed uint64
@@ -53,10 +56,12 @@ type Scenario struct {
 	Requests float64
 	// Share is the canary's share of requests, in (0, 1]; zero means 0.05.
 	Share float64
-	// ErrorRate is the old version's error rate; zero means 0.01.
+	// ErrorRate is the old version's error rate; zero means 0.01, and a
+	// negative value means none: no errors at all.
 	ErrorRate float64
 	// ErrorRatio multiplies the canary's error rate from interval Onset
-	// (counted from the first canary interval); zero means 1.
+	// (counted from the first canary interval); zero means 1, and a
+	// negative value means 0: a canary without errors.
 	ErrorRatio float64
 	// Slower multiplies the canary's latencies from interval Onset; zero
 	// means 1. Latencies are log-normal, median 50ms and σ 0.5 (P95
@@ -69,7 +74,8 @@ type Scenario struct {
 	// means no business column.
 	BusinessRate float64
 	// BusinessRatio multiplies the canary's business rate from Onset; zero
-	// means 1.
+	// means 1, and a negative value means 0: a canary that stops producing
+	// business events.
 	BusinessRatio float64
 	// NoLatency leaves out the histogram columns.
 	NoLatency bool
@@ -93,27 +99,21 @@ func Bounds() []float64 { return slices.Clone(bounds[:]) }
 // resetOffset is how far a counter reset takes requests back.
 const resetOffset = 1e6
 
+// withDefaults returns s with zero fields set to their defaults, and the
+// negative ErrorRate, ErrorRatio and BusinessRatio that ask for zero set to
+// zero.
 func (s Scenario) withDefaults() Scenario {
-	def := func(v *float64, d float64) {
-		if *v == 0 {
-			*v = d
-		}
-	}
 	if s.Start.IsZero() {
 		s.Start = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	}
-	if s.Interval == 0 {
-		s.Interval = time.Minute
-	}
-	if s.Intervals == 0 {
-		s.Intervals = 60
-	}
-	def(&s.Requests, 1000)
-	def(&s.Share, 0.05)
-	def(&s.ErrorRate, 0.01)
-	def(&s.ErrorRatio, 1)
-	def(&s.Slower, 1)
-	def(&s.BusinessRatio, 1)
+	s.Interval = cmp.Or(s.Interval, time.Minute)
+	s.Intervals = cmp.Or(s.Intervals, 60)
+	s.Requests = cmp.Or(s.Requests, 1000)
+	s.Share = cmp.Or(s.Share, 0.05)
+	s.ErrorRate = max(cmp.Or(s.ErrorRate, 0.01), 0)
+	s.ErrorRatio = max(cmp.Or(s.ErrorRatio, 1), 0)
+	s.Slower = cmp.Or(s.Slower, 1)
+	s.BusinessRatio = max(cmp.Or(s.BusinessRatio, 1), 0)
 	return s
 }
 

@@ -143,3 +143,38 @@ func TestBounds(t *testing.T) {
 		t.Errorf("data after changing Bounds()'s result (-before +after):\n%s", diff)
 	}
 }
+
+// A negative ErrorRate, ErrorRatio or BusinessRatio asks for zero, where
+// zero takes the default.
+func TestDataNegativeMeansZero(t *testing.T) {
+	sum := func(d *backtest.Data, canary bool, f func(verify.Observation) float64) (n float64) {
+		for _, iv := range d.Intervals {
+			o := iv.Baseline
+			if canary {
+				o = iv.Canary
+			}
+			if o != nil {
+				n += f(*o)
+			}
+		}
+		return n
+	}
+	errs := func(o verify.Observation) float64 { return o.Errors }
+	biz := func(o verify.Observation) float64 { return o.Business }
+
+	clean := backtesttest.Scenario{Seed: 1, ErrorRate: -1, Share: 0.5}.Data()
+	if e := sum(clean, false, errs) + sum(clean, true, errs); e != 0 {
+		t.Errorf("ErrorRate -1: %g errors, want none", e)
+	}
+	fixed := backtesttest.Scenario{Seed: 1, ErrorRatio: -1, Share: 0.5, BusinessRate: 0.1, BusinessRatio: -1}.Data()
+	if e, b := sum(fixed, true, errs), sum(fixed, true, biz); e != 0 || b != 0 {
+		t.Errorf("ErrorRatio -1, BusinessRatio -1: canary %g errors, %g business events; want none", e, b)
+	}
+	if e, b := sum(fixed, false, errs), sum(fixed, false, biz); e == 0 || b == 0 {
+		t.Errorf("the baseline arm drew %g errors, %g business events; want its own", e, b)
+	}
+	dflt := backtesttest.Scenario{Seed: 1, Share: 0.5, BusinessRate: 0.1}.Data()
+	if e, b := sum(dflt, true, errs), sum(dflt, true, biz); e == 0 || b == 0 {
+		t.Errorf("zero ErrorRatio and BusinessRatio: canary %g errors, %g business events; want the defaults' (1×)", e, b)
+	}
+}

@@ -9,8 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/hashicorp/go-multierror"
-
+	"github.com/safedeploy/safedeploy/internal/errlist"
 	"github.com/safedeploy/safedeploy/verify"
 	"github.com/safedeploy/safedeploy/verify/logs"
 )
@@ -68,14 +67,14 @@ func (s Script) Patterns(ctx context.Context, q verify.Query) (logs.Observation,
 		return logs.Observation{}, fmt.Errorf("logstest: patterns of %q: %w", q.Version, err)
 	}
 	if !q.End.After(q.Start) {
-		return logs.Observation{}, fmt.Errorf("logstest: patterns of %q over %s: empty or inverted window", q.Version, window(q.Start, q.End))
+		return logs.Observation{}, fmt.Errorf("logstest: patterns of %s: empty or inverted window", q)
 	}
 	segs := s[q.Version]
 	if len(segs) == 0 {
 		return logs.Observation{}, fmt.Errorf("logstest: version %q is not in the script: %w", q.Version, verify.ErrNoData)
 	}
 	if errs := validate(q.Version, segs); len(errs) > 0 {
-		return logs.Observation{}, fmt.Errorf("logstest: invalid script: %w", multierror.Append(nil, errs...))
+		return logs.Observation{}, fmt.Errorf("logstest: invalid script: %w", errlist.Join(errs...))
 	}
 	var obs logs.Observation
 	covered := false
@@ -93,7 +92,7 @@ func (s Script) Patterns(ctx context.Context, q verify.Query) (logs.Observation,
 		}
 		switch {
 		case seg.Err != nil:
-			return logs.Observation{}, fmt.Errorf("logstest: patterns of %q over %s: %w", q.Version, window(q.Start, q.End), seg.Err)
+			return logs.Observation{}, fmt.Errorf("logstest: patterns of %s: %w", q, seg.Err)
 		case seg.Gap:
 			continue
 		}
@@ -120,7 +119,7 @@ func (s Script) Patterns(ctx context.Context, q verify.Query) (logs.Observation,
 		}
 	}
 	if !covered {
-		return logs.Observation{}, fmt.Errorf("logstest: version %q over %s: only gaps: %w", q.Version, window(q.Start, q.End), verify.ErrNoData)
+		return logs.Observation{}, fmt.Errorf("logstest: version %s: only gaps: %w", q, verify.ErrNoData)
 	}
 	return obs, nil
 }
@@ -132,7 +131,7 @@ func (s Script) Validate() error {
 	for _, v := range slices.Sorted(maps.Keys(s)) {
 		errs = append(errs, validate(v, s[v])...)
 	}
-	return multierror.Append(nil, errs...).ErrorOrNil()
+	return errlist.Join(errs...)
 }
 
 func validate(version string, segs []Segment) []error {
@@ -175,8 +174,4 @@ func validate(version string, segs []Segment) []error {
 		}
 	}
 	return errs
-}
-
-func window(start, end time.Time) string {
-	return "[" + start.Format(time.RFC3339Nano) + ", " + end.Format(time.RFC3339Nano) + ")"
 }

@@ -11,8 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-multierror"
-
+	"github.com/safedeploy/safedeploy/internal/errlist"
 	"github.com/safedeploy/safedeploy/verify"
 	"github.com/safedeploy/safedeploy/verify/logs"
 )
@@ -103,9 +102,9 @@ func Check(ctx context.Context, h Harness) error {
 }
 
 func (h Harness) validate() error {
-	var errs *multierror.Error
+	var errs []error
 	bad := func(field string, value any, problem string) {
-		errs = multierror.Append(errs, fmt.Errorf("%s = %v: %s", field, value, problem))
+		errs = append(errs, fmt.Errorf("%s = %v: %s", field, value, problem))
 	}
 	if h.Source == nil {
 		bad("Source", nil, "must be the logs.Source under test")
@@ -133,7 +132,7 @@ func (h Harness) validate() error {
 	} else if _, ok := h.Served[h.Missing]; ok {
 		bad("Missing", h.Missing, "must not be in Served")
 	}
-	return errs.ErrorOrNil()
+	return errlist.Join(errs...)
 }
 
 type check struct {
@@ -154,7 +153,7 @@ func checks() []check {
 }
 
 func describe(version string, start, end time.Time) string {
-	return fmt.Sprintf("Patterns(%q, [%s, %s))", version, start.Format(time.RFC3339Nano), end.Format(time.RFC3339Nano))
+	return fmt.Sprintf("Patterns(%s)", verify.Query{Version: version, Start: start, End: end})
 }
 
 // maskedKey is a line's message with its tokens masked: lines with the
