@@ -222,7 +222,7 @@ func TestKubeDeployments(t *testing.T) {
 				if c.never == kubetest.NeverReady {
 					// A pod that never becomes ready is only given up on
 					// at the ready timeout: keep it short here.
-					p.Strategy = withReadyTimeout(k.strategy, 20*time.Second)
+					p.Strategy = withReadyTimeout(k.strategy, 10*time.Second)
 				}
 				rep, err := deploy.Run(t.Context(), p)
 				if rep.Outcome != c.outcome {
