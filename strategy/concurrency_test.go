@@ -158,6 +158,9 @@ func TestReadyTimeoutPerInstance(t *testing.T) {
 		if !errors.Is(err, strategy.ErrUnhealthy) || !strings.Contains(err.Error(), "v2-10 of v2 not ready within 1m0s") {
 			t.Errorf("Deploy error = %v, want ErrUnhealthy naming instance v2-10 and the timeout", err)
 		}
+		if err == nil || !strings.Contains(err.Error(), "instance v2-10 not ready: ") {
+			t.Errorf("Deploy error = %v, want it to carry the fleet's own error, which says why", err)
+		}
 		if took := time.Since(t0); took != 110*time.Second {
 			t.Errorf("Deploy failed after %s, want 1m50s: the hung instance started at 50s", took)
 		}

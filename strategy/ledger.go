@@ -85,7 +85,8 @@ func (l *ledger) startNew(ctx context.Context, n int, timeout time.Duration) err
 			if id != "" {
 				what = "instance " + id + " of " + l.r.To
 			}
-			return fmt.Errorf("%w: %s not ready within %s", ErrUnhealthy, what, timeout)
+			// The fleet's own error says why (a pod's reason, say).
+			return fmt.Errorf("%w: %s not ready within %s: %w", ErrUnhealthy, what, timeout, err)
 		}
 		return err
 	})
