@@ -15,9 +15,10 @@ import (
 	gateway "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 )
 
-// Labels the adapter sets on everything it creates. Pods and per-version
-// Services carry all three; the Switch's Service, the HTTPRoute and the
-// per-version ControllerRevisions carry the name and managed-by labels.
+// Labels the adapter sets on everything it creates. Pods, per-version
+// Services, per-version ControllerRevisions and the Switch's Service carry
+// all three (the Switch's Service names the version it selects); the
+// HTTPRoute carries the name and managed-by labels.
 const (
 	// LabelName holds Config.Service.
 	LabelName = "app.kubernetes.io/name"

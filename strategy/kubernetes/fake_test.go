@@ -88,6 +88,50 @@ type env struct {
 	cfg     Config
 }
 
+// A pod whose containers have ended for good (evicted, or Failed under
+// restartPolicy Never) is no running instance.
+func TestInstancesLeavesOutEnded(t *testing.T) {
+	e := newEnv(t)
+	f := e.fleet(t)
+	ids := start(t, f, "v1", 3)
+	for i, phase := range []corev1.PodPhase{corev1.PodFailed, corev1.PodSucceeded} {
+		p, _ := e.client.CoreV1().Pods(testNS).Get(t.Context(), ids[i], metav1.GetOptions{})
+		p.Status.Phase = phase
+		if _, err := e.client.CoreV1().Pods(testNS).UpdateStatus(t.Context(), p, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := f.Instances(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]strategy.Instance{{ID: ids[2], Version: "v1"}}, got); diff != "" {
+		t.Errorf("Instances (-want +got):\n%s", diff)
+	}
+}
+
+// A version's ControllerRevision adopted by another controller (a
+// StatefulSet whose selector matches its labels) is refused: deleting that
+// controller would delete the version's pods.
+func TestStartRefusesAnAdoptedRevision(t *testing.T) {
+	e := newEnv(t)
+	start(t, e.fleet(t), "v1", 1)
+	name := versionName("checkout", "v1")
+	rev, err := e.client.AppsV1().ControllerRevisions(testNS).Get(t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	yes := true
+	rev.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "cache", UID: "u1", Controller: &yes}}
+	if _, err := e.client.AppsV1().ControllerRevisions(testNS).Update(t.Context(), rev, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.fleet(t).Start(t.Context(), "v1") // a new Fleet, with nothing cached
+	if !errors.Is(err, ErrForeign) || !strings.Contains(err.Error(), "StatefulSet cache") {
+		t.Errorf("Start with an adopted revision = %v, want ErrForeign naming StatefulSet cache", err)
+	}
+}
+
 func newEnv(t testing.TB, objs ...runtime.Object) *env {
 	t.Helper()
 	e := &env{client: fake.NewClientset(objs...), gateway: gatewayfake.NewClientset(), kubelet: &kubelet{behavior: map[string]func(*corev1.Pod){}}}

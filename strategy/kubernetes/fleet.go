@@ -54,8 +54,8 @@ func (f *Fleet) selector() string {
 	return klabels.SelectorFromSet(labels(f.cfg.Service, "")).String()
 }
 
-// Instances lists the fleet's pods that are not being deleted, ready or
-// not, each with the version of its app.kubernetes.io/version label, in
+// Instances lists the fleet's pods that are not being deleted and have not
+// ended (phase Failed or Succeeded), ready or not, each with the version of its app.kubernetes.io/version label, in
 // name order. It fails with an *Error of kind ErrForeign naming the pods
 // when a pod the fleet's labels select was not made by the fleet (another
 // controller owns it, or it has no version), since counting it would make
@@ -67,7 +67,10 @@ func (f *Fleet) Instances(ctx context.Context) ([]strategy.Instance, error) {
 	}
 	out := make([]strategy.Instance, 0, len(pods))
 	for _, p := range pods {
-		if p.DeletionTimestamp == nil {
+		// A pod being deleted, or one whose containers have ended for good
+		// (evicted, or Failed or Succeeded under restartPolicy Never), is
+		// no running instance.
+		if p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodFailed && p.Status.Phase != corev1.PodSucceeded {
 			out = append(out, strategy.Instance{ID: p.Name, Version: p.Labels[LabelVersion]})
 		}
 	}
@@ -162,7 +165,11 @@ func (f *Fleet) Start(ctx context.Context, version string) (string, error) {
 	err = do(ctx, f.cfg.retryFor(), call{"create", "pods", ns, name}, func(ctx context.Context) (err error) {
 		created, err = pods.Create(ctx, pod, metav1.CreateOptions{FieldManager: FieldManager})
 		if apierrors.IsAlreadyExists(err) { // an earlier try that went unanswered may have made it
-			if got, gerr := pods.Get(ctx, name, metav1.GetOptions{}); gerr == nil && got.Annotations[AnnotationStart] == token {
+			got, gerr := pods.Get(ctx, name, metav1.GetOptions{})
+			switch {
+			case gerr != nil:
+				return gerr // retried while it may pass; the pod exists, so its name is returned
+			case got.Annotations[AnnotationStart] == token:
 				created, err = got, nil
 			}
 		}
@@ -217,6 +224,14 @@ func (f *Fleet) anchor(ctx context.Context, version string, tpl *corev1.PodTempl
 		return "", &Error{Verb: "get", Resource: "controllerrevisions.apps", Namespace: ns, Name: name, Kind: ErrForeign,
 			Err:  fmt.Errorf("it exists without labels %s=%s, %s=%s", LabelManagedBy, ManagedBy, LabelVersion, version),
 			Hint: "delete it or give this Config another Service name"}
+	case metav1.GetControllerOf(rev) != nil:
+		// A StatefulSet or DaemonSet whose selector matches the labels
+		// adopts an ownerless ControllerRevision; deleting it, or trimming
+		// its history, would then delete this version's pods.
+		o := metav1.GetControllerOf(rev)
+		return "", &Error{Verb: "get", Resource: "controllerrevisions.apps", Namespace: ns, Name: name, Kind: ErrForeign,
+			Err:  fmt.Errorf("it was adopted by %s %s, whose selector matches its labels", o.Kind, o.Name),
+			Hint: fmt.Sprintf("narrow the selector of %s %s so that it does not match %s=%s", o.Kind, o.Name, LabelName, f.cfg.Service)}
 	}
 	f.anchors[version] = rev.UID
 	return rev.UID, nil
