@@ -32,7 +32,10 @@ type interrupted struct {
 	flagOff  bool             // the kill switch was turned off: done, not only intended
 	decided  bool             // it (or a recovery of it) decided to roll back
 	paused   bool             // an operator's pause held its last step
-	last     int64            // the last entry's Seq
+	// unsettled: its last verdict was inconclusive, and nothing shows a
+	// person let it go on (a step reached or a change asked for after).
+	unsettled bool
+	last      int64 // the last entry's Seq
 }
 
 // scan reads a crashed run's entries.
@@ -42,8 +45,21 @@ func scan(entries []journal.Entry, crashed journal.Run, p *Plan) interrupted {
 		in.last = max(in.last, e.Seq)
 		switch e.Type {
 		case journal.TypeStep:
+			// A step reached: the verdicts before it let the run go on. (A
+			// pause posted before it still holds: a paused step cannot
+			// pass, so the run never read it.)
 			if c, err := journal.ChangeOf(e); err == nil && c.Op == "step" {
-				in.paused = false // a pause holds one step
+				in.unsettled = false
+			}
+		case journal.TypeVerdict:
+			// A step that failed is never resumed; one that ended
+			// inconclusive went on only once a person said so (a step
+			// reached after it), and the process may have died asking.
+			switch {
+			case strings.HasPrefix(e.Message, verify.Fail.String()+":"):
+				in.decided = true
+			case strings.HasPrefix(e.Message, verify.Inconclusive.String()+":"):
+				in.unsettled = true
 			}
 		case journal.TypeControl:
 			if c, err := journal.ControlOf(e); err == nil {
@@ -52,6 +68,9 @@ func scan(entries []journal.Entry, crashed journal.Run, p *Plan) interrupted {
 					in.paused = true
 				case journal.Resume, journal.Promote:
 					in.paused = false
+				case journal.Abort:
+					// An operator's abort, read or not: roll back.
+					in.decided = true
 				}
 			}
 		case journal.TypeFleet:
@@ -66,6 +85,7 @@ func scan(entries []journal.Entry, crashed journal.Run, p *Plan) interrupted {
 			}
 		case journal.TypeIntent:
 			in.changed = true
+			in.unsettled = false
 			c, err := journal.ChangeOf(e)
 			if err != nil {
 				continue
@@ -95,6 +115,9 @@ func scan(entries []journal.Entry, crashed journal.Run, p *Plan) interrupted {
 			// rolled back: what is left is to finish that rollback.
 			in.decided = true
 		}
+	}
+	if in.unsettled {
+		in.decided = true // no one said to go on: roll back
 	}
 	return in
 }
@@ -197,7 +220,7 @@ func (r *run) planResume(ctx context.Context, crashed journal.Run, hash string, 
 	case crashed.PlanHash != hash:
 		return nil, fmt.Sprintf("it was a run of another plan (plan hash %s, this plan's %s)", crashed.PlanHash, hash)
 	case in.decided:
-		return nil, "it had decided to roll back (a failing verdict, an operator's abort, or a recovery that rolled back): its rollback is finished and the version is not deployed again"
+		return nil, "it had decided to roll back (a failing verdict, an inconclusive one no one let go on, an operator's abort, or a recovery that rolled back): its rollback is finished and the version is not deployed again"
 	case !ok:
 		return nil, fmt.Sprintf("strategy %s (%T) cannot resume: it is not a strategy.Resumer", p.describe().Name, p.Strategy)
 	case in.before == nil || in.before.Version != crashed.From || len(in.before.Instances) == 0:
@@ -288,7 +311,7 @@ func (r *run) previousServes(ctx context.Context, crashed journal.Run, in interr
 // refuse. An instance of the fleet before the deployment no longer running
 // whose stop the journal does not record as done is written as done. The
 // journal then describes the fleet the resumed run takes over.
-func (r *run) recordFound(ctx context.Context, entries []journal.Entry, res *resumption) {
+func (r *run) recordFound(ctx context.Context, entries []journal.Entry, res *resumption) error {
 	started, failed, stopped := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	pending := 0 // starts of the new version asked for, never answered
 	for _, e := range entries {
@@ -339,10 +362,12 @@ func (r *run) recordFound(ctx context.Context, entries []journal.Entry, res *res
 	fleet := r.target().Fleet
 	for _, id := range unready {
 		r.emit(ctx, Event{Kind: KindAction, Phase: PhaseDecide, Message: fmt.Sprintf("instance %s of %s found running, but the interrupted run did not see it become ready: it is stopped, and started again as its step needs", id, res.crashed.To)})
-		// A failure leaves the instance for the resumed strategy, which
-		// refuses a target that fits no step, and for the rollback after.
-		_ = fleet.Stop(ctx, id)
+		if err := fleet.Stop(ctx, id); err != nil {
+			// Resumed, the strategy would count it as ready: roll back.
+			return fmt.Errorf("instance %s of %s, never seen ready, could not be stopped: %w", id, res.crashed.To, err)
+		}
 	}
+	return nil
 }
 
 // recoverRun takes over a run that an earlier holder left unfinished: it
@@ -403,8 +428,11 @@ func (r *run) recoverRun(ctx context.Context, crashed journal.Run, hash string) 
 		jr.mu.Lock()
 		jr.undoing = false
 		jr.mu.Unlock()
-		r.recordFound(ctx, entries, res)
-		if err := r.allowed(); err != nil {
+		err := r.recordFound(ctx, entries, res)
+		if err == nil {
+			err = r.allowed()
+		}
+		if err != nil {
 			// The takeover is not recorded: never go on unrecorded.
 			jr.mu.Lock()
 			jr.undoing = true

@@ -15,6 +15,7 @@ import (
 	"github.com/safedeploy/safedeploy/deploy"
 	"github.com/safedeploy/safedeploy/journal"
 	"github.com/safedeploy/safedeploy/strategy"
+	"github.com/safedeploy/safedeploy/strategy/strategytest"
 )
 
 // nthIntent matches the nth intent entry of op. Intents of one batch are
@@ -432,4 +433,60 @@ func TestResumeStopsAnInstanceItDidNotSeeReady(t *testing.T) {
 			t.Error("the recovery does not say it stopped the half-started instance")
 		}
 	})
+}
+
+// What the interrupted run's journal says went wrong is never resumed: an
+// operator's abort posted while no one held the lease, a failing verdict
+// whose decision the crash cut off, an inconclusive one no one let go on.
+// Each is rolled back, and the resumed strategy observes nothing.
+func TestResumeRefusesWhatWentWrong(t *testing.T) {
+	verdictWith := func(prefix string) func(journal.Entry) bool {
+		return func(e journal.Entry) bool {
+			return e.Type == journal.TypeVerdict && strings.HasPrefix(e.Message, prefix)
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		v2     strategytest.Behavior
+		at     func(journal.Entry) bool
+		before func(t *testing.T, j *journal.Memory) // after the crash
+	}{
+		{"abort posted after the crash", healthy, nthStep(2), func(t *testing.T, j *journal.Memory) { post(t, j, journal.Abort) }},
+		{"failing verdict, no decision", broken, verdictWith("fail:"), nil},
+		{"inconclusive verdict, no one said go on", healthy, verdictWith("inconclusive:"), nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				j := newFreezing(c.at)
+				p, _ := newPlan(newFleet(c.v2))
+				withFlag(t, p)
+				p.Journal, p.Holder, p.Recover = j, "crashed", deploy.RecoverResume
+				if c.name == "inconclusive verdict, no one said go on" {
+					p.Verify.MinRequests = 1e9 // the last step cannot be judged
+				}
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					deploy.Run(t.Context(), p)
+				}()
+				<-j.frozen
+				if c.before != nil {
+					c.before(t, j.Memory)
+				}
+				time.Sleep(2 * deploy.DefaultLeaseTTL)
+				next, rec := journaledPlan(t, j.Memory, "next")
+				next.Target, next.Metrics, next.Flags, next.Recover, next.Verify = p.Target, p.Metrics, p.Flags, deploy.RecoverResume, p.Verify
+				rep, err := deploy.Run(t.Context(), next)
+				close(j.thaw)
+				<-done
+				if !errors.Is(err, deploy.ErrRolledBack) || rep.Outcome != deploy.RolledBack {
+					t.Fatalf("recovery = %v, %v (%s)", rep.Outcome, err, rep.Reason)
+				}
+				if n := rec.count(deploy.KindStep); n != 0 {
+					t.Errorf("the recovery observed %d step(s): it resumed what had gone wrong", n)
+				}
+				assertVersions(t, fleetOf(p), map[string]int{"v1": 8})
+			})
+		})
+	}
 }
