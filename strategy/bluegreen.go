@@ -104,11 +104,16 @@ func (b BlueGreen) from(ctx context.Context, l *ledger, g Gate, first int, old [
 	}
 	if first == 0 {
 		// Before the switch: no traffic on the new side while it starts.
-		if err := l.hold(ctx); err != nil {
-			return err
-		}
-		if err := l.startNew(ctx, len(old)-running, b.ReadyTimeout); err != nil {
-			return err
+		// A resumed run whose new side is whole held traffic before it
+		// started it, and may have switched since: holding again would
+		// send all traffic back to the old side for a moment.
+		if running < len(old) {
+			if err := l.hold(ctx); err != nil {
+				return err
+			}
+			if err := l.startNew(ctx, len(old)-running, b.ReadyTimeout); err != nil {
+				return err
+			}
 		}
 		if b.PreviewWindow > 0 {
 			if err := g.Check(ctx, steps[0]); err != nil {

@@ -1,6 +1,7 @@
 package strategy_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -194,4 +195,37 @@ func start(t *testing.T, f *strategytest.Fleet, version string) {
 	if _, err := f.Start(t.Context(), version); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// switches records the versions a Switch is asked for.
+type switches struct {
+	sw    strategy.Switch
+	asked []string
+}
+
+func (s *switches) Switch(ctx context.Context, version string) error {
+	s.asked = append(s.asked, version)
+	return s.sw.Switch(ctx, version)
+}
+
+// Blue/green without a preview resumed while its switch was observed:
+// the new side is whole and may already serve; traffic is switched to it,
+// never back to the old side first.
+func TestBlueGreenResumeDoesNotSwitchBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFleet(6)
+		bg := strategy.BlueGreen{Window: time.Minute}
+		before := ids(t, f)
+		if _, err := bg.Deploy(t.Context(), strategy.Target{Fleet: f, Switch: f}, rel, failing(f, 0)); !errors.Is(err, errGate) {
+			t.Fatalf("the interrupted deploy: %v", err)
+		}
+		sw := &switches{sw: f}
+		if _, err := bg.Resume(t.Context(), strategy.Target{Fleet: f, Switch: sw}, rel, strategy.Position{Step: 0, Before: before}, newGate(f)); err != nil {
+			t.Fatalf("resume: %v", err)
+		}
+		if !slices.Equal(sw.asked, []string{"v2"}) {
+			t.Errorf("the resumed switch was asked for %v, want only [v2]", sw.asked)
+		}
+		assertVersions(t, f, map[string]int{"v2": 6})
+	})
 }
