@@ -201,7 +201,10 @@ func (d *Detector) Observe(iv Interval) []Finding {
 		s := d.stat(pt)
 		before := s.newCount
 		s.newCount += pt.Count
-		if iv.Old == nil {
+		if iv.Old == nil && b > 0 {
+			// Lines with no exposure behind them (the requests not yet
+			// counted) would be evidence against nothing: they are
+			// reported, not tested.
 			s.poisCount += pt.Count
 		}
 		if s.firstSeen.IsZero() || !pt.FirstSeen.IsZero() && pt.FirstSeen.Before(s.firstSeen) {

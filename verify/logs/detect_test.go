@@ -54,6 +54,29 @@ func TestDetectorFindsNewPatternWithControl(t *testing.T) {
 	}
 }
 
+// Lines logged in an interval whose requests are not counted yet (metrics
+// scraped later than logs are read) have no exposure to be weighed against:
+// they are reported in the counts but are no evidence, however many.
+func TestDetectorLinesWithoutExposure(t *testing.T) {
+	base := sample(15000, map[string]float64{"timeout": 150}, t0)
+	d, err := NewDetector(Policy{}, &base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for minute := range 5 {
+		at := t0.Add(time.Duration(minute) * time.Minute)
+		// The baseline's timeout rate from the third minute on; in the
+		// first two, lines whose requests the metrics have not counted.
+		e, n := 1000.0, 10.0
+		if minute < 2 {
+			e, n = 0, 60
+		}
+		if found := d.Observe(Interval{Start: at, End: at.Add(time.Minute), New: sample(e, map[string]float64{"timeout": n}, at)}); len(found) != 0 {
+			t.Fatalf("minute %d: findings %+v for a template logged at the baseline's rate", minute, found)
+		}
+	}
+}
+
 func TestDetectorBaselineMode(t *testing.T) {
 	base := sample(15000, map[string]float64{"timeout": 150, "rare": 1}, t0)
 	d, err := NewDetector(Policy{}, &base)
