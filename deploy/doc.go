@@ -104,10 +104,13 @@
 // observation is skipped — against a fresh baseline of the previous
 // version where it still serves traffic (else the interrupted run's own
 // baseline, kept in the journal), and the remaining steps follow, in the
-// same journal run. Where that is impossible (another plan's run, one that
-// had decided to roll back, a strategy that cannot resume, a target whose
-// state fits no step, a failing pre-flight) the run is rolled back, and
-// the takeover entry, the record and the report's reason say why.
+// same journal run. Where that is impossible (another plan's run; one that
+// had decided to roll back, failed a verdict, ended a step inconclusive
+// with no one letting it go on, or was aborted by an operator, even after
+// the crash; a strategy that cannot resume; a target whose state fits no
+// step; an instance never seen ready that cannot be stopped; a failing
+// pre-flight) the run is rolled back, and the takeover entry, the record
+// and the report's reason say why.
 //
 // RecoverRollBack, the default, puts the target back on the previous
 // version at once. It is the default because the crash left the new

@@ -72,8 +72,10 @@ const (
 	// journal, and the remaining steps follow. The run goes on under its ID
 	// in the journal, after a takeover entry saying where it resumed; the
 	// kill switch stays as it was. Where resuming is impossible — a run of
-	// another plan, a run that had decided to roll back (a version judged
-	// bad is not deployed again), a strategy that cannot resume, a target
+	// another plan, a run that had decided to roll back or whose journal
+	// shows a failing verdict, an inconclusive one no one let go on, or an
+	// operator's abort (a version judged bad is not deployed again), a
+	// strategy that cannot resume, a target
 	// whose state fits no step, a pre-flight that fails — the run is rolled
 	// back as with RecoverRollBack, and the takeover entry, the record and
 	// the report's reason say why. A run interrupted before it changed
