@@ -61,6 +61,14 @@ func TestCanaryToAFleet(t *testing.T) {
 			args := append([]string{"-fleet", url, "-journal", db}, append(c.args, flags...)...)
 			var out bytes.Buffer
 			code := run(t.Context(), args, &out)
+			// A deployer stalled past its 3s lease on a starved machine is
+			// fenced and stops untouched; running the command again
+			// recovers, as the demo tells its users.
+			for attempt := 1; attempt < 3 && code == 1 && strings.Contains(out.String(), "lost its lease"); attempt++ {
+				t.Logf("the deployer lost its lease (a stall); running it again")
+				out.Reset()
+				code = run(t.Context(), args, &out)
+			}
 			if reason, ok := starved(out.String()); ok && code == 1 {
 				t.Skipf("the machine was too busy for the judge to see enough data, so it rolled back as inconclusive (%s); nothing else was tested:\n%s", reason, out.String())
 			}
