@@ -66,7 +66,7 @@ func TestCanaryToAFleet(t *testing.T) {
 			// recovers, as the demo tells its users.
 			for attempt := 1; attempt < 3 && code == 1 && strings.Contains(out.String(), "lost its lease"); attempt++ {
 				t.Logf("the deployer lost its lease (a stall); running it again")
-				out.Reset()
+				out.WriteString("\n(run again)\n")
 				code = run(t.Context(), args, &out)
 			}
 			if reason, ok := starved(out.String()); ok && code == 1 {
