@@ -577,6 +577,48 @@ func TestRetriesUnavailable(t *testing.T) {
 	}
 }
 
+// A create whose answer is lost (the pod made, an error returned) is
+// retried; the retry finds the pod already there, and a read of it that
+// fails for a while is retried too: Start returns the pod it made, ready,
+// rather than an error without its name, which no undo could stop.
+func TestStartRetriedCreateFindsItsPod(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.RetryFor = 10 * time.Second
+	var mu sync.Mutex
+	lostCreate, failedGets := true, 2
+	e.client.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !lostCreate {
+			return false, nil, nil
+		}
+		lostCreate = false
+		e.kubelet.react(a)
+		p := a.(k8stesting.CreateAction).GetObject()
+		if err := e.client.Tracker().Create(corev1.SchemeGroupVersion.WithResource("pods"), p, testNS); err != nil {
+			t.Error(err)
+		}
+		return true, nil, apierrors.NewServiceUnavailable("the answer was lost")
+	})
+	e.client.PrependReactor("get", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !lostCreate && failedGets > 0 {
+			failedGets--
+			return true, nil, apierrors.NewServiceUnavailable("overloaded")
+		}
+		return false, nil, nil
+	})
+	id, err := e.fleet(t).Start(t.Context(), "v1")
+	if err != nil || id == "" {
+		t.Fatalf("Start = %q, %v; want the pod the lost create made", id, err)
+	}
+	got, err := e.fleet(t).Instances(t.Context())
+	if err != nil || len(got) != 1 || got[0].ID != id {
+		t.Errorf("Instances = %v, %v; want only %s", got, err, id)
+	}
+}
+
 func TestRouterErrors(t *testing.T) {
 	t.Run("missing CRD", func(t *testing.T) {
 		e := newEnv(t)
