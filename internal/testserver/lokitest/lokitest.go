@@ -22,7 +22,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -122,34 +121,13 @@ func start(t testing.TB, bin, root string, attempt int) (s *Server, retry bool, 
 		return nil, false, err
 	}
 	logPath := filepath.Join(dir, "loki.log")
-	logFile, err := os.Create(logPath)
+	cmd := exec.Command(bin, "-config.file="+config)
+	cmd.Dir = dir
+	proc, err := proctest.StartProcess(cmd, logPath)
 	if err != nil {
 		return nil, false, err
 	}
-	defer logFile.Close() // the child has its own descriptor
-	cmd := exec.Command(bin, "-config.file="+config)
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, false, fmt.Errorf("starting %s: %w", bin, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	}
+	stop := func() { proc.Stop(10 * time.Second) } // SIGTERM, then SIGKILL; once
 	t.Cleanup(func() {
 		stop()
 		if t.Failed() {
@@ -164,10 +142,10 @@ func start(t testing.TB, bin, root string, attempt int) (s *Server, retry bool, 
 	defer tick.Stop()
 	for {
 		select {
-		case err := <-exited:
-			stopped = true
-			log := proctest.Tail(logPath, 20)
-			return nil, strings.Contains(log, "address already in use"), fmt.Errorf("loki exited at start (%v):\n%s", err, log)
+		case <-proc.Done():
+			// Exited's error carries the end of the log.
+			retry := strings.Contains(proctest.Tail(logPath, 20), "address already in use")
+			return nil, retry, fmt.Errorf("loki exited at start: %w", proc.Exited())
 		case <-deadline:
 			stop()
 			return nil, false, fmt.Errorf("loki not ready after %s:\n%s", readyTimeout, proctest.Tail(logPath, 20))

@@ -23,7 +23,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -116,11 +115,6 @@ func start(t testing.TB, bin, dir, config string, c Config) (s *Server, retry bo
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	logPath := filepath.Join(dir, fmt.Sprintf("prometheus-%d.log", port))
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, false, err
-	}
-	defer logFile.Close() // the child has its own descriptor
 	cmd := exec.Command(bin,
 		"--config.file="+config,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
@@ -130,27 +124,11 @@ func start(t testing.TB, bin, dir, config string, c Config) (s *Server, retry bo
 		"--log.level=info",
 	)
 	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, false, fmt.Errorf("starting %s: %w", bin, err)
+	proc, err := proctest.StartProcess(cmd, logPath)
+	if err != nil {
+		return nil, false, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	}
+	stop := func() { proc.Stop(10 * time.Second) } // SIGTERM, then SIGKILL; once
 	t.Cleanup(func() {
 		stop()
 		if t.Failed() {
@@ -165,10 +143,10 @@ func start(t testing.TB, bin, dir, config string, c Config) (s *Server, retry bo
 	defer tick.Stop()
 	for {
 		select {
-		case err := <-exited:
-			stopped = true
-			log := proctest.Tail(logPath, 20)
-			return nil, strings.Contains(log, "address already in use"), fmt.Errorf("prometheus exited at start (%v):\n%s", err, log)
+		case <-proc.Done():
+			// Exited's error carries the end of the log.
+			retry := strings.Contains(proctest.Tail(logPath, 20), "address already in use")
+			return nil, retry, fmt.Errorf("prometheus exited at start: %w", proc.Exited())
 		case <-deadline:
 			stop()
 			return nil, false, fmt.Errorf("prometheus not ready after 30s:\n%s", proctest.Tail(logPath, 20))
