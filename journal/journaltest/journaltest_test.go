@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -404,13 +405,20 @@ func (j *seqPerCall) Append(ctx context.Context, l journal.Lease, run string, es
 // steps: two holders can both see it free and both take it. Each step
 // takes a millisecond, so that in a synctest bubble every other goroutine
 // looks meanwhile.
-type racyAcquire struct{ journal.Memory }
+// The taking is one step under a mutex, so that every holder that saw the
+// lease free gets it, whatever order the woken goroutines run in.
+type racyAcquire struct {
+	journal.Memory
+	take sync.Mutex
+}
 
 func (j *racyAcquire) Acquire(ctx context.Context, key, holder string, ttl time.Duration) (journal.Lease, error) {
 	if cur, err := j.Holder(ctx, key); err == nil && time.Now().Before(cur.Expires) {
 		return j.Memory.Acquire(ctx, key, holder, ttl) // the HeldError
 	}
 	time.Sleep(time.Millisecond)
+	j.take.Lock()
+	defer j.take.Unlock()
 	if cur, err := j.Holder(ctx, key); err == nil {
 		j.Release(ctx, cur) // it was free a moment ago
 	}
