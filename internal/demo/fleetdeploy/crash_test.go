@@ -480,6 +480,7 @@ func runCase(t *testing.T, b backend, c crashCase, seed uint64) {
 		}
 		log = append(log, fmt.Sprintf("killed %s into step %d:\n%s", delay, c.randomStep, d.output()))
 	}
+	want := c.want
 	for _, k := range c.kills {
 		d := start(t, e.config(c.bad, c.recover, k))
 		d.wait(t)
@@ -491,6 +492,11 @@ func runCase(t *testing.T, b backend, c crashCase, seed uint64) {
 				t.Fatalf("the deployer was to die %s, but exited %d:\n%s\n%s", k, d.cmd.ProcessState.ExitCode(), strings.Join(log, "\n"), d.output())
 			}
 			t.Logf("the deployer to die %s stopped first, its run unfinished (fenced after a stall?); recovering it", k)
+			if c.recover == deploy.RecoverRollBack {
+				// Rolling back undoes the run wherever it stopped: it
+				// ends rolled back, or aborted if it had changed nothing.
+				want = ""
+			}
 		}
 		log = append(log, fmt.Sprintf("killed %s:\n%s", k, d.output()))
 	}
@@ -508,14 +514,20 @@ func runCase(t *testing.T, b backend, c crashCase, seed uint64) {
 	if t.Failed() {
 		return
 	}
+	if want == "" {
+		want = deploy.RolledBack
+		if runs, err := e.j.Runs(t.Context(), key, 1); err == nil && len(runs) == 1 && runs[0].Outcome == string(deploy.Aborted) {
+			want = deploy.Aborted
+		}
+	}
 	wantCode := fleetdeploy.ExitFailed
-	if c.want == deploy.Completed {
+	if want == deploy.Completed {
 		wantCode = fleetdeploy.ExitCompleted
 	}
 	if code != wantCode {
 		t.Errorf("the recovering deployer exited %d, want %d", code, wantCode)
 	}
-	if err := e.consistent(t, c.want); err != nil {
+	if err := e.consistent(t, want); err != nil {
 		t.Errorf("inconsistent end: %v", err)
 	}
 	if c.recover == "" {
