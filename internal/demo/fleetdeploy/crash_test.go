@@ -12,8 +12,9 @@ package fleetdeploy_test
 // exact write to its journal: SIGKILL to itself right after the Nth entry of
 // a kind is written (the change an intent announces is then not made), or
 // right before (a done entry: the change was made, not recorded). The
-// random ones are taken by the parent, which polls the journal for a step's
-// entry and kills the child after a delay drawn from a fixed seed.
+// random ones are taken the same way, a delay drawn from a fixed seed after
+// a step's entry is written: the child's own timer, so that a parent slow
+// to notice the step (a loaded machine) cannot kill too late.
 
 import (
 	"bytes"
@@ -58,12 +59,16 @@ func TestMain(m *testing.M) {
 
 // A killPoint is where a child SIGKILLs itself: at the Nth journal entry
 // of Type (and, for intents and dones, of change Op), after it is written
-// or, with Before, before; Type "finish" is the run's Finish.
+// or, with Before, before; Type "finish" is the run's Finish. With Delay,
+// the child dies that long after the entry is written; with Stop, it stops
+// itself (SIGSTOP) there instead, for the parent to continue.
 type killPoint struct {
-	Type   string `json:"type"`
-	Op     string `json:"op,omitempty"`
-	N      int    `json:"n"`
-	Before bool   `json:"before,omitempty"`
+	Type   string        `json:"type"`
+	Op     string        `json:"op,omitempty"`
+	N      int           `json:"n"`
+	Before bool          `json:"before,omitempty"`
+	Delay  time.Duration `json:"delay,omitempty"`
+	Stop   bool          `json:"stop,omitempty"`
 }
 
 func (k *killPoint) String() string {
@@ -75,8 +80,14 @@ func (k *killPoint) String() string {
 		s += " " + k.Op
 	}
 	when := "after"
-	if k.Before {
+	switch {
+	case k.Before:
 		when = "before"
+	case k.Delay > 0:
+		when = k.Delay.String() + " after"
+	}
+	if k.Stop {
+		when = "stopped " + when
 	}
 	return fmt.Sprintf("%s %s #%d", when, s, k.N)
 }
@@ -156,6 +167,20 @@ func (k *killer) die() {
 	select {} // the signal is on its way
 }
 
+// after takes the kill point once its entry is written: at once, after the
+// delay, or by stopping until the parent continues this process.
+func (k *killer) after() {
+	switch {
+	case k.at.Stop:
+		os.Stdout.Sync()
+		syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+	case k.at.Delay > 0:
+		time.AfterFunc(k.at.Delay, k.die)
+	default:
+		k.die()
+	}
+}
+
 // hit counts an entry of typ, and reports whether it is the kill point.
 func (k *killer) hit(typ string, data json.RawMessage) bool {
 	k.mu.Lock()
@@ -179,7 +204,7 @@ func (k *killer) Append(ctx context.Context, l journal.Lease, run string, es ...
 	}
 	n, err := k.Journal.Append(ctx, l, run, es...)
 	if kill && err == nil {
-		k.die()
+		k.after()
 	}
 	return n, err
 }
@@ -191,7 +216,7 @@ func (k *killer) Finish(ctx context.Context, l journal.Lease, run, outcome, reas
 	}
 	err := k.Journal.Finish(ctx, l, run, outcome, reason, rec)
 	if kill && err == nil {
-		k.die()
+		k.after()
 	}
 	return err
 }
@@ -205,8 +230,8 @@ type crashCase struct {
 	// kills are where the first children die, one after another (a
 	// recoverer can be killed too); the last child runs to its end.
 	kills []*killPoint
-	// randomStep, if set, has the parent kill the first child at a random
-	// point inside that step (1-based), instead of kills.
+	// randomStep, if set, kills the first child at a random point inside
+	// that step (1-based), before kills.
 	randomStep int
 	// want is the outcome of the deployment's newest run.
 	want deploy.Outcome
@@ -462,26 +487,19 @@ var key = journal.Key(fleetdeploy.Service, string(fleetdeploy.Environment))
 func runCase(t *testing.T, b backend, c crashCase, seed uint64) {
 	e := newEnv(t, b)
 	var log []string
+	kills := c.kills
 	if c.randomStep > 0 {
-		d := start(t, e.config(c.bad, c.recover, nil))
 		// A bad v2 fails its first step within two intervals.
 		span := stepWindow
 		if c.bad {
 			span = interval
 		}
 		rng := rand.New(rand.NewPCG(seed, uint64(c.randomStep)))
-		delay := time.Duration(rng.Int64N(int64(span)))
-		e.awaitStep(t, d, c.randomStep)
-		time.Sleep(delay)
-		d.cmd.Process.Kill()
-		d.wait(t)
-		if !d.killed() {
-			t.Fatalf("the deployer ended before it was killed %s into step %d:\n%s", delay, c.randomStep, d.output())
-		}
-		log = append(log, fmt.Sprintf("killed %s into step %d:\n%s", delay, c.randomStep, d.output()))
+		delay := 1 + time.Duration(rng.Int64N(int64(span)))
+		kills = append([]*killPoint{{Type: journal.TypeStep, Op: "step", N: c.randomStep, Delay: delay}}, kills...)
 	}
 	want := c.want
-	for _, k := range c.kills {
+	for _, k := range kills {
 		d := start(t, e.config(c.bad, c.recover, k))
 		d.wait(t)
 		if !d.killed() {
@@ -546,34 +564,27 @@ func (e *env) unfinished(t *testing.T) bool {
 	return err == nil && len(runs) == 1 && runs[0].Finished.IsZero()
 }
 
-// awaitStep polls the journal until the newest run has reached step n.
-func (e *env) awaitStep(t *testing.T, d *deployer, n int) {
+// awaitStopped waits until the child has stopped itself at its kill point
+// (state T in /proc).
+func (d *deployer) awaitStopped(t *testing.T) {
 	t.Helper()
+	stat := fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid)
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		select {
 		case <-d.done:
-			t.Fatalf("the deployer ended before step %d:\n%s", n, d.output())
+			t.Fatalf("the deployer ended before it stopped itself:\n%s", d.output())
 		default:
 		}
-		runs, err := e.j.Runs(t.Context(), key, 1)
-		if err != nil || len(runs) == 0 {
-			continue
-		}
-		es, err := e.j.Entries(t.Context(), runs[0].ID, 0)
+		b, err := os.ReadFile(stat)
 		if err != nil {
-			continue
+			t.Fatal(err)
 		}
-		steps := 0
-		for _, en := range es {
-			if c, err := journal.ChangeOf(en); en.Type == journal.TypeStep && err == nil && c.Op == "step" {
-				steps++
-			}
-		}
-		if steps >= n {
+		// The state follows the command's name in parentheses.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && bytes.HasPrefix(b[i+1:], []byte(" T")) {
 			return
 		}
 	}
-	t.Fatalf("the deployer did not reach step %d in 30s:\n%s", n, d.output())
+	t.Fatalf("the deployer did not stop itself in 30s:\n%s", d.output())
 }
 
 // consistent checks the end of a case: the fleet all on one version, with
@@ -749,8 +760,8 @@ func TestStoppedHolderIsFenced(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, b)
-			first := start(t, e.config(false, "", nil))
-			e.awaitStep(t, first, 2)
+			first := start(t, e.config(false, "", &killPoint{Type: journal.TypeStep, Op: "step", N: 2, Stop: true}))
+			first.awaitStopped(t)
 			e.stopIdle(t, first)
 			time.Sleep(leaseTTL + 200*time.Millisecond) // its lease lapses
 			second := start(t, e.config(false, "", nil))
