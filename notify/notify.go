@@ -71,7 +71,9 @@ type DeliveryError struct {
 	Failed int
 	// Unsent were still queued or being sent when Flush's deadline came.
 	Unsent int
-	// Last is the last error a delivery met, if any.
+	// Last is the last error a delivery met, if any. A retry cut short by
+	// Flush's deadline leaves the failure it was retrying, which says
+	// more about the receiver than the cancellation does.
 	Last error
 }
 
@@ -287,15 +289,22 @@ func (n *Notifier) deliver(ctx context.Context, m message) (retries int, err err
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 250*time.Millisecond, 10*time.Second, n.cfg.RetryFor
 	b.Reset()
+	var failed error // the last attempt's failure, when there was one
 	for {
 		after, err := n.post(ctx, m)
 		if err == nil {
 			return retries, nil
 		}
+		if ctx.Err() != nil && failed != nil && errors.Is(err, ctx.Err()) {
+			// Flush's deadline cut this retry short: its error says only
+			// that, the one before what the receiver did.
+			return retries, failed
+		}
 		var perm *permanentError
 		if errors.As(err, &perm) || ctx.Err() != nil {
 			return retries, err
 		}
+		failed = err
 		if n.cfg.RetryFor < 0 {
 			return retries, fmt.Errorf("not retried (RetryFor < 0): %w", err)
 		}

@@ -319,6 +319,34 @@ func TestHangingReceiverNeverBlocks(t *testing.T) {
 	}
 }
 
+// Flush's deadline cuts a retry short: the error is the failure it was
+// retrying, not the cancellation.
+func TestFlushDuringRetryKeepsTheFailure(t *testing.T) {
+	retrying := make(chan struct{})
+	rc := newReceiver(t, func(n int64, w http.ResponseWriter, r *http.Request) {
+		if n == 1 {
+			http.Error(w, "overloaded", http.StatusServiceUnavailable)
+			return
+		}
+		if n == 2 {
+			close(retrying)
+		}
+		<-r.Context().Done()
+	})
+	n, _ := notify.NewWebhook(rc.URL, notify.Config{Timeout: time.Hour, RetryFor: time.Hour})
+	observeAll(n, run[:1])
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-retrying
+		cancel()
+	}()
+	err := n.Flush(ctx)
+	var de *notify.DeliveryError
+	if !errors.As(err, &de) || de.Unsent != 1 || de.Last == nil || !strings.Contains(de.Last.Error(), "503 Service Unavailable: overloaded") {
+		t.Fatalf("Flush = %v, want 1 unsent, and the 503 it was retrying as the last error", err)
+	}
+}
+
 // A receiver that is down: nothing listens on its port.
 func TestReceiverDown(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

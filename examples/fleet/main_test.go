@@ -4,16 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/safedeploy/safedeploy/internal/testserver/proctest"
 )
 
 // syncBuffer is a bytes.Buffer safe for one writer and one reader.
@@ -34,18 +32,19 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// apiLine matches the line that gives the API's address, capturing it.
+var apiLine = regexp.MustCompile(`Its API: (http://127\.0\.0\.1:\d+) `)
+
 // The fleet serves its state as the issue asks: instances with their
 // versions, and the traffic per version in percent.
 func TestFleetServesState(t *testing.T) {
-	port, err := proctest.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Port 0: the command takes a free port itself and prints it, so that
+	// no other server can take it between a look-up and the bind.
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var out syncBuffer
 	done := make(chan int)
-	go func() { done <- run(ctx, []string{"-addr", fmt.Sprintf("127.0.0.1:%d", port), "-rps", "50"}, &out) }()
+	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-rps", "50"}, &out) }()
 
 	var state struct {
 		Instances []struct {
@@ -54,18 +53,29 @@ func TestFleetServesState(t *testing.T) {
 		} `json:"instances"`
 		Traffic map[string]float64 `json:"traffic"`
 	}
-	url := fmt.Sprintf("http://127.0.0.1:%d/state", port)
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		resp, err := http.Get(url)
-		if err == nil {
-			err = json.NewDecoder(resp.Body).Decode(&state)
-			resp.Body.Close()
+	var api string
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if m := apiLine.FindStringSubmatch(out.String()); m != nil {
+			api = m[1]
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no state at %s: %v\n%s", url, err, out.String())
+		select {
+		case code := <-done:
+			t.Fatalf("exit code %d before serving its API:\n%s", code, out.String())
+		default:
 		}
-		time.Sleep(20 * time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatalf("no API address printed in a minute:\n%s", out.String())
+		}
+	}
+	resp, err := http.Get(api + "/state")
+	if err != nil {
+		t.Fatalf("GET %s/state: %v\n%s", api, err, out.String())
+	}
+	err = json.NewDecoder(resp.Body).Decode(&state)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("GET %s/state: %v", api, err)
 	}
 	if len(state.Instances) != 4 {
 		t.Errorf("%d instances, want 4", len(state.Instances))

@@ -22,11 +22,13 @@ import (
 // all.
 //
 // The error names query and, after more than one attempt, how many were
-// made; it wraps the last attempt's error, and also the context's error
-// when ctx ended while waiting to retry.
+// made; it wraps the last attempt's error. When ctx ends first, it wraps
+// the context's error and the last failure ctx's end did not cause: the
+// attempt before, when ctx ended during an attempt that was retrying one.
 func Query(ctx context.Context, query string, retryFor, timeout time.Duration, transient func(error) bool, attempt func(ctx context.Context) error) error {
 	var (
 		last     error
+		failed   error // the last failure of an attempt ctx's end did not cut short
 		attempts int
 	)
 	try := func() error {
@@ -38,6 +40,9 @@ func Query(ctx context.Context, query string, retryFor, timeout time.Duration, t
 			defer cancel()
 		}
 		last = attempt(actx)
+		if last != nil && ctx.Err() == nil {
+			failed = last
+		}
 		if last != nil && (ctx.Err() != nil || !transient(last)) {
 			return backoff.Permanent(last)
 		}
@@ -55,9 +60,11 @@ func Query(ctx context.Context, query string, retryFor, timeout time.Duration, t
 	switch {
 	case err == nil:
 		return nil
-	case ctx.Err() != nil && !errors.Is(last, ctx.Err()):
-		// The context ended while waiting to retry: say why, and what failed.
-		return fmt.Errorf("query %s: %w after %d attempt(s), the last failing with: %w", query, ctx.Err(), attempts, last)
+	case ctx.Err() != nil && failed != nil:
+		// The context ended while waiting to retry, or cut short an
+		// attempt that was retrying another (whose error then says
+		// nothing but that the context ended): say why, and what failed.
+		return fmt.Errorf("query %s: %w after %d attempt(s), the last failing with: %w", query, ctx.Err(), attempts, failed)
 	case attempts > 1:
 		return fmt.Errorf("query %s: gave up after %d attempts: %w", query, attempts, last)
 	}

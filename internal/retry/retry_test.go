@@ -82,6 +82,27 @@ func TestQueryContextEndsWhileWaiting(t *testing.T) {
 	})
 }
 
+// The context ends during a retry, which fails with nothing but the
+// context's error: the error still says what the attempt before met.
+func TestQueryContextEndsDuringARetry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		n := 0
+		err := Query(ctx, "up", time.Minute, 0, transient, func(ctx context.Context) error {
+			n++
+			if n == 1 {
+				return errPass
+			}
+			<-ctx.Done() // a retry under way when the caller gives up
+			return fmt.Errorf("post: %w", ctx.Err())
+		})
+		if n != 2 || !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, errPass) {
+			t.Fatalf("err = %v after %d attempts, want both the context's error and the first attempt's after 2", err, n)
+		}
+	})
+}
+
 func TestNetwork(t *testing.T) {
 	for _, tc := range []struct {
 		err  error

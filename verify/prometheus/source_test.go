@@ -3,14 +3,18 @@ package prometheus_test
 import (
 	"context"
 	"errors"
+	"io"
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -368,29 +372,59 @@ func TestUnreachable(t *testing.T) {
 	})
 }
 
+// TestTimeout runs in a bubble, against a transport that hangs until the
+// attempt's context ends, so that the attempts' timeouts and the retries
+// between them happen on the bubble's clock: on a loaded machine, real
+// 50ms attempts could use up a real 300ms RetryFor before any retry.
 func TestTimeout(t *testing.T) {
-	f := newFakeProm()
-	defer f.Close()
-	f.handle = func(w http.ResponseWriter, r *http.Request, _ string) bool {
-		<-r.Context().Done() // hang until the client gives up
-		return true
+	synctest.Test(t, func(t *testing.T) {
+		rt := &hangingTransport{}
+		src := &prometheus.Source{URL: "http://prometheus.invalid", Transport: rt, Timeout: 50 * time.Millisecond, RetryFor: 300 * time.Millisecond}
+		begin := time.Now()
+		_, err := src.Observe(t.Context(), verify.Query{Version: "v1", Start: start, End: end})
+		took := time.Since(begin)
+		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, verify.ErrNoData) {
+			t.Errorf("Observe = %v, want an error wrapping context.DeadlineExceeded (each attempt's timeout)", err)
+		}
+		qs, timeouts := rt.sent()
+		if !slices.ContainsFunc(qs, func(q string) bool { return countOf(qs, q) > 1 }) {
+			t.Errorf("requests %q, want a query's timeout retried", qs)
+		}
+		if took > 300*time.Millisecond+5*time.Second+50*time.Millisecond {
+			t.Errorf("Observe took %v, want at most RetryFor, a last backoff and a Timeout", took)
+		}
+		if len(timeouts) == 0 || timeouts[0] != "50ms" {
+			t.Errorf("timeouts sent = %q, want 50ms", timeouts)
+		}
+	})
+}
+
+// hangingTransport records each request's query and timeout, and answers
+// none: it returns when the request's context ends.
+type hangingTransport struct {
+	mu                sync.Mutex
+	queries, timeouts []string
+}
+
+func (h *hangingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	body, err := io.ReadAll(r.Body)
+	r.Body.Close()
+	if err != nil {
+		return nil, err
 	}
-	src := &prometheus.Source{URL: f.URL, Timeout: 50 * time.Millisecond, RetryFor: 300 * time.Millisecond}
-	begin := time.Now()
-	_, err := src.Observe(t.Context(), verify.Query{Version: "v1", Start: start, End: end})
-	took := time.Since(begin)
-	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, verify.ErrNoData) {
-		t.Errorf("Observe = %v, want an error wrapping context.DeadlineExceeded (each attempt's timeout)", err)
-	}
-	if qs := f.queries(); !slices.ContainsFunc(qs, func(q string) bool { return countOf(qs, q) > 1 }) {
-		t.Errorf("requests %q, want a query's timeout retried", qs)
-	}
-	if took > 3*time.Second {
-		t.Errorf("Observe took %v, want about RetryFor + Timeout", took)
-	}
-	if r := f.received(); len(r) > 0 && r[0].Timeout != "50ms" {
-		t.Errorf("timeout sent = %q, want 50ms", r[0].Timeout)
-	}
+	form, _ := url.ParseQuery(string(body))
+	h.mu.Lock()
+	h.queries = append(h.queries, form.Get("query"))
+	h.timeouts = append(h.timeouts, form.Get("timeout"))
+	h.mu.Unlock()
+	<-r.Context().Done()
+	return nil, r.Context().Err()
+}
+
+func (h *hangingTransport) sent() (queries, timeouts []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.queries), slices.Clone(h.timeouts)
 }
 
 // headerTransport adds an Authorization header, as a caller's

@@ -180,20 +180,31 @@ func TestAbandonedStartLeavesAListedInstance(t *testing.T) {
 	hs := httptest.NewServer(fleethttp.NewServer(f))
 	defer hs.Close()
 	c := &fleethttp.Client{URL: hs.URL}
-	sctx, scancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	// The deployer goes away once the server has the start in hand: a
+	// fixed timeout could end before the request reached the server on a
+	// loaded machine, and nothing would have been started.
+	sctx, scancel := context.WithCancel(t.Context())
 	defer scancel()
-	if _, err := c.Start(sctx, "v2"); err == nil {
-		t.Fatal("a start that cannot be ready in time succeeded")
-	}
+	started := make(chan error, 1)
+	go func() {
+		_, err := c.Start(sctx, "v2")
+		started <- err
+	}()
 	var s fleethttp.State
-	for range 100 { // the server sees the client go away a moment later
+	for deadline := time.Now().Add(time.Minute); len(s.Instances) != 2; time.Sleep(10 * time.Millisecond) {
 		if s, err = c.State(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		if len(s.Instances) == 2 {
-			break
+		if time.Now().After(deadline) {
+			t.Fatalf("state %+v; the start of v2 never listed an instance", s)
 		}
-		time.Sleep(10 * time.Millisecond)
+	}
+	scancel()
+	if err := <-started; err == nil {
+		t.Fatal("a start abandoned before it could be ready succeeded")
+	}
+	if s, err = c.State(t.Context()); err != nil {
+		t.Fatal(err)
 	}
 	if got := s.Versions(); got["v2"] != 1 || s.Traffic["v1"] != 100 {
 		t.Fatalf("state %+v; want the abandoned v2 listed, taking no traffic", s)
