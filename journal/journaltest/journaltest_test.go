@@ -40,6 +40,35 @@ func TestCheckMemoryInBubble(t *testing.T) {
 	})
 }
 
+// slowRenew is a Memory whose Renew takes delay, as a journal on a
+// stalled machine or a distant database may.
+type slowRenew struct {
+	journal.Memory
+	delay time.Duration
+}
+
+func (j *slowRenew) Renew(ctx context.Context, l journal.Lease, ttl time.Duration) (journal.Lease, error) {
+	select {
+	case <-time.After(j.delay):
+	case <-ctx.Done():
+		return journal.Lease{}, ctx.Err()
+	}
+	return j.Memory.Renew(ctx, l, ttl)
+}
+
+// TestCheckSlowRenewInBubble: a journal that keeps the contract but takes
+// 2s to renew, as on a machine that stops the process for that long,
+// passes: the Renew check tries longer ttls until the renewal comes in
+// time.
+func TestCheckSlowRenewInBubble(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		err := journaltest.Check(t.Context(), func() (journal.Journal, error) { return &slowRenew{delay: 2 * time.Second}, nil })
+		if err != nil {
+			t.Errorf("Check(a Memory that takes 2s to renew) = %v, want nil", err)
+		}
+	})
+}
+
 // A broken journal is journal.Memory, or a journal like it, with one
 // mistake a real implementation could make.
 type broken struct {
