@@ -262,15 +262,42 @@ func TestLockTimeout(t *testing.T) {
 	// A transaction that read t holds ACCESS SHARE until it ends; ALTER
 	// TABLE needs ACCESS EXCLUSIVE.
 	release := hold(t, db, "SELECT * FROM t")
+	// Once the ALTER waits for the lock, the transaction ends a second
+	// after lock_timeout, unless Apply gave up before: an ALTER still
+	// waiting then (its lock_timeout longer, or none) gets the lock and
+	// succeeds. Timing the release from when the server shows the ALTER
+	// waiting, not timing Apply, keeps a stall of this process from
+	// failing the test: a stall can only make the release later.
 	start := time.Now()
-	err := r.Apply(ctx, ms[1])
-	took := time.Since(start)
-	t.Logf("Apply gave up after %s (lock_timeout %s): %v", took.Round(time.Millisecond), lockTimeout, err)
-	if !errors.Is(err, migrate.ErrLockTimeout) {
-		t.Fatalf("Apply = %v, want ErrLockTimeout", err)
+	done := make(chan error, 1)
+	go func() { done <- r.Apply(ctx, ms[1]) }()
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	var err error
+wait:
+	for {
+		select {
+		case err = <-done:
+			break wait
+		case <-poll.C:
+			if exists(t, db, "SELECT 1 FROM pg_locks WHERE relation = 't'::regclass AND NOT granted") {
+				select {
+				case err = <-done:
+				case <-time.After(lockTimeout + time.Second):
+					release()
+					err = <-done
+				}
+				break wait
+			}
+		}
 	}
-	if took < lockTimeout || took > lockTimeout+time.Second {
-		t.Errorf("Apply gave up after %s, want about lock_timeout %s", took, lockTimeout)
+	took := time.Since(start)
+	t.Logf("Apply returned after %s (lock_timeout %s): %v", took.Round(time.Millisecond), lockTimeout, err)
+	if !errors.Is(err, migrate.ErrLockTimeout) {
+		t.Fatalf("Apply = %v, want ErrLockTimeout within lock_timeout %s; the lock was released %s after the server showed the ALTER waiting", err, lockTimeout, lockTimeout+time.Second)
+	}
+	if took < lockTimeout {
+		t.Errorf("Apply gave up after %s, before lock_timeout %s", took, lockTimeout)
 	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.Code != postgres.LockNotAvailable {
