@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -126,7 +128,23 @@ func (c Canary) StepsFor(t Target, n int) []Step {
 // step returns the Step the Gate is asked about at plan[i].
 func (c Canary) step(plan []canaryStep, i int) Step {
 	st := plan[i]
-	return Step{Name: fmt.Sprintf("canary %.3g%%", st.weight), Weight: st.weight, Window: cmp.Or(c.StepWindow, DefaultCanaryStepWindow), Final: i == len(plan)-1}
+	return Step{Name: "canary " + weightName(plan, i), Weight: st.weight, Window: cmp.Or(c.StepWindow, DefaultCanaryStepWindow), Final: i == len(plan)-1}
+}
+
+// weightName returns plan[i]'s weight as a percentage with three
+// significant digits, or more where that would name two steps alike (99.95
+// and 100, or 33.31 and 33.33 of a large fleet split by instances): a
+// resumed run finds its step by name.
+func weightName(plan []canaryStep, i int) string {
+	for prec := 3; prec < 17; prec++ {
+		name := strconv.FormatFloat(plan[i].weight, 'g', prec, 64)
+		if !slices.ContainsFunc(plan, func(o canaryStep) bool {
+			return o.weight != plan[i].weight && strconv.FormatFloat(o.weight, 'g', prec, 64) == name
+		}) {
+			return name + "%"
+		}
+	}
+	return strconv.FormatFloat(plan[i].weight, 'g', -1, 64) + "%"
 }
 
 // Resume implements Resumer. With a router, the previous version's
@@ -174,7 +192,7 @@ func (c Canary) from(ctx context.Context, l *ledger, g Gate, plan []canaryStep, 
 	for i := first; i < len(plan); i++ {
 		st := plan[i]
 		if err := l.startNew(ctx, st.canary-running, c.ReadyTimeout); err != nil {
-			return fmt.Errorf("canary %.3g%%: %w", st.weight, err)
+			return fmt.Errorf("canary %s: %w", weightName(plan, i), err)
 		}
 		running = st.canary
 		if t.Router != nil {

@@ -229,3 +229,18 @@ func TestBlueGreenResumeDoesNotSwitchBack(t *testing.T) {
 		assertVersions(t, f, map[string]int{"v2": 6})
 	})
 }
+
+// Weights that three significant digits would name alike get names with
+// as many digits as tell them apart: a resumed run finds its step by name.
+func TestCanaryStepNamesAreDistinct(t *testing.T) {
+	c := strategy.Canary{Steps: []float64{5, 33.31, 33.33, 99.95, 100}}
+	f := newFleet(6)
+	var names []string
+	for _, s := range c.StepsFor(strategy.Target{Fleet: f, Router: f}, 6) {
+		names = append(names, s.Name)
+	}
+	want := []string{"canary 5%", "canary 33.31%", "canary 33.33%", "canary 99.95%", "canary 100%"}
+	if diff := cmp.Diff(want, names); diff != "" {
+		t.Errorf("step names (-want +got):\n%s", diff)
+	}
+}
