@@ -142,7 +142,10 @@ type Description struct {
 	// Back says what the undo does.
 	Back string
 	// BackTime bounds how long going back takes, when it is more than a
-	// traffic change (zero when Instant).
+	// traffic change (zero when Instant): one wave of starts, each given
+	// the strategy's ReadyTimeout. Describe does not list the fleet, so a
+	// fleet larger than the strategy's Concurrency, which goes back in
+	// several waves, can take a multiple of it.
 	BackTime time.Duration
 }
 
