@@ -2,8 +2,11 @@ package logs
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/safedeploy/safedeploy/internal/errlist"
 )
 
 // Defaults applied by a Miner for zero fields.
@@ -75,8 +78,9 @@ type ID int32
 // Merges keep IDs valid: the younger template's ID resolves to the older.
 //
 // The zero Miner is ready to use with the defaults. Set the fields before
-// the first Add and do not change them after. A Miner is not safe for
-// concurrent use.
+// the first Add and do not change them after; Validate names any field out
+// of range, which Add would otherwise replace by its default. A Miner is
+// not safe for concurrent use.
 type Miner struct {
 	// Similarity is the least share of a message's tokens that must equal
 	// a group's, in (0, 1]. Zero means DefaultSimilarity.
@@ -139,6 +143,28 @@ type member struct {
 	alias ID
 	size  int64
 	text  string
+}
+
+// Validate returns one error naming every field out of range and its
+// value, or nil. Zero fields are valid: they take the defaults.
+func (m *Miner) Validate() error {
+	var errs []error
+	bad := func(field string, value any, problem string) {
+		errs = append(errs, fmt.Errorf("%s = %v: %s", field, value, problem))
+	}
+	if m.Similarity != 0 && !(m.Similarity > 0 && m.Similarity <= 1) {
+		bad("Similarity", m.Similarity, "must be in (0, 1]")
+	}
+	if m.Depth < 0 {
+		bad("Depth", m.Depth, "must be at least 1")
+	}
+	if m.MaxChildren < 0 {
+		bad("MaxChildren", m.MaxChildren, "must be at least 1")
+	}
+	if m.MaxTemplates < 0 {
+		bad("MaxTemplates", m.MaxTemplates, "must be at least 1")
+	}
+	return errlist.Join(errs...)
 }
 
 func (m *Miner) setup() {

@@ -2,6 +2,7 @@ package logs
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 )
@@ -120,5 +121,24 @@ func TestGroupingAccuracy(t *testing.T) {
 	}
 	if got := groupingAccuracy(truth, []string{"x", "x", "x", "x", "z"}); got != 0.2 {
 		t.Errorf("merged a and b: %g, want 0.2", got)
+	}
+}
+
+func TestMinerValidate(t *testing.T) {
+	m := &Miner{Similarity: 1.5, Depth: -1, MaxChildren: -2, MaxValues: -1, MaxTemplates: -3}
+	err := m.Validate()
+	for _, want := range []string{"Similarity = 1.5", "Depth = -1", "MaxChildren = -2", "MaxTemplates = -3"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v, want it to name %s", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "MaxValues") {
+		t.Errorf("Validate() = %v; a negative MaxValues is valid (no splitting)", err)
+	}
+	if err := new(Miner).Validate(); err != nil {
+		t.Errorf("the zero Miner: Validate() = %v, want nil", err)
+	}
+	if err := (&Miner{Similarity: math.NaN()}).Validate(); err == nil {
+		t.Error("Similarity NaN: Validate() = nil, want an error")
 	}
 }
