@@ -101,7 +101,11 @@
 // overloaded, for up to Config.RetryFor (a minute by default) or until ctx
 // ends; Start's watch of its pod reconnects the same way. So an API server
 // restarting in the middle of a step delays the step rather than failing
-// it.
+// it. The API server is asked to end each watch after 30 s; one still open
+// 15 s after that lost its connection without a word, and Start reads the
+// pod afresh instead of waiting on it. A watch that ends as soon as it
+// opens (a proxy closing it) is reopened after the same backoff, not at
+// once.
 //
 // # Errors
 //

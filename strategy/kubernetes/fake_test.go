@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -319,6 +320,77 @@ func TestStartPodDeleted(t *testing.T) {
 	if err := <-done; !errors.As(err, &pe) || pe.Reason != "Deleted" {
 		t.Errorf("Start = %v, want a *PodError with reason Deleted", err)
 	}
+}
+
+// A watch whose connection died without a word delivers nothing and never
+// ends: Start gives it up past its timeout and reads the pod, which has
+// become ready meanwhile.
+func TestStartOutlivesASilentWatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.kubelet.set("v2", pending)
+		f := e.fleet(t)
+		e.client.PrependWatchReactor("pods", func(k8stesting.Action) (bool, watchInterface, error) {
+			return true, watch.NewFake(), nil // never sends, never ends
+		})
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+		defer cancel()
+		began := time.Now()
+		done := make(chan error, 1)
+		var id string
+		go func() {
+			var err error
+			id, err = f.Start(ctx, "v2")
+			done <- err
+		}()
+		synctest.Wait() // Start is waiting on its watch
+		pods, err := e.client.CoreV1().Pods(testNS).List(t.Context(), metav1.ListOptions{})
+		if err != nil || len(pods.Items) != 1 {
+			t.Fatalf("List = %v, %v; want one pod", pods, err)
+		}
+		p := pods.Items[0]
+		ready(&p)
+		if _, err := e.client.CoreV1().Pods(testNS).UpdateStatus(t.Context(), &p, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil || id != p.Name {
+			t.Fatalf("Start = %q, %v; want %q, nil", id, err, p.Name)
+		}
+		if took := time.Since(began); took < silentAfter || took > silentAfter+5*time.Second {
+			t.Errorf("Start returned after %s; want it soon after the watch counts as silent (%s)", took, silentAfter)
+		}
+	})
+}
+
+// A watch that ends as soon as it opens (a proxy that closes it) is
+// reopened after a growing backoff, not at once in a busy loop.
+func TestStartBacksOffAWatchThatEndsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.kubelet.set("v2", pending)
+		f := e.fleet(t)
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		var watches int
+		e.client.PrependWatchReactor("pods", func(k8stesting.Action) (bool, watchInterface, error) {
+			watches++ // Start's one goroutine watches
+			if watches == 1000 {
+				cancel() // a busy loop: stop it, to fail below rather than hang
+			}
+			w := watch.NewFake()
+			w.Stop()
+			return true, w, nil
+		})
+		_, err := f.Start(ctx, "v2")
+		var pe *PodError
+		if !errors.As(err, &pe) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Start = %v; want a *PodError at the context's deadline", err)
+		}
+		// 100ms doubling (with jitter) up to 2s: about a dozen in 10s.
+		if watches > 25 {
+			t.Errorf("%d watches in 10s; want a backoff between them", watches)
+		}
+	})
 }
 
 func TestStopExactlyTheNamedPod(t *testing.T) {

@@ -260,13 +260,29 @@ func (f *Fleet) pod(version string, owner types.UID, tpl *corev1.PodTemplateSpec
 	return &corev1.Pod{ObjectMeta: meta, Spec: *tpl.Spec.DeepCopy()}, token
 }
 
-// resync bounds each watch, so that a watch that silently stops
-// delivering cannot make Start miss its pod becoming ready.
-const resync = 30 * time.Second
+// Bounds on a pod's watch, so that a watch that stops delivering cannot make
+// Start miss its pod becoming ready, and one that keeps ending cannot make
+// it spin.
+const (
+	// resync is the timeout the API server is asked to end each watch at.
+	resync = 30 * time.Second
+	// silentAfter is when a watch the API server has not ended counts as
+	// lost (a connection dropped without a reset): it is given up and the
+	// pod read afresh.
+	silentAfter = resync + 15*time.Second
+	// quickEnd: a watch that ends without error sooner than this after it
+	// opened (a proxy closing it) is reopened after a backoff, not at once.
+	quickEnd = time.Second
+)
+
+// errSilent is follow's error for a watch open past silentAfter.
+var errSilent = errors.New("the watch delivered nothing and did not end past its timeout")
 
 // wait returns nil once p is Ready, or a *PodError when it fails or ctx
 // ends, reading the pod again and watching it from there each time its
-// watch ends (the API server restarted, or resync passed).
+// watch ends (the API server restarted, or resync passed), with a backoff
+// when the watch could not start, ended in error, went silent or ended at
+// once.
 func (f *Fleet) wait(ctx context.Context, p *corev1.Pod, version string) error {
 	ns, name := f.cfg.Namespace, p.Name
 	pods := f.cfg.Client.CoreV1().Pods(ns)
@@ -287,18 +303,20 @@ func (f *Fleet) wait(ctx context.Context, p *corev1.Pod, version string) error {
 		}
 		w, err := pods.Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String(), ResourceVersion: last.ResourceVersion, TimeoutSeconds: ptr(int64(resync / time.Second))})
 		if err == nil {
-			b.Reset()
+			opened := time.Now()
 			gone, err := f.follow(ctx, w, name, &last)
 			if gone {
 				return &PodError{Namespace: ns, Pod: name, Version: version, Reason: "Deleted", Message: "the pod was deleted before it was ready"}
 			}
-			if err == nil {
+			if err == nil && time.Since(opened) >= quickEnd {
+				b.Reset()
 				continue
 			}
 		} else if !transient(err) && !apierrors.IsResourceExpired(err) && !apierrors.IsGone(err) && ctx.Err() == nil {
 			return call{"watch", "pods", ns, name}.wrap(err, nil)
 		}
-		// The watch could not start or ended in error: read the pod afresh.
+		// The watch could not start, ended in error, went silent or ended
+		// at once: read the pod afresh, after a backoff.
 		select {
 		case <-ctx.Done():
 			return ended()
@@ -324,14 +342,18 @@ func (f *Fleet) wait(ctx context.Context, p *corev1.Pod, version string) error {
 
 // follow reads w until it ends, the pod is ready or fails, or it is
 // deleted (gone), keeping the newest state of pod name in last. It returns
-// an error when the watch reported one, so that the caller reads the pod
-// again.
+// an error when the watch reported one or stayed open silentAfter, so that
+// the caller reads the pod again.
 func (f *Fleet) follow(ctx context.Context, w watch.Interface, name string, last **corev1.Pod) (gone bool, err error) {
 	defer w.Stop()
+	silent := time.NewTimer(silentAfter)
+	defer silent.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return false, nil
+		case <-silent.C:
+			return false, errSilent
 		case ev, ok := <-w.ResultChan():
 			if !ok {
 				return false, nil
