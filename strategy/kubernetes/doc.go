@@ -51,8 +51,9 @@
 // Kubernetes' reason: at once for ImagePullBackOff, InvalidImageName,
 // ErrImageNeverPull, CrashLoopBackOff, CreateContainerConfigError, a
 // Failed pod or one deleted meanwhile; for reasons that can pass
-// (Unschedulable, while a cluster autoscaler adds a node; NotReady, a
-// readiness probe failing; a pull in progress) it waits for ctx, which
+// (Unschedulable, while a cluster autoscaler adds a node; PodInitializing,
+// an init container still running; NotReady, a readiness probe failing,
+// a sidecar's included; a pull in progress) it waits for ctx, which
 // the strategies bound by their ReadyTimeout, and then names the last
 // reason seen. It returns the pod's name in both cases so that the
 // strategy's undo can stop it.

@@ -63,6 +63,18 @@ func probeFailing(p *corev1.Pod) {
 		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}
 }
 
+// initializing has the pod's init container running, and not ready: a
+// plain init container runs to its end; a sidecar (restart policy Always)
+// has a readiness probe of its own.
+func initializing(restart *corev1.ContainerRestartPolicy) func(*corev1.Pod) {
+	return func(p *corev1.Pod) {
+		p.Spec.NodeName = "node-1"
+		p.Spec.InitContainers = []corev1.Container{{Name: "migrate", Image: "shop/migrate", RestartPolicy: restart}}
+		p.Status = corev1.PodStatus{Phase: corev1.PodPending, InitContainerStatuses: []corev1.ContainerStatus{{Name: "migrate",
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}
+	}
+}
+
 func unschedulable(p *corev1.Pod) {
 	p.Status = corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled,
 		Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: "0/3 nodes are available: 3 Insufficient cpu."}}}
@@ -227,6 +239,8 @@ func TestStartFailures(t *testing.T) {
 		{"readiness failing", probeFailing, 100 * time.Millisecond, "NotReady"},
 		{"unschedulable", unschedulable, 100 * time.Millisecond, "Unschedulable"},
 		{"pulling", waiting("ErrImagePull"), 100 * time.Millisecond, "ErrImagePull"},
+		{"initializing", initializing(nil), 100 * time.Millisecond, "PodInitializing"},
+		{"sidecar not ready", initializing(ptr(corev1.ContainerRestartPolicyAlways)), 100 * time.Millisecond, "NotReady"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t)

@@ -392,6 +392,14 @@ var fatalWaiting = map[string]bool{
 	"CrashLoopBackOff": true, "CreateContainerConfigError": true,
 }
 
+// sidecar reports whether p's init container name is a sidecar (restart
+// policy Always): one that keeps running beside the app, with a readiness
+// of its own.
+func sidecar(p *corev1.Pod, name string) bool {
+	i := slices.IndexFunc(p.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == name })
+	return i >= 0 && p.Spec.InitContainers[i].RestartPolicy != nil && *p.Spec.InitContainers[i].RestartPolicy == corev1.ContainerRestartPolicyAlways
+}
+
 // podStatus reads p's status.
 func podStatus(p *corev1.Pod) status {
 	if p.DeletionTimestamp != nil {
@@ -410,8 +418,11 @@ func podStatus(p *corev1.Pod) status {
 		}
 	}
 	var notReady []string
-	for _, cs := range slices.Concat(p.Status.InitContainerStatuses, p.Status.ContainerStatuses) {
+	for i, cs := range slices.Concat(p.Status.InitContainerStatuses, p.Status.ContainerStatuses) {
 		switch {
+		case i < len(p.Status.InitContainerStatuses) && cs.State.Running != nil && !sidecar(p, cs.Name):
+			// An init container has no readiness: it runs to its end.
+			return status{reason: "PodInitializing", message: fmt.Sprintf("init container %s running", cs.Name)}
 		case cs.State.Waiting != nil && cs.State.Waiting.Reason != "":
 			w := cs.State.Waiting
 			return status{fatal: fatalWaiting[w.Reason], reason: w.Reason, message: fmt.Sprintf("container %s: %s", cs.Name, w.Message)}
