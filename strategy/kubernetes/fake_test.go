@@ -293,6 +293,15 @@ func TestStartWaitsForReady(t *testing.T) {
 	}()
 	<-watching
 	time.Sleep(10 * time.Millisecond) // let the watch register with the tracker
+	name := e.readyTheOnlyPod(t)
+	if err := <-done; err != nil || id != name {
+		t.Errorf("Start = %q, %v; want %q, nil", id, err, name)
+	}
+}
+
+// readyTheOnlyPod makes the one pod there is Ready, and returns its name.
+func (e *env) readyTheOnlyPod(t *testing.T) string {
+	t.Helper()
 	pods, err := e.client.CoreV1().Pods(testNS).List(t.Context(), metav1.ListOptions{})
 	if err != nil || len(pods.Items) != 1 {
 		t.Fatalf("List = %v, %v; want one pod", pods, err)
@@ -302,9 +311,7 @@ func TestStartWaitsForReady(t *testing.T) {
 	if _, err := e.client.CoreV1().Pods(testNS).UpdateStatus(t.Context(), &p, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; err != nil || id != p.Name {
-		t.Errorf("Start = %q, %v; want %q, nil", id, err, p.Name)
-	}
+	return p.Name
 }
 
 func TestStartPodDeleted(t *testing.T) {
@@ -358,17 +365,9 @@ func TestStartOutlivesASilentWatch(t *testing.T) {
 			done <- err
 		}()
 		synctest.Wait() // Start is waiting on its watch
-		pods, err := e.client.CoreV1().Pods(testNS).List(t.Context(), metav1.ListOptions{})
-		if err != nil || len(pods.Items) != 1 {
-			t.Fatalf("List = %v, %v; want one pod", pods, err)
-		}
-		p := pods.Items[0]
-		ready(&p)
-		if _, err := e.client.CoreV1().Pods(testNS).UpdateStatus(t.Context(), &p, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		if err := <-done; err != nil || id != p.Name {
-			t.Fatalf("Start = %q, %v; want %q, nil", id, err, p.Name)
+		name := e.readyTheOnlyPod(t)
+		if err := <-done; err != nil || id != name {
+			t.Fatalf("Start = %q, %v; want %q, nil", id, err, name)
 		}
 		if took := time.Since(began); took < silentAfter || took > silentAfter+5*time.Second {
 			t.Errorf("Start returned after %s; want it soon after the watch counts as silent (%s)", took, silentAfter)
