@@ -66,6 +66,8 @@
 // app.kubernetes.io/version=<version> ([LabelVersion]), from which
 // Instances reads each pod's version. Versions must therefore be valid
 // label values (63 characters of letters, digits, '-', '_' and '.').
+// Instances lists pods in pages of 500; when the API server says a page's
+// continue token expired, it lists again from the start (at most 3 times).
 // Names: pods <service>-<version>-<random>, ControllerRevisions and
 // per-version Services <service>-<version> (the version lower-cased, other
 // characters turned into '-', plus a hash of the version when that

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -404,6 +405,65 @@ func TestStartBacksOffAWatchThatEndsAtOnce(t *testing.T) {
 			t.Errorf("%d watches in 10s; want a backoff between them", watches)
 		}
 	})
+}
+
+// The fleet is listed in pages; a continue token the API server calls
+// expired (410: etcd compacted the first page's snapshot) starts the list
+// over, a bounded number of times.
+func TestInstancesRelistsAfterAnExpiredContinue(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		expired int // continue tokens refused before one is taken
+		wantErr bool
+	}{
+		{"once", 1, false},
+		{"always", 100, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			f := e.fleet(t)
+			ids := start(t, f, "v1", 3)
+			pods, err := e.client.CoreV1().Pods(testNS).List(t.Context(), metav1.ListOptions{})
+			if err != nil || len(pods.Items) != 3 {
+				t.Fatalf("List = %v, %v; want three pods", pods, err)
+			}
+			var asked []string
+			listings := 0
+			e.client.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				cont := a.(k8stesting.ListActionImpl).GetListOptions().Continue
+				asked = append(asked, cont)
+				if cont == "" {
+					listings++
+					page := &corev1.PodList{Items: pods.Items[:2]}
+					page.Continue = fmt.Sprintf("token-%d", listings)
+					return true, page, nil
+				}
+				if listings <= c.expired {
+					return true, nil, apierrors.NewResourceExpired("the provided continue parameter is too old")
+				}
+				return true, &corev1.PodList{Items: pods.Items[2:]}, nil
+			})
+			got, err := f.Instances(t.Context())
+			if c.wantErr {
+				var ke *Error
+				if !errors.As(err, &ke) || !apierrors.IsResourceExpired(err) || listings != 1+maxRelists {
+					t.Fatalf("Instances = %v, %v after %d listings; want an *Error saying the token expired after %d", got, err, listings, 1+maxRelists)
+				}
+				return
+			}
+			var gotIDs []string
+			for _, in := range got {
+				gotIDs = append(gotIDs, in.ID)
+			}
+			slices.Sort(ids)
+			if err != nil || !slices.Equal(gotIDs, ids) {
+				t.Errorf("Instances = %v, %v; want %v", gotIDs, err, ids)
+			}
+			if want := []string{"", "token-1", "", "token-2"}; !slices.Equal(asked, want) {
+				t.Errorf("continue tokens asked for: %q; want %q", asked, want)
+			}
+		})
+	}
 }
 
 func TestStopExactlyTheNamedPod(t *testing.T) {

@@ -77,6 +77,11 @@ func (f *Fleet) Instances(ctx context.Context) ([]strategy.Instance, error) {
 	return out, nil
 }
 
+// maxRelists bounds how often list starts over when the API server says
+// its continue token expired (410 Gone: the fleet is listed in pages of
+// 500, and etcd compacted the snapshot the first page came from).
+const maxRelists = 3
+
 // list returns every pod the fleet's labels select, in name order, after
 // checking each is the fleet's own.
 func (f *Fleet) list(ctx context.Context) ([]corev1.Pod, error) {
@@ -84,12 +89,19 @@ func (f *Fleet) list(ctx context.Context) ([]corev1.Pod, error) {
 	pods := f.cfg.Client.CoreV1().Pods(ns)
 	var all []corev1.Pod
 	opts := metav1.ListOptions{LabelSelector: f.selector(), Limit: 500}
-	for {
+	for restarts := 0; ; {
 		var list *corev1.PodList
 		err := do(ctx, f.cfg.retryFor(), call{"list", "pods", ns, ""}, func(ctx context.Context) (err error) {
 			list, err = pods.List(ctx, opts)
 			return err
 		})
+		if err != nil && opts.Continue != "" && apierrors.IsResourceExpired(err) && restarts < maxRelists {
+			// The pages so far came from a snapshot etcd has compacted
+			// away: list again from the start, for one consistent list.
+			all, opts.Continue = nil, ""
+			restarts++
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
