@@ -40,7 +40,7 @@ func Query(ctx context.Context, query string, retryFor, timeout time.Duration, t
 			defer cancel()
 		}
 		last = attempt(actx)
-		if last != nil && ctx.Err() == nil {
+		if last != nil && (ctx.Err() == nil || !errors.Is(last, ctx.Err())) {
 			failed = last
 		}
 		if last != nil && (ctx.Err() != nil || !transient(last)) {

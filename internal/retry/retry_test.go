@@ -129,3 +129,25 @@ func repeat(err error, n int) []error {
 	}
 	return out
 }
+
+// The context ends during a retry that fails of its own accord at that
+// moment: the error names that failure, the newest, not the one before.
+func TestQueryContextEndsAsARetryFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		reset := errors.New("connection reset by peer")
+		n := 0
+		err := Query(ctx, "up", time.Minute, 0, transient, func(ctx context.Context) error {
+			n++
+			if n == 1 {
+				return errPass
+			}
+			<-ctx.Done()
+			return reset // the connection broke as the caller gave up
+		})
+		if n != 2 || !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, reset) {
+			t.Fatalf("err = %v after %d attempts, want the context's error and the newest failure after 2", err, n)
+		}
+	})
+}
