@@ -298,6 +298,12 @@ func TestStartWaitsForReady(t *testing.T) {
 	if err := <-done; err != nil || id != name {
 		t.Errorf("Start = %q, %v; want %q, nil", id, err, name)
 	}
+	// The watch said Ready: nothing is read again, no backoff waited for.
+	for _, a := range e.client.Actions() {
+		if a.Matches("get", "pods") {
+			t.Errorf("Start read the pod again (%v) after its watch saw it Ready", a)
+		}
+	}
 }
 
 // readyTheOnlyPod makes the one pod there is Ready, and returns its name.

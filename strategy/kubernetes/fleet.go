@@ -320,9 +320,12 @@ func (f *Fleet) wait(ctx context.Context, p *corev1.Pod, version string) error {
 			if gone {
 				return &PodError{Namespace: ns, Pod: name, Version: version, Reason: "Deleted", Message: "the pod was deleted before it was ready"}
 			}
-			if err == nil && time.Since(opened) >= quickEnd {
+			long := time.Since(opened) >= quickEnd
+			if long {
 				b.Reset()
-				continue
+			}
+			if st := podStatus(last); err == nil && (long || st.ready || st.fatal || ctx.Err() != nil) {
+				continue // the loop's top returns, or watches again
 			}
 		} else if !transient(err) && !apierrors.IsResourceExpired(err) && !apierrors.IsGone(err) && ctx.Err() == nil {
 			return call{"watch", "pods", ns, name}.wrap(err, nil)
