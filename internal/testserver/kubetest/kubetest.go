@@ -89,7 +89,7 @@ import (
 
 // Require is the environment variable that, set to 1, makes missing
 // binaries fail the test instead of skipping it.
-const Require = "SAFEDEPLOY_INTEGRATION"
+const Require = proctest.Require
 
 // BinDir names the environment variable that may give the directory of
 // the binaries build-kube.sh builds, overriding the cache.
@@ -170,18 +170,12 @@ func binaries(tb testing.TB) (dir, etcd string) {
 	dir, err := Dir()
 	if err != nil {
 		msg := fmt.Sprintf("kubetest: %v; run `bash internal/testserver/kubetest/build-kube.sh` (builds Kubernetes %s and kwok from the Go module proxy into the cache, 10 to 30 minutes) or set %s to run this integration test", err, Version, BinDir)
-		if os.Getenv(Require) == "1" {
-			tb.Fatalf("%s (%s=1 requires it)", msg, Require)
-		}
-		tb.Skip(msg)
+		proctest.Missing(tb, msg)
 	}
 	etcd, err = Etcd()
 	if err != nil {
 		msg := fmt.Sprintf("kubetest: %v; install the Debian package etcd-server (apt-get install etcd-server) to run this integration test", err)
-		if os.Getenv(Require) == "1" {
-			tb.Fatalf("%s (%s=1 requires it)", msg, Require)
-		}
-		tb.Skip(msg)
+		proctest.Missing(tb, msg)
 	}
 	return dir, etcd
 }

@@ -30,7 +30,7 @@ import (
 
 // Require is the environment variable that, set to 1, makes a missing loki
 // binary fail the test instead of skipping it.
-const Require = "SAFEDEPLOY_INTEGRATION"
+const Require = proctest.Require
 
 // Binary names the environment variable that may give the loki binary's
 // path, overriding the cache.
@@ -85,10 +85,7 @@ func Start(t testing.TB) *Server {
 	bin, err := Path()
 	if err != nil {
 		msg := fmt.Sprintf("lokitest: %v; run `bash internal/testserver/lokitest/build-loki.sh` (builds Loki %s from the Go module proxy into the cache, several minutes) or set %s to run this integration test", err, Version, Binary)
-		if os.Getenv(Require) == "1" {
-			t.Fatalf("%s (%s=1 requires it)", msg, Require)
-		}
-		t.Skip(msg)
+		proctest.Missing(t, msg)
 	}
 	dir := t.TempDir()
 	for attempt := 1; ; attempt++ {

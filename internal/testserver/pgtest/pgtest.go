@@ -52,7 +52,7 @@ import (
 
 // Require is the environment variable that, set to 1, makes missing
 // binaries fail the test instead of skipping it.
-const Require = "SAFEDEPLOY_INTEGRATION"
+const Require = proctest.Require
 
 // User is the superuser the cluster trusts.
 const User = "test"
@@ -113,10 +113,7 @@ func binaries(tb testing.TB) string {
 	dir, err := Binaries()
 	if err != nil {
 		msg := fmt.Sprintf("pgtest: %v; install the Debian package postgresql (apt-get install postgresql) to run this integration test", err)
-		if os.Getenv(Require) == "1" {
-			tb.Fatalf("%s (%s=1 requires it)", msg, Require)
-		}
-		tb.Skip(msg)
+		proctest.Missing(tb, msg)
 	}
 	return dir
 }

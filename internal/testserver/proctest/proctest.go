@@ -1,5 +1,7 @@
 // Package proctest holds what the helpers that run real servers in tests
-// (internal/testserver/pgtest, internal/testserver/promtest) share.
+// (internal/testserver/pgtest, promtest, lokitest and kubetest) share:
+// starting and stopping a server process, a free port, the end of its log,
+// and skipping or failing a test whose server is missing.
 package proctest
 
 import (
@@ -41,6 +43,21 @@ func Tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Require is the environment variable that, set to 1, makes a missing
+// server fail the test instead of skipping it (CI sets it, so that CI
+// never skips an integration test).
+const Require = "SAFEDEPLOY_INTEGRATION"
+
+// Missing skips tb, saying msg (what is missing and how to install it), or
+// fails it when Require is set to 1.
+func Missing(tb testing.TB, msg string) {
+	tb.Helper()
+	if os.Getenv(Require) == "1" {
+		tb.Fatalf("%s (%s=1 requires it)", msg, Require)
+	}
+	tb.Skip(msg)
 }
 
 // A Recorder is a testing.TB that records Skip and Fatalf instead of acting
