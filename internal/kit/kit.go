@@ -60,7 +60,8 @@ func (r *Report) end() []error {
 }
 
 // A Check is one conformance check: a subtest of Run, a prefix in Check's
-// error. It is given a new subject and reports what it finds wrong to r.
+// error. It is given a subject, from the function Run or Check was given,
+// and reports what it finds wrong to r.
 type Check[S any] struct {
 	Name string
 	Run  func(ctx context.Context, s S, r *Report)
@@ -82,7 +83,8 @@ type Suite[S any] struct {
 }
 
 // Each returns a check for each of values, in their order, named
-// name/value: under Run, subtest value of a subtest name.
+// name/value: one subtest under Run, which go test reports and -run
+// matches as subtest value of a subtest name.
 func Each[S any](name string, values []string, run func(ctx context.Context, s S, value string, r *Report)) []Check[S] {
 	checks := make([]Check[S], len(values))
 	for i, v := range values {
