@@ -1,9 +1,11 @@
 // Package kit is the engine of the conformance suites in flagstest,
-// strategytest, migratetest and journaltest: named checks that Run runs
-// as subtests and Check runs outside a test, each against a new subject,
-// with what a check finds wrong collected in a Report. The kits keep their
-// own exported Run and Check, documented for their subject; this package
-// makes them behave alike.
+// strategytest, migratetest, journaltest, verifytest and logstest: named
+// checks that Run runs as subtests and Check runs outside a test, with
+// what a check finds wrong collected in a Report. The first four give each
+// check a new subject; verifytest and logstest give every check the same
+// Harness, a source over known data. The kits keep their own exported Run
+// and Check, documented for their subject; this package makes them behave
+// alike.
 package kit
 
 import (
@@ -58,7 +60,8 @@ func (r *Report) end() []error {
 }
 
 // A Check is one conformance check: a subtest of Run, a prefix in Check's
-// error. It is given a new subject and reports what it finds wrong to r.
+// error. It is given a subject, from the function Run or Check was given,
+// and reports what it finds wrong to r.
 type Check[S any] struct {
 	Name string
 	Run  func(ctx context.Context, s S, r *Report)
@@ -69,13 +72,25 @@ type Suite[S any] struct {
 	// Kit names the kit: "flagstest".
 	Kit string
 	// New names the function that makes subjects, "newStore", and
-	// Subject what it makes, "Store".
+	// Subject what it makes, "Store". A kit whose checks share one subject
+	// that cannot be nil, a Harness, needs neither.
 	New, Subject string
 	// Checks are the checks, in the order they run.
 	Checks []Check[S]
 	// CloseSubject has Check close each subject that is an io.Closer once
 	// its check ends (under Run the test's clean-up does).
 	CloseSubject bool
+}
+
+// Each returns a check for each of values, in their order, named
+// name/value: one subtest under Run, which go test reports and -run
+// matches as subtest value of a subtest name.
+func Each[S any](name string, values []string, run func(ctx context.Context, s S, value string, r *Report)) []Check[S] {
+	checks := make([]Check[S], len(values))
+	for i, v := range values {
+		checks[i] = Check[S]{Name: name + "/" + v, Run: func(ctx context.Context, s S, r *Report) { run(ctx, s, v, r) }}
+	}
+	return checks
 }
 
 // Run runs every check as a subtest of t named after it, each with a new

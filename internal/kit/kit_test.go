@@ -53,3 +53,20 @@ func TestCheckStops(t *testing.T) {
 		t.Errorf("Check with a cancelled context = %v, want the cause", err)
 	}
 }
+
+func TestEach(t *testing.T) {
+	var ran []string
+	suite := Suite[string]{Kit: "footest", Checks: Each("Served", []string{"v1", "v2"}, func(_ context.Context, s, v string, r *Report) {
+		ran = append(ran, s+" "+v)
+		if v == "v2" {
+			r.Errorf("wrong")
+		}
+	})}
+	err := suite.Check(t.Context(), func() (string, error) { return "h", nil })
+	if got := strings.Join(ran, ", "); got != "h v1, h v2" {
+		t.Errorf("ran %q, want each value in order with the subject", got)
+	}
+	if err == nil || err.Error() != "Served/v2: wrong" {
+		t.Errorf("Check = %v, want the failure prefixed with name/value", err)
+	}
+}

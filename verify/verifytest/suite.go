@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/safedeploy/safedeploy/internal/errlist"
-
+	"github.com/safedeploy/safedeploy/internal/kit"
 	"github.com/safedeploy/safedeploy/verify"
 )
 
@@ -57,47 +57,20 @@ func Run(t *testing.T, h Harness) {
 	if err := h.validate(); err != nil {
 		t.Fatalf("verifytest: invalid Harness: %v", err)
 	}
-	for _, c := range checks() {
-		t.Run(c.name, func(t *testing.T) {
-			if !c.perVersion {
-				if err := c.run(t.Context(), h, ""); err != nil {
-					t.Error(err)
-				}
-				return
-			}
-			for _, v := range slices.Sorted(maps.Keys(h.Served)) {
-				t.Run(v, func(t *testing.T) {
-					if err := c.run(t.Context(), h, v); err != nil {
-						t.Error(err)
-					}
-				})
-			}
-		})
-	}
+	suite(h).Run(t, func(*testing.T) Harness { return h })
 }
 
-// Check runs the checks of [Run] outside a test, with ctx, and returns one
-// error listing every failure, each prefixed with its subtest's name, or
-// nil. It returns an error at once if h itself is invalid.
+// Check runs the checks of [Run] outside a test, with ctx, and returns nil
+// or one error listing every failure, each prefixed with the name of its
+// check (the name of its subtest under Run): "Served/v1: …". It returns an
+// error at once if h itself is invalid. If ctx is done before a check
+// starts, Check stops and returns the failures so far together with an
+// error that wraps the context's cause.
 func Check(ctx context.Context, h Harness) error {
 	if err := h.validate(); err != nil {
 		return fmt.Errorf("verifytest: invalid Harness: %w", err)
 	}
-	var errs []error
-	for _, c := range checks() {
-		if !c.perVersion {
-			if err := c.run(ctx, h, ""); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", c.name, err))
-			}
-			continue
-		}
-		for _, v := range slices.Sorted(maps.Keys(h.Served)) {
-			if err := c.run(ctx, h, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s/%s: %w", c.name, v, err))
-			}
-		}
-	}
-	return errors.Join(errs...)
+	return suite(h).Check(ctx, func() (Harness, error) { return h, nil })
 }
 
 func (h Harness) validate() error {
@@ -125,46 +98,42 @@ func (h Harness) validate() error {
 	return errlist.Join(errs...)
 }
 
-// A check is one subtest of Run. Per-version checks run once for each
-// version in Served; the others get version "".
-type check struct {
-	name       string
-	perVersion bool
-	run        func(ctx context.Context, h Harness, version string) error
+// suite returns the checks, in the order they run: those of one version
+// for each version in h.Served, then the others. Each is given h and
+// reports what it finds wrong to r.
+func suite(h Harness) kit.Suite[Harness] {
+	versions := slices.Sorted(maps.Keys(h.Served))
+	return kit.Suite[Harness]{Kit: "verifytest", Checks: slices.Concat(
+		kit.Each("Served", versions, checkServed),
+		kit.Each("Additive", versions, checkAdditive),
+		[]kit.Check[Harness]{
+			{Name: "Missing", Run: checkMissing},
+			{Name: "InvertedWindow", Run: checkInverted},
+			{Name: "CancelledContext", Run: checkCancelled},
+		},
+	)}
 }
 
-// checks returns the subtests in the order they run.
-func checks() []check {
-	return []check{
-		{"Served", true, checkServed},
-		{"Additive", true, checkAdditive},
-		{"Missing", false, checkMissing},
-		{"InvertedWindow", false, checkInverted},
-		{"CancelledContext", false, checkCancelled},
-	}
-}
-
-func checkServed(ctx context.Context, h Harness, version string) error {
+func checkServed(ctx context.Context, h Harness, version string, r *kit.Report) {
 	call := describe(version, h.Start, h.End)
 	got, err := h.Source.Observe(ctx, verify.Query{Version: version, Start: h.Start, End: h.End})
 	if err != nil {
-		return fmt.Errorf("%s failed for a version that served traffic: %w", call, err)
+		r.Errorf("%s failed for a version that served traffic: %w", call, err)
+		return
 	}
 	want := h.Served[version]
-	errs := wellFormed(call, got, h.Tolerance)
-	errs = append(errs, counts(call, got, want, h.Tolerance)...)
+	wellFormed(r, call, got, h.Tolerance)
+	counts(r, call, got, want, h.Tolerance)
 	if len(want.Latency) > 0 {
-		errs = append(errs, histograms(call, got.Latency, want.Latency, h.Tolerance)...)
+		histograms(r, call, got.Latency, want.Latency, h.Tolerance)
 	}
-	return errors.Join(errs...)
 }
 
 // checkAdditive observes both halves of the window and the whole, and
 // checks that the halves sum to the whole. A half with no data counts as
 // zero: the version may have started serving mid-window.
-func checkAdditive(ctx context.Context, h Harness, version string) error {
+func checkAdditive(ctx context.Context, h Harness, version string, r *kit.Report) {
 	mid := h.Start.Add(h.End.Sub(h.Start) / 2)
-	var errs []error
 	var parts [3]verify.Observation
 	for i, w := range [3][2]time.Time{{h.Start, mid}, {mid, h.End}, {h.Start, h.End}} {
 		call := describe(version, w[0], w[1])
@@ -172,9 +141,10 @@ func checkAdditive(ctx context.Context, h Harness, version string) error {
 		switch {
 		case i < 2 && errors.Is(err, verify.ErrNoData):
 		case err != nil:
-			return fmt.Errorf("%s failed for a version that served traffic: %w", call, err)
+			r.Errorf("%s failed for a version that served traffic: %w", call, err)
+			return
 		default:
-			errs = append(errs, wellFormed(call, o, h.Tolerance)...)
+			wellFormed(r, call, o, h.Tolerance)
 		}
 		parts[i] = o
 	}
@@ -185,9 +155,9 @@ func checkAdditive(ctx context.Context, h Harness, version string) error {
 		Errors:   first.Errors + second.Errors,
 		Business: first.Business + second.Business,
 	}
-	errs = append(errs, counts(call, sum, whole, h.Tolerance)...)
+	counts(r, call, sum, whole, h.Tolerance)
 	if len(whole.Latency) == 0 {
-		return errors.Join(errs...)
+		return
 	}
 	sum.Latency = make(verify.Histogram, len(whole.Latency))
 	for i, b := range whole.Latency {
@@ -198,47 +168,44 @@ func checkAdditive(ctx context.Context, h Harness, version string) error {
 			continue // nothing served in this half
 		}
 		if len(half.Latency) == 0 {
-			errs = append(errs, fmt.Errorf("%s: a half has Requests = %g but no Latency histogram, while the whole window has one", call, half.Requests))
-			return errors.Join(errs...)
+			r.Errorf("%s: a half has Requests = %g but no Latency histogram, while the whole window has one", call, half.Requests)
+			return
 		}
 		if !sameBounds(half.Latency, whole.Latency) {
-			errs = append(errs, fmt.Errorf("%s: the halves' histogram bounds %v differ from the whole window's %v", call, bounds(half.Latency), bounds(whole.Latency)))
-			return errors.Join(errs...)
+			r.Errorf("%s: the halves' histogram bounds %v differ from the whole window's %v", call, bounds(half.Latency), bounds(whole.Latency))
+			return
 		}
 		for i, b := range half.Latency {
 			sum.Latency[i].Count += b.Count
 		}
 	}
-	errs = append(errs, histograms(call, sum.Latency, whole.Latency, h.Tolerance)...)
-	return errors.Join(errs...)
+	histograms(r, call, sum.Latency, whole.Latency, h.Tolerance)
 }
 
-func checkMissing(ctx context.Context, h Harness, _ string) error {
+func checkMissing(ctx context.Context, h Harness, r *kit.Report) {
 	call := describe(h.Missing, h.Start, h.End)
 	got, err := h.Source.Observe(ctx, verify.Query{Version: h.Missing, Start: h.Start, End: h.End})
 	switch {
 	case err == nil:
-		return fmt.Errorf("%s = %+v, nil error for a version without data; want an error wrapping verify.ErrNoData (an observation must never stand for missing data: a judge would take it as traffic)", call, got)
+		r.Errorf("%s = %+v, nil error for a version without data; want an error wrapping verify.ErrNoData (an observation must never stand for missing data: a judge would take it as traffic)", call, got)
 	case !errors.Is(err, verify.ErrNoData):
-		return fmt.Errorf("%s for a version without data: error %q does not wrap verify.ErrNoData, so callers cannot tell missing data from a failing source", call, err)
+		r.Errorf("%s for a version without data: error %q does not wrap verify.ErrNoData, so callers cannot tell missing data from a failing source", call, err)
 	}
-	return nil
 }
 
-func checkInverted(ctx context.Context, h Harness, _ string) error {
+func checkInverted(ctx context.Context, h Harness, r *kit.Report) {
 	version := slices.Min(slices.Collect(maps.Keys(h.Served)))
 	call := describe(version, h.End, h.Start)
 	got, err := h.Source.Observe(ctx, verify.Query{Version: version, Start: h.End, End: h.Start})
 	switch {
 	case err == nil:
-		return fmt.Errorf("%s = %+v, nil error for an inverted window; want an error", call, got)
+		r.Errorf("%s = %+v, nil error for an inverted window; want an error", call, got)
 	case errors.Is(err, verify.ErrNoData):
-		return fmt.Errorf("%s for an inverted window: error %q wraps verify.ErrNoData; an inverted window is the caller's mistake, not missing data", call, err)
+		r.Errorf("%s for an inverted window: error %q wraps verify.ErrNoData; an inverted window is the caller's mistake, not missing data", call, err)
 	}
-	return nil
 }
 
-func checkCancelled(ctx context.Context, h Harness, _ string) error {
+func checkCancelled(ctx context.Context, h Harness, r *kit.Report) {
 	version := slices.Min(slices.Collect(maps.Keys(h.Served)))
 	ctx, cancel := context.WithCancel(ctx)
 	cancel()
@@ -246,18 +213,16 @@ func checkCancelled(ctx context.Context, h Harness, _ string) error {
 	got, err := h.Source.Observe(ctx, verify.Query{Version: version, Start: h.Start, End: h.End})
 	switch {
 	case err == nil:
-		return fmt.Errorf("%s = %+v, nil error with a cancelled context; want an error wrapping context.Canceled", call, got)
+		r.Errorf("%s = %+v, nil error with a cancelled context; want an error wrapping context.Canceled", call, got)
 	case !errors.Is(err, context.Canceled):
-		return fmt.Errorf("%s with a cancelled context: error %q does not wrap context.Canceled", call, err)
+		r.Errorf("%s with a cancelled context: error %q does not wrap context.Canceled", call, err)
 	}
-	return nil
 }
 
-// wellFormed lists what makes o impossible as an observation.
-func wellFormed(call string, o verify.Observation, tol float64) []error {
-	var errs []error
+// wellFormed reports what makes o impossible as an observation.
+func wellFormed(r *kit.Report, call string, o verify.Observation, tol float64) {
 	bad := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", call, fmt.Sprintf(format, args...)))
+		r.Errorf("%s: %s", call, fmt.Sprintf(format, args...))
 	}
 	for _, c := range []struct {
 		name string
@@ -272,7 +237,7 @@ func wellFormed(call string, o verify.Observation, tol float64) []error {
 	}
 	h := o.Latency
 	if len(h) == 0 {
-		return errs
+		return
 	}
 	for i, b := range h {
 		switch {
@@ -285,45 +250,42 @@ func wellFormed(call string, o verify.Observation, tol float64) []error {
 		default:
 			continue
 		}
-		return errs
+		return
 	}
 	if last := h[len(h)-1]; !math.IsInf(last.UpperBound, 1) {
 		bad("the last Latency bound is %g, want +Inf", last.UpperBound)
 	} else if !near(last.Count, o.Requests, tol) {
 		bad("the +Inf Latency bucket counts %g requests, but Requests = %g; they must be equal%s", last.Count, o.Requests, within(tol))
 	}
-	return errs
 }
 
 // counts compares got's counts with want's.
-func counts(call string, got, want verify.Observation, tol float64) []error {
-	var errs []error
+func counts(r *kit.Report, call string, got, want verify.Observation, tol float64) {
 	for _, c := range []struct {
 		name      string
 		got, want float64
 	}{{"Requests", got.Requests, want.Requests}, {"Errors", got.Errors, want.Errors}, {"Business", got.Business, want.Business}} {
 		if !near(c.got, c.want, tol) {
-			errs = append(errs, fmt.Errorf("%s: %s = %g, want %g%s", call, c.name, c.got, c.want, within(tol)))
+			r.Errorf("%s: %s = %g, want %g%s", call, c.name, c.got, c.want, within(tol))
 		}
 	}
-	return errs
 }
 
 // histograms compares got's buckets with want's.
-func histograms(call string, got, want verify.Histogram, tol float64) []error {
+func histograms(r *kit.Report, call string, got, want verify.Histogram, tol float64) {
 	if len(got) == 0 {
-		return []error{fmt.Errorf("%s: no Latency histogram, want %v", call, want)}
+		r.Errorf("%s: no Latency histogram, want %v", call, want)
+		return
 	}
 	if !sameBounds(got, want) {
-		return []error{fmt.Errorf("%s: Latency bounds = %v, want %v", call, bounds(got), bounds(want))}
+		r.Errorf("%s: Latency bounds = %v, want %v", call, bounds(got), bounds(want))
+		return
 	}
-	var errs []error
 	for i := range want {
 		if !near(got[i].Count, want[i].Count, tol) {
-			errs = append(errs, fmt.Errorf("%s: Latency bucket le=%g counts %g, want %g%s", call, want[i].UpperBound, got[i].Count, want[i].Count, within(tol)))
+			r.Errorf("%s: Latency bucket le=%g counts %g, want %g%s", call, want[i].UpperBound, got[i].Count, want[i].Count, within(tol))
 		}
 	}
-	return errs
 }
 
 // near reports whether got is within the relative tolerance of want.

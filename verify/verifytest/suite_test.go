@@ -162,7 +162,13 @@ func TestCheckCatchesBrokenSources(t *testing.T) {
 		wrap: func(s verify.MetricSource) verify.MetricSource {
 			return mapObs(s, func(_ verify.Query, o verify.Observation) verify.Observation { return scale(o, 0.9) })
 		},
-		want: []string{`Served/v1: Observe("v1"`, "Requests = 5400, want 6000", "Errors = 54, want 60", "Business = 540, want 600", "Latency bucket le=0.05 counts 2700, want 3000"},
+		// Each failure on a line of its own, prefixed with its check.
+		want: []string{
+			`Served/v1: Observe("v1" over [2025-03-01T12:01:00Z, 2025-03-01T12:11:00Z)): Requests = 5400, want 6000`,
+			`Served/v1: Observe("v1" over [2025-03-01T12:01:00Z, 2025-03-01T12:11:00Z)): Errors = 54, want 60`,
+			`Served/v1: Observe("v1" over [2025-03-01T12:01:00Z, 2025-03-01T12:11:00Z)): Business = 540, want 600`,
+			`Served/v1: Observe("v1" over [2025-03-01T12:01:00Z, 2025-03-01T12:11:00Z)): Latency bucket le=0.05 counts 2700, want 3000`,
+		},
 	}, {
 		name: "window ignored",
 		wrap: func(s verify.MetricSource) verify.MetricSource {
@@ -306,6 +312,18 @@ func TestCheckCatchesBrokenSources(t *testing.T) {
 func TestCheckPasses(t *testing.T) {
 	if err := verifytest.Check(t.Context(), harness(script())); err != nil {
 		t.Errorf("Check(script) = %v, want nil", err)
+	}
+}
+
+// TestCheckStops checks that Check stops when its context is done, saying
+// which check it did not start and why, rather than failing every check.
+func TestCheckStops(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(t.Context())
+	cause := errors.New("shutting down")
+	cancel(cause)
+	err := verifytest.Check(ctx, harness(script()))
+	if !errors.Is(err, cause) || err.Error() != "verifytest: stopped before Served/v1: shutting down" {
+		t.Errorf("Check with a cancelled context = %v, want it to stop before Served/v1 with the cause", err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/safedeploy/safedeploy/internal/errlist"
+	"github.com/safedeploy/safedeploy/internal/kit"
 	"github.com/safedeploy/safedeploy/verify"
 	"github.com/safedeploy/safedeploy/verify/logs"
 )
@@ -58,47 +59,20 @@ func Run(t *testing.T, h Harness) {
 	if err := h.validate(); err != nil {
 		t.Fatalf("logstest: invalid Harness: %v", err)
 	}
-	for _, c := range checks() {
-		t.Run(c.name, func(t *testing.T) {
-			if !c.perVersion {
-				if err := c.run(t.Context(), h, ""); err != nil {
-					t.Error(err)
-				}
-				return
-			}
-			for _, v := range slices.Sorted(maps.Keys(h.Served)) {
-				t.Run(v, func(t *testing.T) {
-					if err := c.run(t.Context(), h, v); err != nil {
-						t.Error(err)
-					}
-				})
-			}
-		})
-	}
+	suite(h).Run(t, func(*testing.T) Harness { return h })
 }
 
-// Check runs the checks of [Run] outside a test, with ctx, and returns one
-// error listing every failure, each prefixed with its subtest's name, or
-// nil. It returns an error at once if h itself is invalid.
+// Check runs the checks of [Run] outside a test, with ctx, and returns nil
+// or one error listing every failure, each prefixed with the name of its
+// check (the name of its subtest under Run): "Served/v1: …". It returns an
+// error at once if h itself is invalid. If ctx is done before a check
+// starts, Check stops and returns the failures so far together with an
+// error that wraps the context's cause.
 func Check(ctx context.Context, h Harness) error {
 	if err := h.validate(); err != nil {
 		return fmt.Errorf("logstest: invalid Harness: %w", err)
 	}
-	var errs []error
-	for _, c := range checks() {
-		if !c.perVersion {
-			if err := c.run(ctx, h, ""); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", c.name, err))
-			}
-			continue
-		}
-		for _, v := range slices.Sorted(maps.Keys(h.Served)) {
-			if err := c.run(ctx, h, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s/%s: %w", c.name, v, err))
-			}
-		}
-	}
-	return errors.Join(errs...)
+	return suite(h).Check(ctx, func() (Harness, error) { return h, nil })
 }
 
 func (h Harness) validate() error {
@@ -135,21 +109,21 @@ func (h Harness) validate() error {
 	return errlist.Join(errs...)
 }
 
-type check struct {
-	name       string
-	perVersion bool
-	run        func(ctx context.Context, h Harness, version string) error
-}
-
-func checks() []check {
-	return []check{
-		{"Served", true, checkServed},
-		{"Additive", true, checkAdditive},
-		{"SameIDs", false, checkSameIDs},
-		{"Missing", false, checkMissing},
-		{"InvertedWindow", false, checkInverted},
-		{"CancelledContext", false, checkCancelled},
-	}
+// suite returns the checks, in the order they run: those of one version
+// for each version in h.Served, then the others. Each is given h and
+// reports what it finds wrong to r.
+func suite(h Harness) kit.Suite[Harness] {
+	versions := slices.Sorted(maps.Keys(h.Served))
+	return kit.Suite[Harness]{Kit: "logstest", Checks: slices.Concat(
+		kit.Each("Served", versions, checkServed),
+		kit.Each("Additive", versions, checkAdditive),
+		[]kit.Check[Harness]{
+			{Name: "SameIDs", Run: checkSameIDs},
+			{Name: "Missing", Run: checkMissing},
+			{Name: "InvertedWindow", Run: checkInverted},
+			{Name: "CancelledContext", Run: checkCancelled},
+		},
+	)}
 }
 
 func describe(version string, start, end time.Time) string {
@@ -166,16 +140,16 @@ func maskedKey(text string) string {
 	return strings.Join(fields, " ")
 }
 
-func checkServed(ctx context.Context, h Harness, version string) error {
+func checkServed(ctx context.Context, h Harness, version string, r *kit.Report) {
 	call := describe(version, h.Start, h.End)
 	got, err := h.Source.Patterns(ctx, verify.Query{Version: version, Start: h.Start, End: h.End})
 	if err != nil {
-		return fmt.Errorf("%s failed for a version that logged lines: %w", call, err)
+		r.Errorf("%s failed for a version that logged lines: %w", call, err)
+		return
 	}
 	lines := h.Served[version]
-	var errs []error
 	bad := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{call}, args...)...))
+		r.Errorf("%s: "+format, append([]any{call}, args...)...)
 	}
 	if got.Lines != float64(len(lines)) {
 		bad("Lines = %g, want %d (every line served, at every level)", got.Lines, len(lines))
@@ -235,10 +209,9 @@ func checkServed(ctx context.Context, h Harness, version string) error {
 			bad("%d lines have the masked message %q, but no pattern counts that many: they were split", n, k)
 		}
 	}
-	return errors.Join(errs...)
 }
 
-func checkAdditive(ctx context.Context, h Harness, version string) error {
+func checkAdditive(ctx context.Context, h Harness, version string, r *kit.Report) {
 	mid := h.Start.Add(h.End.Sub(h.Start) / 2)
 	var parts [3]logs.Observation
 	for i, w := range [3][2]time.Time{{h.Start, mid}, {mid, h.End}, {h.Start, h.End}} {
@@ -246,14 +219,14 @@ func checkAdditive(ctx context.Context, h Harness, version string) error {
 		switch {
 		case i < 2 && errors.Is(err, verify.ErrNoData):
 		case err != nil:
-			return fmt.Errorf("%s failed for a version that logged lines: %w", describe(version, w[0], w[1]), err)
+			r.Errorf("%s failed for a version that logged lines: %w", describe(version, w[0], w[1]), err)
+			return
 		}
 		parts[i] = o
 	}
 	call := fmt.Sprintf("%s + %s, against %s", describe(version, h.Start, mid), describe(version, mid, h.End), describe(version, h.Start, h.End))
-	var errs []error
 	if sum := parts[0].Lines + parts[1].Lines; sum != parts[2].Lines {
-		errs = append(errs, fmt.Errorf("%s: the halves' Lines add up to %g, the whole's is %g", call, sum, parts[2].Lines))
+		r.Errorf("%s: the halves' Lines add up to %g, the whole's is %g", call, sum, parts[2].Lines)
 	}
 	// Templates may generalise between calls, but IDs stay: compare counts
 	// by ID.
@@ -269,25 +242,25 @@ func checkAdditive(ctx context.Context, h Harness, version string) error {
 	}
 	for _, id := range slices.Sorted(maps.Keys(whole)) {
 		if sum[id] != whole[id] {
-			errs = append(errs, fmt.Errorf("%s: template ID %q counts %g in the halves, %g in the whole", call, id, sum[id], whole[id]))
+			r.Errorf("%s: template ID %q counts %g in the halves, %g in the whole", call, id, sum[id], whole[id])
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(sum)) {
 		if _, ok := whole[id]; !ok {
-			errs = append(errs, fmt.Errorf("%s: template ID %q counts %g in the halves, but is not in the whole", call, id, sum[id]))
+			r.Errorf("%s: template ID %q counts %g in the halves, but is not in the whole", call, id, sum[id])
 		}
 	}
-	return errors.Join(errs...)
 }
 
 // checkSameIDs checks that warning and error lines with the same message
 // get the same template ID in every version that logged them.
-func checkSameIDs(ctx context.Context, h Harness, _ string) error {
+func checkSameIDs(ctx context.Context, h Harness, r *kit.Report) {
 	byText := map[string]map[string]string{} // example → version → ID
 	for _, v := range slices.Sorted(maps.Keys(h.Served)) {
 		o, err := h.Source.Patterns(ctx, verify.Query{Version: v, Start: h.Start, End: h.End})
 		if err != nil {
-			return fmt.Errorf("%s failed for a version that logged lines: %w", describe(v, h.Start, h.End), err)
+			r.Errorf("%s failed for a version that logged lines: %w", describe(v, h.Start, h.End), err)
+			return
 		}
 		for _, p := range o.Patterns {
 			key := maskedKey(p.Example)
@@ -297,42 +270,38 @@ func checkSameIDs(ctx context.Context, h Harness, _ string) error {
 			byText[key][v] = p.ID
 		}
 	}
-	var errs []error
 	for _, key := range slices.Sorted(maps.Keys(byText)) {
 		ids := byText[key]
 		if len(slices.Compact(slices.Sorted(maps.Values(ids)))) > 1 {
-			errs = append(errs, fmt.Errorf("lines with the message %q have different template IDs by version: %v; the old and new version's lines of a template must share its ID", key, ids))
+			r.Errorf("lines with the message %q have different template IDs by version: %v; the old and new version's lines of a template must share its ID", key, ids)
 		}
 	}
-	return errors.Join(errs...)
 }
 
-func checkMissing(ctx context.Context, h Harness, _ string) error {
+func checkMissing(ctx context.Context, h Harness, r *kit.Report) {
 	call := describe(h.Missing, h.Start, h.End)
 	got, err := h.Source.Patterns(ctx, verify.Query{Version: h.Missing, Start: h.Start, End: h.End})
 	switch {
 	case err == nil:
-		return fmt.Errorf("%s = %+v, nil error for a version without data; want an error wrapping verify.ErrNoData", call, got)
+		r.Errorf("%s = %+v, nil error for a version without data; want an error wrapping verify.ErrNoData", call, got)
 	case !errors.Is(err, verify.ErrNoData):
-		return fmt.Errorf("%s for a version without data: error %q does not wrap verify.ErrNoData, so callers cannot tell missing data from a failing source", call, err)
+		r.Errorf("%s for a version without data: error %q does not wrap verify.ErrNoData, so callers cannot tell missing data from a failing source", call, err)
 	}
-	return nil
 }
 
-func checkInverted(ctx context.Context, h Harness, _ string) error {
+func checkInverted(ctx context.Context, h Harness, r *kit.Report) {
 	version := slices.Min(slices.Collect(maps.Keys(h.Served)))
 	call := describe(version, h.End, h.Start)
 	got, err := h.Source.Patterns(ctx, verify.Query{Version: version, Start: h.End, End: h.Start})
 	switch {
 	case err == nil:
-		return fmt.Errorf("%s = %+v, nil error for an inverted window; want an error", call, got)
+		r.Errorf("%s = %+v, nil error for an inverted window; want an error", call, got)
 	case errors.Is(err, verify.ErrNoData):
-		return fmt.Errorf("%s for an inverted window: error %q wraps verify.ErrNoData; an inverted window is the caller's mistake, not missing data", call, err)
+		r.Errorf("%s for an inverted window: error %q wraps verify.ErrNoData; an inverted window is the caller's mistake, not missing data", call, err)
 	}
-	return nil
 }
 
-func checkCancelled(ctx context.Context, h Harness, _ string) error {
+func checkCancelled(ctx context.Context, h Harness, r *kit.Report) {
 	version := slices.Min(slices.Collect(maps.Keys(h.Served)))
 	ctx, cancel := context.WithCancel(ctx)
 	cancel()
@@ -340,9 +309,8 @@ func checkCancelled(ctx context.Context, h Harness, _ string) error {
 	got, err := h.Source.Patterns(ctx, verify.Query{Version: version, Start: h.Start, End: h.End})
 	switch {
 	case err == nil:
-		return fmt.Errorf("%s = %+v, nil error with a cancelled context; want an error wrapping context.Canceled", call, got)
+		r.Errorf("%s = %+v, nil error with a cancelled context; want an error wrapping context.Canceled", call, got)
 	case !errors.Is(err, context.Canceled):
-		return fmt.Errorf("%s with a cancelled context: error %q does not wrap context.Canceled", call, err)
+		r.Errorf("%s with a cancelled context: error %q does not wrap context.Canceled", call, err)
 	}
-	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -88,15 +89,43 @@ func TestCheckFindsBrokenSources(t *testing.T) {
 			}
 			return o, err
 		}, "want warning or above"},
+		{"lines dropped and info reported", func(ctx context.Context, q verify.Query) (logs.Observation, error) {
+			o, err := good.Patterns(ctx, q)
+			o.Lines--
+			if len(o.Patterns) > 0 {
+				o.Patterns[0].Level = slog.LevelInfo
+			}
+			return o, err
+		}, `Served/v1: Patterns("v1" over [2025-03-01T12:00:00Z, 2025-03-01T12:01:00Z)): Patterns[0]`},
 	}
+	checkName := regexp.MustCompile(`^(Served/v[12]|Additive/v[12]|SameIDs|Missing|InvertedWindow|CancelledContext): `)
 	for _, c := range cases {
 		err := logstest.Check(t.Context(), logstest.Harness{Source: c.source, Start: start, End: start.Add(time.Minute), Served: lines, Missing: "v0"})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: Check = %v, want an error mentioning %q", c.name, err, c.want)
+			continue
+		}
+		for line := range strings.Lines(err.Error()) {
+			if !checkName.MatchString(line) {
+				t.Errorf("%s: Check's line %q does not begin with the name of its check", c.name, line)
+			}
 		}
 	}
 	if err := logstest.Check(t.Context(), logstest.Harness{Source: good, Start: start, End: start.Add(time.Minute), Served: lines, Missing: "v0"}); err != nil {
 		t.Errorf("Check on the collector = %v, want nil", err)
+	}
+}
+
+// TestCheckStops checks that Check stops when its context is done, saying
+// which check it did not start and why, rather than failing every check.
+func TestCheckStops(t *testing.T) {
+	lines := served()
+	ctx, cancel := context.WithCancelCause(t.Context())
+	cause := errors.New("shutting down")
+	cancel(cause)
+	err := logstest.Check(ctx, logstest.Harness{Source: collector(lines), Start: start, End: start.Add(time.Minute), Served: lines, Missing: "v0"})
+	if !errors.Is(err, cause) || err.Error() != "logstest: stopped before Served/v1: shutting down" {
+		t.Errorf("Check with a cancelled context = %v, want it to stop before Served/v1 with the cause", err)
 	}
 }
 
