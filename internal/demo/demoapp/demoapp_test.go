@@ -8,6 +8,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // syncBuffer is a bytes.Buffer safe for concurrent writes.
@@ -66,5 +70,53 @@ func TestLogBug(t *testing.T) {
 	off := logged(t, Config{Version: "v2", LogBugShare: 0.05, Latency: 1, Seed: 1, Faulty: func() bool { return false }}, 500)
 	if off["ERROR checkout degraded (pool)"] != 0 {
 		t.Errorf("with the flag off, %d pool exhaustion errors, want none", off["ERROR checkout degraded (pool)"])
+	}
+}
+
+// A scrape counts each request in all of its series or in none: the
+// histogram's count equals the requests counter's sum on every page, however
+// the scrapes fall among concurrent requests. The exact conformance checks
+// of the Prometheus and scrape sources, which split a window while traffic
+// flows, rely on it.
+func TestScrapesAreConsistent(t *testing.T) {
+	app := New(Config{Version: "v1", ErrorRate: 0.1, BusinessRate: 0.2, Latency: time.Microsecond})
+	srv := httptest.NewServer(app)
+	defer srv.Close()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if res, err := srv.Client().Get(srv.URL + "/"); err == nil {
+					res.Body.Close()
+				}
+			}
+		})
+	}
+	defer func() { close(stop); wg.Wait() }()
+	for i := range 300 {
+		res, err := srv.Client().Get(srv.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		families, err := parser.TextToMetricFamilies(res.Body)
+		res.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var requests float64
+		for _, m := range families["http_requests_total"].GetMetric() {
+			requests += m.GetCounter().GetValue()
+		}
+		count := float64(families["http_request_duration_seconds"].GetMetric()[0].GetHistogram().GetSampleCount())
+		if count != requests {
+			t.Fatalf("scrape %d: the histogram counts %g requests, the counter %g", i+1, count, requests)
+		}
 	}
 }
