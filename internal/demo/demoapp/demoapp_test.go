@@ -82,6 +82,10 @@ func TestScrapesAreConsistent(t *testing.T) {
 	app := New(Config{Version: "v1", ErrorRate: 0.1, BusinessRate: 0.2, Latency: time.Microsecond})
 	srv := httptest.NewServer(app)
 	defer srv.Close()
+	// Enough idle connections for every client: the default two per host
+	// would have the others dial anew for each request, by the thousand.
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	defer client.CloseIdleConnections()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for range 8 {
@@ -92,7 +96,7 @@ func TestScrapesAreConsistent(t *testing.T) {
 					return
 				default:
 				}
-				if res, err := srv.Client().Get(srv.URL + "/"); err == nil {
+				if res, err := client.Get(srv.URL + "/"); err == nil {
 					res.Body.Close()
 				}
 			}
@@ -100,7 +104,7 @@ func TestScrapesAreConsistent(t *testing.T) {
 	}
 	defer func() { close(stop); wg.Wait() }()
 	for i := range 300 {
-		res, err := srv.Client().Get(srv.URL + "/metrics")
+		res, err := client.Get(srv.URL + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
