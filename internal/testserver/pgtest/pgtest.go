@@ -15,7 +15,8 @@
 //
 // The server starts when the first test asks for a database and stops when
 // the package's tests are done. Without Run, Database starts a server for
-// the test alone; Start does so explicitly.
+// the test alone; Start does so explicitly. A test binary that exits
+// without stopping it (a test timeout's panic) takes the server with it.
 //
 // A test that needs the server is skipped when the binaries are missing,
 // unless the environment variable SAFEDEPLOY_INTEGRATION is 1 (as in CI,
@@ -229,7 +230,10 @@ func run(cmd *exec.Cmd, dir string, cred *syscall.Credential, logPath string) er
 	defer log.Close()
 	cmd.Dir, cmd.Env = dir, env()
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
+	// Pdeathsig: a test binary that exits without its clean-up (a test
+	// timeout's panic, a SIGKILL) takes the postmaster with it, and the
+	// postmaster's children end when they see it gone.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred, Pdeathsig: syscall.SIGKILL}
 	return cmd.Run()
 }
 
@@ -271,7 +275,10 @@ func (s *Server) run(bin, base string, cred *syscall.Credential) error {
 	)
 	cmd.Dir, cmd.Env = s.Dir, env()
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
+	// Pdeathsig: a test binary that exits without its clean-up (a test
+	// timeout's panic, a SIGKILL) takes the postmaster with it, and the
+	// postmaster's children end when they see it gone.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting postgres: %w", err)
 	}

@@ -3,7 +3,10 @@ package pgtest
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -110,5 +113,52 @@ func TestMissingBinaries(t *testing.T) {
 	}
 	if r := start("1"); !strings.Contains(r.FatalMsg, advice) || !strings.Contains(r.FatalMsg, Require+"=1") || r.SkipMsg != "" {
 		t.Errorf("with %s=1: skipped %q, failed %q; want a failure saying to %s", Require, r.SkipMsg, r.FatalMsg, advice)
+	}
+}
+
+// A test binary that exits without stopping its server (a test timeout's
+// panic exits so) leaves no server process behind.
+func TestServerDiesWithTest(t *testing.T) {
+	if os.Getenv("PGTEST_ORPHAN") == "1" {
+		s := Start(t)
+		fmt.Println("pids", strings.Trim(fmt.Sprint(s.Processes()), "[]"))
+		os.Exit(0) // no clean-up
+	}
+	if testing.Short() {
+		t.Skip("starts a server in a child process")
+	}
+	binaries(t) // skips or fails here, as the child's Start would
+	cmd := exec.Command(os.Args[0], "-test.run=^TestServerDiesWithTest$")
+	cmd.Env = append(os.Environ(), "PGTEST_ORPHAN=1")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("child: %v: %s", err, out)
+	}
+	var pids []int
+	for _, line := range strings.Split(string(out), "\n") {
+		if rest, ok := strings.CutPrefix(line, "pids "); ok {
+			for _, f := range strings.Fields(rest) {
+				pid, err := strconv.Atoi(f)
+				if err != nil {
+					t.Fatalf("child printed %q", line)
+				}
+				pids = append(pids, pid)
+			}
+		}
+	}
+	if len(pids) < 2 {
+		t.Fatalf("child printed no server processes: %s", out)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		left := slices.DeleteFunc(slices.Clone(pids), func(pid int) bool { return !alive(pid) })
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, pid := range left {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+			t.Fatalf("server processes %v still run 10s after the test binary that started them exited", left)
+		}
 	}
 }
