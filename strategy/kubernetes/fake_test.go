@@ -271,10 +271,19 @@ func TestStartFailures(t *testing.T) {
 	}
 }
 
-// TestStartWaitsForReady has a pod become ready only after Start watches
-// it, so Start must follow the watch to return.
-func TestStartWaitsForReady(t *testing.T) {
-	e := newEnv(t)
+// A started is Start's result.
+type started struct {
+	id  string
+	err error
+}
+
+// startWatched has Start add a v2 pod that stays pending, and returns once
+// Start watches it, with a channel for Start's result. What changes the pod
+// after that reaches the watch: the fake tracker delivers every change after
+// the resourceVersion Start watches from, even one made before the watch
+// registers.
+func startWatched(t *testing.T, e *env) <-chan started {
+	t.Helper()
 	e.kubelet.set("v2", pending)
 	f := e.fleet(t)
 	watching := make(chan struct{}, 1)
@@ -285,18 +294,23 @@ func TestStartWaitsForReady(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	done := make(chan error, 1)
-	var id string
+	done := make(chan started, 1)
 	go func() {
-		var err error
-		id, err = f.Start(t.Context(), "v2")
-		done <- err
+		id, err := f.Start(t.Context(), "v2")
+		done <- started{id, err}
 	}()
 	<-watching
-	time.Sleep(10 * time.Millisecond) // let the watch register with the tracker
+	return done
+}
+
+// TestStartWaitsForReady has a pod become ready only after Start watches
+// it, so Start must follow the watch to return.
+func TestStartWaitsForReady(t *testing.T) {
+	e := newEnv(t)
+	done := startWatched(t, e)
 	name := e.readyTheOnlyPod(t)
-	if err := <-done; err != nil || id != name {
-		t.Errorf("Start = %q, %v; want %q, nil", id, err, name)
+	if r := <-done; r.err != nil || r.id != name {
+		t.Errorf("Start = %q, %v; want %q, nil", r.id, r.err, name)
 	}
 	// The watch said Ready: nothing is read again, no backoff waited for.
 	for _, a := range e.client.Actions() {
@@ -323,30 +337,17 @@ func (e *env) readyTheOnlyPod(t *testing.T) string {
 
 func TestStartPodDeleted(t *testing.T) {
 	e := newEnv(t)
-	e.kubelet.set("v2", pending)
-	f := e.fleet(t)
-	watching := make(chan struct{}, 1)
-	e.client.PrependWatchReactor("pods", func(k8stesting.Action) (bool, watchInterface, error) {
-		select {
-		case watching <- struct{}{}:
-		default:
-		}
-		return false, nil, nil
-	})
-	done := make(chan error, 1)
-	go func() {
-		_, err := f.Start(t.Context(), "v2")
-		done <- err
-	}()
-	<-watching
-	time.Sleep(10 * time.Millisecond)
-	pods, _ := e.client.CoreV1().Pods(testNS).List(t.Context(), metav1.ListOptions{})
+	done := startWatched(t, e)
+	pods, err := e.client.CoreV1().Pods(testNS).List(t.Context(), metav1.ListOptions{})
+	if err != nil || len(pods.Items) != 1 {
+		t.Fatalf("List = %v, %v; want one pod", pods, err)
+	}
 	if err := e.client.CoreV1().Pods(testNS).Delete(t.Context(), pods.Items[0].Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var pe *PodError
-	if err := <-done; !errors.As(err, &pe) || pe.Reason != "Deleted" {
-		t.Errorf("Start = %v, want a *PodError with reason Deleted", err)
+	if r := <-done; !errors.As(r.err, &pe) || pe.Reason != "Deleted" {
+		t.Errorf("Start = %v, want a *PodError with reason Deleted", r.err)
 	}
 }
 
